@@ -1,0 +1,127 @@
+"""The aiohttp application: ``/metrics``, ``/healthz``, the landing page, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+
+from exporter import __version__
+from exporter.metrics import SnapshotCollector
+from exporter.supervisor import supervise
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+    from exporter.config import Config
+    from exporter.core import Core, Snapshot
+    from exporter.supervisor import Runnable
+
+
+@dataclass
+class Exporter:
+    """What the handlers need: the config, the core, and the tasks to keep running."""
+
+    config: Config
+    core: Core
+    # Called at start-up (after any earlier start-up step, e.g. the demo's fake exchanges,
+    # has had a chance to rewrite ``config``) to make the tasks to supervise.
+    build_runnables: Callable[[Config, Core], Sequence[Runnable]] = lambda _c, _k: ()
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    last_render_seconds: float | None = None
+
+
+EXPORTER_KEY = web.AppKey("exporter", Exporter)
+
+
+def render(
+    snapshot: Snapshot, accept: str | None, last_render_seconds: float | None
+) -> tuple[bytes, str]:
+    """Snapshot to exposition text. Pure CPU work, so it runs off the event loop."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot, last_render_seconds))
+    registry.register(ProcessCollector(registry=None))
+    registry.register(PlatformCollector(registry=None))
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    exporter = request.app[EXPORTER_KEY]
+    started = time.perf_counter()
+    snapshot = exporter.core.snapshot()
+    loop = asyncio.get_running_loop()
+    body, content_type = await loop.run_in_executor(
+        None, render, snapshot, request.headers.get("Accept"), exporter.last_render_seconds
+    )
+    exporter.last_render_seconds = time.perf_counter() - started
+    response = web.Response(body=body, headers={"Content-Type": content_type})
+    response.enable_compression()
+    return response
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    """Liveness: the process serves requests. Exchange health is in ``cryptoliq_exchange_up``."""
+    exporter = request.app[EXPORTER_KEY]
+    health = exporter.core.health
+    exchanges = {e.name: health.is_up(e.name) for e in exporter.config.enabled_exchanges()}
+    return web.json_response({"status": "ok", "version": __version__, "exchanges_up": exchanges})
+
+
+async def handle_index(request: web.Request) -> web.Response:
+    exporter = request.app[EXPORTER_KEY]
+    rows = []
+    for exchange in exporter.config.enabled_exchanges():
+        symbols = "all USDT perpetuals" if exchange.all_symbols else ", ".join(exchange.symbols)
+        up = "up" if exporter.core.health.is_up(exchange.name) else "down"
+        rows.append(
+            f"<tr><td>{html.escape(exchange.name)}</td><td>{up}</td>"
+            f"<td>{html.escape(symbols)}</td></tr>"
+        )
+    mode = " (demo: simulated exchanges)" if exporter.config.demo else ""
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>cryptoliq-exporter</title></head>
+<body>
+<h1>cryptoliq-exporter {html.escape(__version__)}{mode}</h1>
+<p>Liquidations, open interest and liquidation heatmaps for Prometheus.</p>
+<ul><li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li></ul>
+<table border="1" cellpadding="4"><tr><th>exchange</th><th>status</th><th>symbols</th></tr>
+{"".join(rows)}
+</table>
+</body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
+
+
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    """Start every runnable under supervision; on shutdown cancel them and wait."""
+    exporter = app[EXPORTER_KEY]
+    for runnable in exporter.build_runnables(exporter.config, exporter.core):
+        task = asyncio.create_task(
+            supervise(runnable, exporter.core.health), name=f"supervise:{runnable.name}"
+        )
+        exporter.tasks.append(task)
+    yield
+    for task in exporter.tasks:
+        task.cancel()
+    for task in exporter.tasks:
+        with suppress(asyncio.CancelledError):
+            await task
+    exporter.tasks.clear()
+
+
+def create_app(exporter: Exporter) -> web.Application:
+    app = web.Application()
+    app[EXPORTER_KEY] = exporter
+    app.router.add_get("/", handle_index)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/healthz", handle_healthz)
+    app.cleanup_ctx.append(_background_tasks)
+    return app

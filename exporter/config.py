@@ -1,0 +1,359 @@
+"""Configuration: defaults < YAML file < ``CRYPTOLIQ_*`` environment < command-line flags.
+
+Every top-level setting has all three forms. Everything is validated here, once, into frozen
+dataclasses; a bad value raises ``ConfigError`` naming the key as the user wrote it, the value
+and what is allowed, and the CLI turns that into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Final
+
+import yaml
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+EXCHANGE_NAMES: Final = ("binance", "bybit", "okx")
+DEFAULT_COINS: Final = ("BTC", "ETH", "SOL")
+DEFAULT_PORT: Final = 9877
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+ALL_SYMBOLS: Final = "all"
+MIN_POLL_SECONDS: Final = 1.0
+ENV_PREFIX: Final = "CRYPTOLIQ_"
+CONFIG_ENV: Final = ENV_PREFIX + "CONFIG"  # the YAML file's path, like --config
+
+_COIN = re.compile(r"^[A-Z0-9]{1,20}$")
+_UNIFIED = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,10}:[A-Z0-9]{1,10}$")
+_URL = re.compile(r"^(https?|wss?)://[^\s/]+(/\S*)?$")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used: ``key = value: allowed``, one line."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        super().__init__(f"{key} = {value!r}: {allowed}")
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """One venue. ``symbols`` are ccxt unified symbols; ``all_symbols`` means every USDT perp."""
+
+    name: str
+    enabled: bool = True
+    all_symbols: bool = False
+    symbols: tuple[str, ...] = ()
+    rest_url: str | None = None  # root URL, e.g. https://fapi.binance.com (testnet, proxy, fake)
+    ws_url: str | None = None  # root URL, e.g. wss://fstream.binance.com
+    poll_interval_seconds: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    listen_address: str = "0.0.0.0"  # noqa: S104 - an exporter is scraped from other hosts
+    port: int = DEFAULT_PORT
+    log_level: str = "info"
+    exchanges: tuple[ExchangeConfig, ...] = field(default_factory=tuple)
+    demo: bool = False
+    demo_speed: float = 1.0
+
+    def enabled_exchanges(self) -> tuple[ExchangeConfig, ...]:
+        return tuple(e for e in self.exchanges if e.enabled)
+
+    def exchange(self, name: str) -> ExchangeConfig:
+        return next(e for e in self.exchanges if e.name == name)
+
+
+# --- value parsers: each takes (key, raw value) and returns the typed value or raises ---------
+
+
+def _parse_bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    }:
+        return raw.lower() in {"1", "true", "yes", "on"}
+    raise ConfigError(key, raw, "expected true or false")
+
+
+def _parse_number(key: str, raw: object, *, minimum: float, maximum: float, unit: str) -> float:
+    try:
+        value = (
+            float(raw) if isinstance(raw, int | float | str) and not isinstance(raw, bool) else None
+        )
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or not minimum <= value <= maximum:
+        raise ConfigError(key, raw, f"expected a number of {unit} from {minimum:g} to {maximum:g}")
+    return value
+
+
+def _parse_port(key: str, raw: object) -> int:
+    allowed = "expected a port number from 1 to 65535"
+    try:
+        value = _parse_number(key, raw, minimum=1, maximum=65535, unit="port")
+    except ConfigError:
+        raise ConfigError(key, raw, allowed) from None
+    if value != int(value):
+        raise ConfigError(key, raw, allowed)
+    return int(value)
+
+
+def _parse_choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
+    if isinstance(raw, str) and raw.lower() in choices:
+        return raw.lower()
+    raise ConfigError(key, raw, f"expected one of {', '.join(choices)}")
+
+
+def _parse_text(key: str, raw: object) -> str:
+    if isinstance(raw, str) and raw.strip():
+        return raw.strip()
+    raise ConfigError(key, raw, "expected a non-empty string")
+
+
+def _parse_url(key: str, raw: object) -> str:
+    if isinstance(raw, str) and _URL.match(raw.strip()):
+        return raw.strip().rstrip("/")
+    raise ConfigError(key, raw, "expected a root URL like https://host:port or wss://host:port")
+
+
+def _split_list(raw: object) -> list[object] | None:
+    if isinstance(raw, str):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if isinstance(raw, list | tuple):
+        return list(raw)
+    return None
+
+
+def normalise_symbol(spec: str) -> str | None:
+    """``BTC`` -> ``BTC/USDT:USDT`` (the USDT perpetual); a unified symbol stays as it is."""
+    text = spec.strip().upper()
+    if _COIN.match(text):
+        return f"{text}/USDT:USDT"
+    if _UNIFIED.match(text):
+        return text
+    return None
+
+
+def _parse_symbols(key: str, raw: object) -> tuple[bool, tuple[str, ...]]:
+    """Returns (all_symbols, symbols)."""
+    allowed = f"expected {ALL_SYMBOLS!r} or a list of coins (BTC) or ccxt symbols (BTC/USDT:USDT)"
+    if isinstance(raw, str) and raw.strip().lower() == ALL_SYMBOLS:
+        return True, ()
+    items = _split_list(raw)
+    if not items:
+        raise ConfigError(key, raw, allowed)
+    symbols: list[str] = []
+    for item in items:
+        symbol = normalise_symbol(item) if isinstance(item, str) else None
+        if symbol is None:
+            raise ConfigError(key, item, allowed)
+        if symbol not in symbols:
+            symbols.append(symbol)
+    return False, tuple(symbols)
+
+
+def _parse_exchange_names(key: str, raw: object) -> tuple[str, ...]:
+    items = _split_list(raw)
+    allowed = f"expected a list of {', '.join(EXCHANGE_NAMES)}"
+    if not items:
+        raise ConfigError(key, raw, allowed)
+    names = []
+    for item in items:
+        if not isinstance(item, str) or item.lower() not in EXCHANGE_NAMES:
+            raise ConfigError(key, item, allowed)
+        names.append(item.lower())
+    return tuple(names)
+
+
+# --- the settings table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One top-level setting: YAML key, CLI flag, env var, parser and help text."""
+
+    key: str
+    parse: Callable[[str, object], Any]
+    help: str
+    flag_kind: str = "value"  # "value" or "switch" (a flag without an argument)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.upper()
+
+
+SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting("listen_address", _parse_text, "address to serve /metrics on (default 0.0.0.0)"),
+    Setting("port", _parse_port, f"port to serve /metrics on (default {DEFAULT_PORT})"),
+    Setting("log_level", lambda k, v: _parse_choice(k, v, LOG_LEVELS), "debug|info|warning|error"),
+    Setting(
+        "symbols",
+        _parse_symbols,
+        "default symbols of every exchange: 'all' or comma-separated coins/ccxt symbols "
+        f"(default {','.join(DEFAULT_COINS)})",
+    ),
+    Setting(
+        "exchanges",
+        _parse_exchange_names,
+        "in YAML a mapping of per-exchange settings; as a flag or env var, the comma-separated "
+        f"exchanges to enable (default {','.join(EXCHANGE_NAMES)})",
+    ),
+    Setting("demo", _parse_bool, "run against the built-in simulated exchanges", "switch"),
+    Setting(
+        "demo_speed",
+        lambda k, v: _parse_number(k, v, minimum=0.1, maximum=3600, unit="x real time"),
+        "simulated seconds per real second in --demo (default 1)",
+    ),
+)
+_SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS}
+
+EXCHANGE_KEYS: Final = ("enabled", "symbols", "rest_url", "ws_url", "poll_interval_seconds")
+
+
+def _parse_exchange(
+    name: str, raw: object, default_symbols: tuple[bool, tuple[str, ...]]
+) -> ExchangeConfig:
+    prefix = f"exchanges.{name}"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix, raw, f"expected a mapping with keys {', '.join(EXCHANGE_KEYS)}")
+    for key in raw:
+        if key not in EXCHANGE_KEYS:
+            raise ConfigError(
+                f"{prefix}.{key}", raw[key], f"unknown key; allowed: {', '.join(EXCHANGE_KEYS)}"
+            )
+    all_symbols, symbols = (
+        _parse_symbols(f"{prefix}.symbols", raw["symbols"]) if "symbols" in raw else default_symbols
+    )
+    return ExchangeConfig(
+        name=name,
+        enabled=_parse_bool(f"{prefix}.enabled", raw.get("enabled", True)),
+        all_symbols=all_symbols,
+        symbols=symbols,
+        rest_url=_parse_url(f"{prefix}.rest_url", raw["rest_url"]) if "rest_url" in raw else None,
+        ws_url=_parse_url(f"{prefix}.ws_url", raw["ws_url"]) if "ws_url" in raw else None,
+        poll_interval_seconds=_parse_number(
+            f"{prefix}.poll_interval_seconds",
+            raw.get("poll_interval_seconds", 15.0),
+            minimum=MIN_POLL_SECONDS,
+            maximum=3600,
+            unit="seconds",
+        ),
+    )
+
+
+def read_yaml(path: Path) -> dict[str, object]:
+    """The YAML file's top-level mapping; a missing or unparsable file is a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("--config", str(path), f"cannot read the file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError("--config", str(path), f"not valid YAML{where}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("--config", str(path), "expected a YAML mapping at the top level")
+    return data
+
+
+def _reject_unknown(yaml_values: Mapping[str, object], env: Mapping[str, str]) -> None:
+    """A typo must fail loudly, not silently fall back to a default."""
+    for key in yaml_values:
+        if key not in _SETTINGS_BY_KEY:
+            allowed = ", ".join(_SETTINGS_BY_KEY)
+            raise ConfigError(str(key), yaml_values[key], f"unknown key; allowed: {allowed}")
+    known_env = {s.env for s in SETTINGS} | {CONFIG_ENV}
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and name not in known_env:
+            allowed = ", ".join(sorted(known_env))
+            raise ConfigError(name, value, f"unknown variable; allowed: {allowed}")
+
+
+def _resolve(
+    setting: Setting,
+    yaml_values: Mapping[str, object],
+    env: Mapping[str, str],
+    flags: Mapping[str, object],
+) -> tuple[object, str] | None:
+    """The winning (raw value, key as its source spells it), or None when nobody set it."""
+    if flags.get(setting.key) is not None:
+        return flags[setting.key], setting.flag
+    if setting.env in env:
+        return env[setting.env], setting.env
+    if setting.key in yaml_values:
+        return yaml_values[setting.key], setting.key
+    return None
+
+
+def _build_exchanges(
+    mapping: object,
+    default_symbols: tuple[bool, tuple[str, ...]],
+    enabled_override: tuple[str, ...] | None,
+) -> tuple[ExchangeConfig, ...]:
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, Mapping):
+        raise ConfigError("exchanges", mapping, "expected a mapping of exchange name to settings")
+    for name in mapping:
+        if name not in EXCHANGE_NAMES:
+            allowed = ", ".join(EXCHANGE_NAMES)
+            raise ConfigError(
+                f"exchanges.{name}", mapping[name], f"unknown exchange; allowed: {allowed}"
+            )
+    exchanges = []
+    for name in EXCHANGE_NAMES:
+        exchange = _parse_exchange(name, mapping.get(name), default_symbols)
+        if enabled_override is not None:
+            exchange = replace(exchange, enabled=name in enabled_override)
+        exchanges.append(exchange)
+    if not any(e.enabled for e in exchanges):
+        allowed = f"enable at least one of {', '.join(EXCHANGE_NAMES)}"
+        raise ConfigError("exchanges", "(none enabled)", allowed)
+    return tuple(exchanges)
+
+
+def build_config(
+    yaml_values: Mapping[str, object],
+    env: Mapping[str, str],
+    flags: Mapping[str, object],
+) -> Config:
+    """Layer the three sources and validate; keys are named as their source spells them."""
+    _reject_unknown(yaml_values, env)
+    values: dict[str, Any] = {}
+    enabled_override: tuple[str, ...] | None = None
+    for setting in SETTINGS:
+        resolved = _resolve(setting, yaml_values, env, flags)
+        if resolved is None:
+            continue
+        raw, source = resolved
+        if setting.key != "exchanges":
+            values[setting.key] = setting.parse(source, raw)
+        elif source != setting.key:  # flag/env pick the enabled set; YAML's mapping is read below
+            enabled_override = setting.parse(source, raw)
+    default_symbols = values.pop("symbols", (False, tuple(f"{c}/USDT:USDT" for c in DEFAULT_COINS)))
+    exchanges = _build_exchanges(yaml_values.get("exchanges"), default_symbols, enabled_override)
+    return Config(exchanges=exchanges, **values)

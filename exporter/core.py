@@ -1,0 +1,82 @@
+"""The exporter's in-memory state: where typed events land and where scrapes read from.
+
+Synchronous and I/O-free: collectors call ``record_*`` from the event loop, ``/metrics`` takes a
+``snapshot()`` (a consistent copy) and renders it. Time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+from exporter.health import Health, HealthSnapshot
+from exporter.histogram import HistogramCounts, SizeHistogram
+from exporter.rolling import RollingTotals, Window, WindowTotals
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exporter.events import Liquidation, OpenInterest
+
+# (exchange, symbol, coin, side) and (exchange, coin, side): the label sets of the contract.
+SymbolKey: TypeAlias = tuple[str, str, str, str]
+CoinKey: TypeAlias = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one scrape shows, copied at one instant."""
+
+    time_s: float
+    orders: dict[SymbolKey, int]
+    usd: dict[SymbolKey, float]
+    windows: WindowTotals[SymbolKey]
+    sizes: HistogramCounts[CoinKey]
+    open_interest: tuple[OpenInterest, ...]
+    health: HealthSnapshot
+
+
+class Core:
+    """Counters, rolling windows, size histogram, latest open interest and health."""
+
+    def __init__(
+        self,
+        exchanges: tuple[str, ...],
+        clock: Callable[[], float],
+        windows: tuple[Window, ...] | None = None,
+    ) -> None:
+        self._clock = clock
+        self.health = Health(exchanges, clock)
+        self._orders: Counter[SymbolKey] = Counter()
+        self._usd: dict[SymbolKey, float] = {}
+        self._rolling: RollingTotals[SymbolKey] = RollingTotals(clock, windows)
+        self._sizes: SizeHistogram[CoinKey] = SizeHistogram()
+        self._open_interest: dict[tuple[str, str], OpenInterest] = {}
+
+    def record_liquidation(self, event: Liquidation) -> None:
+        """Count one validated liquidation everywhere it shows."""
+        key = (event.exchange, event.symbol, event.coin, event.side)
+        self._orders[key] += 1
+        self._usd[key] = self._usd.get(key, 0.0) + event.notional_usd
+        self._sizes.observe((event.exchange, event.coin, event.side), event.notional_usd)
+        if not self._rolling.add(key, event.timestamp_ms / 1000.0, event.notional_usd):
+            self.health.dropped_late(event.exchange)
+
+    def record_open_interest(self, event: OpenInterest) -> None:
+        """Keep the newest reading per market; an older reading never overwrites a newer one."""
+        key = (event.exchange, event.symbol)
+        current = self._open_interest.get(key)
+        if current is None or event.timestamp_ms >= current.timestamp_ms:
+            self._open_interest[key] = event
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            time_s=self._clock(),
+            orders=dict(self._orders),
+            usd=dict(self._usd),
+            windows=self._rolling.totals(),
+            sizes=self._sizes.counts(),
+            open_interest=tuple(self._open_interest.values()),
+            health=self.health.snapshot(),
+        )

@@ -1,0 +1,129 @@
+"""Typed, validated events: the only shapes that cross from collectors into the core.
+
+Collectors translate each exchange's wire format into these; the core never sees raw exchange
+data. Validation happens at construction so a bad value is rejected with a reason (which the
+caller counts in ``cryptoliq_invalid_messages_total``) and is never stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final, Literal
+
+Side = Literal["long", "short"]
+SIDES: Final[tuple[Side, ...]] = ("long", "short")
+
+# Bounds that no genuine message reaches; a value past them is a parsing or feed error.
+MAX_PRICE_USD: Final = 1e8
+MAX_NOTIONAL_USD: Final = 1e9  # the largest liquidations on record are ~1e8
+MAX_OPEN_INTEREST_USD: Final = 1e12
+# Coins, not USD: a meme coin at 1e-6 USD makes a 1e9 USD order 1e15 coins.
+MAX_QUANTITY: Final = 1e15
+# Earliest plausible exchange timestamp (2017-01-01): catches seconds sent where ms are expected.
+MIN_TIMESTAMP_MS: Final = 1_483_228_800_000
+# How far an exchange clock may run ahead of ours before a timestamp is treated as corrupt.
+MAX_CLOCK_AHEAD_MS: Final = 300_000
+
+
+class Reason(StrEnum):
+    """Why a message was rejected: the bounded value set of the ``reason`` label."""
+
+    MALFORMED = "malformed"  # not parseable at all (bad JSON, binary, wrong shape)
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    INVALID_SIDE = "invalid_side"
+    NOT_FINITE = "not_finite"
+    NOT_POSITIVE = "not_positive"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_TIMESTAMP = "bad_timestamp"
+
+
+class InvalidEventError(ValueError):
+    """A message that cannot become an event; ``reason`` is the metric label value."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _require_positive(name: str, value: object, upper: float, *, allow_zero: bool = False) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"{name}={value!r} is not a number")
+    if not math.isfinite(value):
+        raise InvalidEventError(Reason.NOT_FINITE, f"{name}={value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidEventError(Reason.NOT_POSITIVE, f"{name}={value!r}")
+    if value > upper:
+        raise InvalidEventError(Reason.OUT_OF_RANGE, f"{name}={value!r} exceeds {upper:g}")
+
+
+def _require_timestamp(timestamp_ms: object, received_ms: int) -> None:
+    if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"timestamp_ms={timestamp_ms!r}")
+    if timestamp_ms < MIN_TIMESTAMP_MS or timestamp_ms > received_ms + MAX_CLOCK_AHEAD_MS:
+        raise InvalidEventError(
+            Reason.BAD_TIMESTAMP, f"timestamp_ms={timestamp_ms} received_ms={received_ms}"
+        )
+
+
+def _require_text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(Reason.WRONG_TYPE, f"{name}={value!r} is not a non-empty string")
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidation:
+    """One forced order.
+
+    ``side`` is the side of the POSITION that was liquidated (a forced sell closes a long).
+    ``quantity`` is in coins of the base currency, ``notional_usd`` in USD, times in ms.
+    """
+
+    exchange: str
+    symbol: str  # ccxt unified symbol, e.g. "BTC/USDT:USDT"
+    coin: str  # base currency, e.g. "BTC"
+    side: Side
+    price: float
+    quantity: float
+    notional_usd: float
+    timestamp_ms: int  # exchange time of the liquidation
+    received_ms: int  # our time when the message arrived
+
+    def __post_init__(self) -> None:
+        _require_text("exchange", self.exchange)
+        _require_text("symbol", self.symbol)
+        _require_text("coin", self.coin)
+        if self.side not in SIDES:
+            raise InvalidEventError(Reason.INVALID_SIDE, f"side={self.side!r}")
+        _require_positive("price", self.price, MAX_PRICE_USD)
+        _require_positive("quantity", self.quantity, MAX_QUANTITY)
+        _require_positive("notional_usd", self.notional_usd, MAX_NOTIONAL_USD)
+        _require_timestamp(self.timestamp_ms, self.received_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterest:
+    """Open interest of one market at one moment; ``coins`` in base currency, ``usd`` in USD."""
+
+    exchange: str
+    symbol: str
+    coin: str
+    coins: float
+    usd: float
+    mark_price: float
+    timestamp_ms: int
+    received_ms: int
+
+    def __post_init__(self) -> None:
+        _require_text("exchange", self.exchange)
+        _require_text("symbol", self.symbol)
+        _require_text("coin", self.coin)
+        # A freshly listed market legitimately has zero open interest.
+        _require_positive("coins", self.coins, MAX_QUANTITY * 1e3, allow_zero=True)
+        _require_positive("usd", self.usd, MAX_OPEN_INTEREST_USD, allow_zero=True)
+        _require_positive("mark_price", self.mark_price, MAX_PRICE_USD)
+        _require_timestamp(self.timestamp_ms, self.received_ms)

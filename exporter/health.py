@@ -1,0 +1,97 @@
+"""Per-exchange, per-stream health: what lets a user tell a quiet market from a dead feed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exporter.events import Reason
+
+
+class Stream(StrEnum):
+    """The bounded value set of the ``stream`` label."""
+
+    LIQUIDATIONS = "liquidations"
+    OPEN_INTEREST = "open_interest"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    exchanges: tuple[str, ...]
+    up: dict[str, bool]
+    last_message_s: dict[tuple[str, Stream], float]
+    messages: dict[tuple[str, Stream], int]
+    invalid: dict[tuple[str, Stream, Reason], int]
+    reconnects: dict[tuple[str, Stream], int]
+    restarts: dict[str, int]
+    dropped_late: dict[str, int]
+
+
+class Health:
+    """Counters and flags the collectors update; read as one snapshot per scrape.
+
+    An exchange is up while every one of its streams has its latest connection or poll
+    succeeding; a stream that has never succeeded counts as down.
+    """
+
+    def __init__(self, exchanges: tuple[str, ...], clock: Callable[[], float]) -> None:
+        self._exchanges = exchanges
+        self._clock = clock
+        self._healthy: dict[tuple[str, Stream], bool] = {
+            (e, s): False for e in exchanges for s in Stream
+        }
+        self._last_message: dict[tuple[str, Stream], float] = {}
+        self._messages: Counter[tuple[str, Stream]] = Counter()
+        self._invalid: Counter[tuple[str, Stream, Reason]] = Counter()
+        self._reconnects: Counter[tuple[str, Stream]] = Counter()
+        self._restarts: Counter[str] = Counter()
+        self._dropped_late: Counter[str] = Counter()
+
+    def mark_up(self, exchange: str, stream: Stream) -> None:
+        """The stream's latest connection or poll succeeded."""
+        self._healthy[exchange, stream] = True
+
+    def mark_down(self, exchange: str, stream: Stream) -> None:
+        self._healthy[exchange, stream] = False
+
+    def message(self, exchange: str, stream: Stream, count: int = 1) -> None:
+        """``count`` messages arrived now (valid or not)."""
+        self._messages[exchange, stream] += count
+        self._last_message[exchange, stream] = self._clock()
+
+    def invalid(self, exchange: str, stream: Stream, reason: Reason) -> None:
+        self._invalid[exchange, stream, reason] += 1
+
+    def reconnect(self, exchange: str, stream: Stream) -> None:
+        self._reconnects[exchange, stream] += 1
+
+    def restart(self, exchange: str) -> None:
+        """A collector task died unexpectedly and was restarted."""
+        self._restarts[exchange] += 1
+
+    def dropped_late(self, exchange: str) -> None:
+        """A liquidation older than the longest window arrived and could not be placed."""
+        self._dropped_late[exchange] += 1
+
+    def stream_healthy(self, exchange: str, stream: Stream) -> bool:
+        return self._healthy[exchange, stream]
+
+    def is_up(self, exchange: str) -> bool:
+        return all(self._healthy[exchange, s] for s in Stream)
+
+    def snapshot(self) -> HealthSnapshot:
+        return HealthSnapshot(
+            exchanges=self._exchanges,
+            up={e: self.is_up(e) for e in self._exchanges},
+            last_message_s=dict(self._last_message),
+            messages=dict(self._messages),
+            invalid=dict(self._invalid),
+            reconnects=dict(self._reconnects),
+            restarts=dict(self._restarts),
+            dropped_late=dict(self._dropped_late),
+        )
