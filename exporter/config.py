@@ -60,7 +60,7 @@ class Config:
     log_level: str = "info"
     exchanges: tuple[ExchangeConfig, ...] = field(default_factory=tuple)
     demo: bool = False
-    demo_speed: float = 1.0
+    demo_speed: float = 10.0  # a demo should show an hour of market in minutes
 
     def enabled_exchanges(self) -> tuple[ExchangeConfig, ...]:
         return tuple(e for e in self.exchanges if e.enabled)
@@ -220,7 +220,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "demo_speed",
         lambda k, v: _parse_number(k, v, minimum=0.1, maximum=3600, unit="x real time"),
-        "simulated seconds per real second in --demo (default 1)",
+        "simulated seconds per real second in --demo (default 10)",
     ),
 )
 _SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS}

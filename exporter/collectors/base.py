@@ -1,0 +1,462 @@
+"""What every exchange collector shares: the ccxt.pro instance, the reconnecting liquidation
+stream, the open-interest poll loop, error sorting and backoff.
+
+A subclass supplies only data and small parsers (URLs, how a frame is classified, how one raw
+liquidation entry reads, which REST call gives open interest); the loops live here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from contextlib import suppress
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import ccxt
+import ccxt.pro
+
+from exporter.backoff import Backoff
+from exporter.collectors.ccxt_hooks import guarded_exchange_class
+from exporter.events import InvalidEventError, Liquidation, OpenInterest, Reason, Side
+from exporter.health import Stream
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+
+    from exporter.config import ExchangeConfig
+    from exporter.health import Health
+
+log = logging.getLogger(__name__)
+
+# Errors that retrying cannot fix (bad symbol, credentials, unsupported call): retry slowly.
+FATAL_ERRORS: tuple[type[Exception], ...] = (
+    ccxt.AuthenticationError,
+    ccxt.PermissionDenied,
+    ccxt.NotSupported,
+    ccxt.BadSymbol,
+)
+FATAL_RETRY_SECONDS = 300.0
+RATE_LIMITED_ERRORS: tuple[type[Exception], ...] = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)
+LOG_EVERY_SECONDS = 60.0
+# ccxt's shared liquidation cache; drained after every wake-up, so it only has to hold a burst.
+LIQUIDATION_CACHE_ROWS = 10_000
+
+
+class FrameKind(Enum):
+    DATA = "data"
+    ACK = "ack"
+    REJECT = "reject"
+    CONTROL = "control"  # pong and other keepalive or informational frames
+
+
+class SubscriptionError(ccxt.NetworkError):  # type: ignore[misc]  # ccxt ships no types
+    """The exchange rejected our subscription or never acknowledged it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawLiquidation:
+    """One liquidation as an exchange states it, before market metadata is applied.
+
+    ``amount`` is in coins, or in contracts where ``quantity_in_contracts`` is set.
+    """
+
+    side: Side
+    price: float
+    amount: float
+    timestamp_ms: int
+
+
+# (coins, USD or None to derive from the mark price, mark price, exchange time ms or None)
+OpenInterestFields = tuple[float, float | None, float, int | None]
+
+
+class EventSink(Protocol):
+    def record_liquidation(self, event: Liquidation) -> None: ...
+
+    def record_open_interest(self, event: OpenInterest) -> None: ...
+
+
+class _RateLimitedLog:
+    """At most one warning per key per interval; the rest go to debug."""
+
+    def __init__(self, clock: Callable[[], float], interval: float = LOG_EVERY_SECONDS) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._last: dict[str, float] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = self._clock()
+        if now - self._last.get(key, -self._interval) >= self._interval:
+            self._last[key] = now
+            log.warning(msg, *args)
+        else:
+            log.debug(msg, *args)
+
+
+class ExchangeCollector(ABC):
+    """Runs one exchange: the liquidation stream and the open-interest poll, side by side."""
+
+    name: ClassVar[str]
+    ccxt_class: ClassVar[str]
+    # Bybit has no multi-symbol liquidation watch: one watch (and one ack) per symbol.
+    watch_per_symbol: ClassVar[bool] = False
+    # OKX states sizes in contracts; Binance and Bybit in coins.
+    quantity_in_contracts: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        sink: EventSink,
+        health: Health,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        subscribe_timeout: float = 10.0,
+        check_interval: float = 0.5,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.health = health
+        self._clock = clock
+        self._sleep = sleep
+        self._subscribe_timeout = subscribe_timeout
+        self._check_interval = check_interval
+        self._request_timeout = request_timeout
+        self._warn = _RateLimitedLog(clock)
+        self._acks = 0
+        self._data_seen = False
+        self._rejection: object = None
+        self._wanted: frozenset[str] | None = None
+
+    # --- what a subclass provides ---------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        """ccxt ``urls`` entries that point the exchange at other roots (testnet, proxy, fake)."""
+
+    @classmethod
+    def ccxt_options(cls) -> dict[str, Any]:
+        return {}
+
+    @abstractmethod
+    def classify_frame(self, message: object) -> FrameKind: ...
+
+    @abstractmethod
+    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
+        """Every liquidation in one raw cache entry (``info``); raises InvalidEventError."""
+
+    @abstractmethod
+    def watch_calls(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        """The ccxt watch calls that together cover ``symbols`` (None: every market)."""
+
+    @abstractmethod
+    async def fetch_open_interest(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[OpenInterest]:
+        """Open interest and mark price of ``symbols`` (None: every market)."""
+
+    def min_poll_interval(self, symbol_count: int) -> float:  # noqa: ARG002 - per-exchange rule
+        """The shortest poll interval that keeps within half the exchange's REST budget."""
+        return 1.0
+
+    # --- shared machinery -----------------------------------------------------------------
+
+    def make_exchange(self) -> Any:
+        """A ccxt.pro instance with our URL overrides and frame hooks."""
+        base = getattr(ccxt.pro, self.ccxt_class)
+        options = {"liquidationsLimit": LIQUIDATION_CACHE_ROWS, **self.ccxt_options()}
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": int(self._request_timeout * 1000),
+            "options": options,
+        }
+        urls = self.url_overrides(self.config.rest_url, self.config.ws_url)
+        if urls:
+            config["urls"] = urls
+        return guarded_exchange_class(base)(config, self)
+
+    async def run(self) -> None:
+        exchange = self.make_exchange()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._stream_loop(exchange))
+                group.create_task(self._poll_loop(exchange))
+        finally:
+            self.health.mark_down(self.name, Stream.LIQUIDATIONS)
+            self.health.mark_down(self.name, Stream.OPEN_INTEREST)
+            await exchange.close()
+
+    def resolve_symbols(self, exchange: Any) -> list[str] | None:
+        """Configured symbols that the exchange lists (None: all); unknown ones are skipped."""
+        if self.config.all_symbols:
+            return None
+        markets: Mapping[str, Any] = exchange.markets or {}
+        known = [s for s in self.config.symbols if s in markets]
+        for symbol in self.config.symbols:
+            if symbol not in markets:
+                self._warn.warning(
+                    f"symbol:{symbol}", "%s: %s is not listed; skipping it", self.name, symbol
+                )
+        if not known:
+            raise ccxt.BadSymbol(f"none of {', '.join(self.config.symbols)} is listed")
+        return known
+
+    # frame observer (called synchronously from ccxt's receive callback)
+
+    def on_connected(self) -> None:
+        self._acks = 0
+        self._data_seen = False
+        self._rejection = None
+
+    def on_frame(self, message: object) -> None:
+        self.health.message(self.name, Stream.LIQUIDATIONS)
+        kind = self.classify_frame(message)
+        if kind is FrameKind.ACK:
+            self._acks += 1
+        elif kind is FrameKind.REJECT:
+            self._rejection = message
+        elif kind is FrameKind.DATA:
+            self._data_seen = True
+
+    def on_malformed(self, data: object, error: Exception) -> None:
+        self.health.message(self.name, Stream.LIQUIDATIONS)
+        self.health.invalid(self.name, Stream.LIQUIDATIONS, Reason.MALFORMED)
+        self._warn.warning(
+            "malformed", "%s: skipped a malformed frame (%s): %.200r", self.name, error, data
+        )
+
+    # liquidation stream
+
+    async def _stream_loop(self, exchange: Any) -> None:
+        backoff = Backoff(initial=1.0, cap=60.0)
+        while True:
+            try:
+                await self._stream(exchange, backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted by _retry_delay; the loop must live
+                self.health.mark_down(self.name, Stream.LIQUIDATIONS)
+                self.health.reconnect(self.name, Stream.LIQUIDATIONS)
+                delay = self._retry_delay(exchange, exc, backoff)
+                self._warn.warning(
+                    f"stream:{type(exc).__name__}",
+                    "%s: liquidation stream failed (%s: %s); reconnecting in %.1fs",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                with suppress(Exception):
+                    await exchange.close_ws_clients()
+                await self._sleep(delay)
+
+    async def _stream(self, exchange: Any, backoff: Backoff) -> None:
+        await exchange.load_markets()
+        symbols = self.resolve_symbols(exchange)
+        self._wanted = frozenset(symbols) if symbols is not None else None
+        expected_acks = len(symbols) if self.watch_per_symbol and symbols else 1
+        self.on_connected()
+        deadline = self._clock() + self._subscribe_timeout
+        calls = self.watch_calls(exchange, symbols)
+        pending = {asyncio.ensure_future(call()): call for call in calls}
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    pending, timeout=self._check_interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    call = pending.pop(task)
+                    task.result()  # raises what ccxt raised: disconnects, rejections
+                    pending[asyncio.ensure_future(call())] = call
+                if done:
+                    self._drain(exchange)
+                if self._subscribed(expected_acks, deadline):
+                    if not self.health.stream_healthy(self.name, Stream.LIQUIDATIONS):
+                        log.info("%s: liquidation stream subscribed", self.name)
+                    self.health.mark_up(self.name, Stream.LIQUIDATIONS)
+                    backoff.reset()
+        finally:
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _subscribed(self, expected_acks: int, deadline: float) -> bool:
+        """True once acknowledged; raises when rejected or still unacknowledged at ``deadline``."""
+        if self._rejection is not None:
+            raise SubscriptionError(f"subscription rejected: {self._rejection!r:.300}")
+        if self._data_seen or self._acks >= expected_acks:
+            return True
+        if self._clock() > deadline:
+            raise SubscriptionError(f"no acknowledgement within {self._subscribe_timeout:g}s")
+        return False
+
+    def _drain(self, exchange: Any) -> None:
+        """Take every liquidation ccxt cached since the last drain (the watch result may hold
+        only the one that woke us)."""
+        cache = exchange.liquidations
+        if cache is None:
+            return
+        new = cache.getLimit(None, None) or 0
+        batch = list(cache[-new:]) if new else []
+        if new > len(batch):
+            self._warn.warning(
+                "overflow",
+                "%s: %d liquidations overflowed ccxt's cache",
+                self.name,
+                new - len(batch),
+            )
+        received_ms = int(self._clock() * 1000)
+        markets: Mapping[str, Any] = exchange.markets or {}
+        for item in batch:
+            self._record(item, markets, received_ms)
+
+    def _record(
+        self, item: Mapping[str, Any], markets: Mapping[str, Any], received_ms: int
+    ) -> None:
+        try:
+            for event in self._to_events(item, markets, received_ms):
+                self.sink.record_liquidation(event)
+        except InvalidEventError as exc:
+            self.health.invalid(self.name, Stream.LIQUIDATIONS, exc.reason)
+            self._warn.warning(
+                f"invalid:{exc.reason}", "%s: skipped an invalid liquidation: %s", self.name, exc
+            )
+
+    def _to_events(
+        self, item: Mapping[str, Any], markets: Mapping[str, Any], received_ms: int
+    ) -> list[Liquidation]:
+        """The validated events of one cache entry; raises InvalidEventError."""
+        symbol = item.get("symbol")
+        market = markets.get(symbol) if isinstance(symbol, str) else None
+        if market is None:
+            raise InvalidEventError(Reason.UNKNOWN_SYMBOL, f"symbol={symbol!r}")
+        if self._wanted is not None and symbol not in self._wanted:
+            return []  # an all-market subscription (OKX) also brings markets we do not watch
+        info = item.get("info")
+        if not isinstance(info, dict):
+            raise InvalidEventError(Reason.MALFORMED, f"info={info!r:.100}")
+        events = []
+        for raw in self.parse_entries(info):
+            coins, usd = self.amounts(market, raw.price, raw.amount)
+            events.append(
+                Liquidation(
+                    exchange=self.name,
+                    symbol=market["symbol"],
+                    coin=market["base"],
+                    side=raw.side,
+                    price=raw.price,
+                    quantity=coins,
+                    notional_usd=usd,
+                    timestamp_ms=raw.timestamp_ms,
+                    received_ms=received_ms,
+                )
+            )
+        return events
+
+    def amounts(
+        self, market: Mapping[str, Any], price: float, amount: float
+    ) -> tuple[float, float]:
+        """(coins, USD) of ``amount`` at ``price`` on ``market``.
+
+        Linear contracts are worth ``contractSize`` coins; inverse ones ``contractSize`` USD.
+        Quote currencies USDT and USDC are taken at 1 USD.
+        """
+        if not self.quantity_in_contracts:
+            return amount, amount * price
+        size = market.get("contractSize")
+        if not isinstance(size, int | float) or size <= 0:
+            raise InvalidEventError(Reason.MISSING_FIELD, f"contractSize of {market.get('symbol')}")
+        if market.get("inverse"):
+            usd = amount * size
+            return usd / price, usd
+        coins = amount * size
+        return coins, coins * price
+
+    # open interest poll
+
+    async def _poll_loop(self, exchange: Any) -> None:
+        backoff = Backoff(initial=1.0, cap=60.0)
+        while True:
+            try:
+                await exchange.load_markets()
+                symbols = self.resolve_symbols(exchange)
+                events = await asyncio.wait_for(
+                    self.fetch_open_interest(exchange, symbols), self._request_timeout * 3
+                )
+                for event in events:
+                    self.sink.record_open_interest(event)
+                self.health.message(self.name, Stream.OPEN_INTEREST, len(events))
+                self.health.mark_up(self.name, Stream.OPEN_INTEREST)
+                backoff.reset()
+                count = len(symbols) if symbols is not None else len(exchange.markets or {})
+                interval = max(self.config.poll_interval_seconds, self.min_poll_interval(count))
+                await self._sleep(interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted by _retry_delay; the loop must live
+                self.health.mark_down(self.name, Stream.OPEN_INTEREST)
+                self.health.reconnect(self.name, Stream.OPEN_INTEREST)
+                delay = self._retry_delay(exchange, exc, backoff)
+                self._warn.warning(
+                    f"poll:{type(exc).__name__}",
+                    "%s: open-interest poll failed (%s: %s); retrying in %.1fs",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    def make_open_interest(
+        self, market: Mapping[str, Any], read: Callable[[], OpenInterestFields]
+    ) -> OpenInterest | None:
+        """One validated reading from ``read()``; an invalid one is counted and None returned."""
+        received_ms = int(self._clock() * 1000)
+        try:
+            coins, usd, mark_price, timestamp_ms = read()
+            return OpenInterest(
+                exchange=self.name,
+                symbol=market["symbol"],
+                coin=market["base"],
+                coins=coins,
+                usd=usd if usd is not None else coins * mark_price,
+                mark_price=mark_price,
+                timestamp_ms=timestamp_ms if timestamp_ms is not None else received_ms,
+                received_ms=received_ms,
+            )
+        except InvalidEventError as exc:
+            self.health.invalid(self.name, Stream.OPEN_INTEREST, exc.reason)
+            self._warn.warning(
+                f"invalid-oi:{exc.reason}",
+                "%s: skipped an invalid open interest: %s",
+                self.name,
+                exc,
+            )
+            return None
+
+    def _retry_delay(self, exchange: Any, exc: Exception, backoff: Backoff) -> float:
+        delay = backoff.next_delay()
+        if isinstance(exc, FATAL_ERRORS):
+            return max(delay, FATAL_RETRY_SECONDS)
+        if isinstance(exc, RATE_LIMITED_ERRORS):
+            return max(delay, _retry_after_seconds(exchange) or 0.0)
+        return delay
+
+
+def _retry_after_seconds(exchange: Any) -> float | None:
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    for name, value in dict(headers).items():
+        if str(name).lower() == "retry-after":
+            with suppress(ValueError):
+                return max(0.0, float(value))
+    return None

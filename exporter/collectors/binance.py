@@ -1,0 +1,131 @@
+"""Binance USD-M futures (ccxt ``binanceusdm``).
+
+Liquidations come from ``forceOrder`` (sampled by Binance: at most the latest per symbol per
+second). The order side is the FORCED order's side, so SELL means a long was liquidated. The
+quantity is ``z`` (accumulated fill): ccxt's ``contracts`` is ``l``, the last fill only.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import ccxt
+
+from exporter.collectors import fields
+from exporter.collectors.base import (
+    ExchangeCollector,
+    FrameKind,
+    OpenInterestFields,
+    RawLiquidation,
+)
+from exporter.events import Reason, Side
+from exporter.health import Stream
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+    from exporter.events import OpenInterest
+
+# 2400 weight/min per IP; openInterest costs 1 per symbol. Stay under half the budget.
+REQUEST_WEIGHT_PER_MINUTE = 1200
+
+
+def linear_swaps(exchange: Any) -> list[str]:
+    """Every active USDT/USDC-margined perpetual the exchange lists."""
+    return [
+        symbol
+        for symbol, market in (exchange.markets or {}).items()
+        if market.get("swap") and market.get("linear") and market.get("active", True) is not False
+    ]
+
+
+def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> OpenInterestFields:
+    """``/fapi/v1/openInterest`` gives coins; USD is derived from the mark price."""
+    return (
+        fields.number(info, "openInterest"),
+        None,
+        fields.number(mark, "markPrice"),
+        fields.timestamp_ms(info, "time"),
+    )
+
+
+class BinanceCollector(ExchangeCollector):
+    name: ClassVar[str] = "binance"
+    ccxt_class: ClassVar[str] = "binanceusdm"
+    SIDES: ClassVar[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
+
+    @classmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        api: dict[str, Any] = {}
+        if rest_url:
+            api |= {
+                "fapiPublic": rest_url + "/fapi/v1",
+                "fapiPublicV2": rest_url + "/fapi/v2",
+                "fapiPublicV3": rest_url + "/fapi/v3",
+                "fapiPrivate": rest_url + "/fapi/v1",
+                "fapiData": rest_url + "/futures/data",
+            }
+        if ws_url:
+            api["ws"] = {"linear": ws_url + "/ws"}
+        return {"api": api} if api else {}
+
+    @classmethod
+    def ccxt_options(cls) -> dict[str, Any]:
+        # Currencies come from a signed endpoint; markets alone are what we need.
+        return {"fetchCurrencies": False}
+
+    def classify_frame(self, message: object) -> FrameKind:
+        if not isinstance(message, dict):
+            return FrameKind.CONTROL
+        if "error" in message:
+            return FrameKind.REJECT
+        if "result" in message and "id" in message:
+            return FrameKind.ACK
+        payload = message.get("data", message)
+        if isinstance(payload, dict) and payload.get("e") == "forceOrder":
+            return FrameKind.DATA
+        return FrameKind.CONTROL
+
+    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
+        return [
+            RawLiquidation(
+                side=fields.lookup(info, "S", self.SIDES, Reason.INVALID_SIDE),
+                price=fields.number(info, "ap"),
+                amount=fields.number(info, "z"),
+                timestamp_ms=fields.timestamp_ms(info, "T"),
+            )
+        ]
+
+    def watch_calls(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        # None subscribes the all-market stream !forceOrder@arr.
+        wanted = list(symbols) if symbols else None
+        return [lambda: exchange.watch_liquidations_for_symbols(wanted)]
+
+    def min_poll_interval(self, symbol_count: int) -> float:
+        return symbol_count * 60.0 / REQUEST_WEIGHT_PER_MINUTE
+
+    async def fetch_open_interest(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[OpenInterest]:
+        wanted = list(symbols) if symbols is not None else linear_swaps(exchange)
+        marks = await exchange.fetch_mark_prices(wanted if symbols is not None else None)
+        events = []
+        for symbol in wanted:
+            try:
+                reading = await exchange.fetch_open_interest(symbol)
+            except (ccxt.BadSymbol, ccxt.BadRequest):
+                # One delisted market must not stop the poll of all the others.
+                self.health.invalid(self.name, Stream.OPEN_INTEREST, Reason.UNKNOWN_SYMBOL)
+                continue
+            info = reading.get("info") or {}
+            mark = marks.get(symbol) or {}
+            event = self.make_open_interest(
+                exchange.markets[symbol],
+                partial(_open_interest_fields, info, mark),
+            )
+            if event is not None:
+                events.append(event)
+        return events

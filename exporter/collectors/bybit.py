@@ -1,0 +1,112 @@
+"""Bybit v5 linear perpetuals (ccxt ``bybit``).
+
+``allLiquidation.<ID>`` pushes every liquidation (several per frame, every 500 ms). ``S`` is the
+side of the POSITION (Buy means a long was liquidated, the opposite of Binance and OKX), ``v`` is
+in coins and ``p`` is the bankruptcy price. ccxt has no multi-symbol watch here: one watch and
+one subscription per symbol. Open interest and mark price of every symbol come from one
+``/v5/market/tickers`` call.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from exporter.collectors import fields
+from exporter.collectors.base import (
+    ExchangeCollector,
+    FrameKind,
+    OpenInterestFields,
+    RawLiquidation,
+)
+from exporter.events import Reason, Side
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+    from exporter.events import OpenInterest
+
+# Field names of the current allLiquidation entries and of the older liquidation.* topic.
+ENTRY_FIELDS: dict[str, tuple[str, str, str, str]] = {
+    # key that identifies the shape: (side, size, price, time)
+    "S": ("S", "v", "p", "T"),
+    "side": ("side", "size", "price", "updatedTime"),
+}
+
+
+def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
+    """A ticker carries coins, USD value and mark price; it has no per-symbol time."""
+    return (
+        fields.number(info, "openInterest"),
+        fields.number(info, "openInterestValue"),
+        fields.number(info, "markPrice"),
+        None,
+    )
+
+
+class BybitCollector(ExchangeCollector):
+    name: ClassVar[str] = "bybit"
+    ccxt_class: ClassVar[str] = "bybit"
+    watch_per_symbol: ClassVar[bool] = True
+    SIDES: ClassVar[dict[str, Side]] = {"Buy": "long", "Sell": "short"}
+
+    @classmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        api: dict[str, Any] = {}
+        if rest_url:
+            api["public"] = rest_url
+        if ws_url:
+            api["ws"] = {"public": {"linear": ws_url + "/v5/public/linear"}}
+        return {"api": api} if api else {}
+
+    @classmethod
+    def ccxt_options(cls) -> dict[str, Any]:
+        return {"fetchMarkets": {"types": ["linear"]}}
+
+    def classify_frame(self, message: object) -> FrameKind:
+        if not isinstance(message, dict):
+            return FrameKind.CONTROL
+        if message.get("op") == "subscribe":
+            return FrameKind.ACK if message.get("success") is True else FrameKind.REJECT
+        topic = message.get("topic")
+        if isinstance(topic, str) and topic.startswith(("allLiquidation.", "liquidation.")):
+            return FrameKind.DATA
+        return FrameKind.CONTROL
+
+    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
+        shape = next((ENTRY_FIELDS[k] for k in ENTRY_FIELDS if k in info), ENTRY_FIELDS["S"])
+        side, size, price, time = shape
+        return [
+            RawLiquidation(
+                side=fields.lookup(info, side, self.SIDES, Reason.INVALID_SIDE),
+                price=fields.number(info, price),
+                amount=fields.number(info, size),
+                timestamp_ms=fields.timestamp_ms(info, time),
+            )
+        ]
+
+    def watch_calls(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        wanted = list(symbols) if symbols is not None else _linear_swaps(exchange)
+        return [partial(exchange.watch_liquidations, symbol) for symbol in wanted]
+
+    async def fetch_open_interest(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[OpenInterest]:
+        tickers = await exchange.fetch_tickers(None, {"category": "linear"})
+        wanted = set(symbols) if symbols is not None else None
+        events = []
+        for symbol, ticker in tickers.items():
+            market = (exchange.markets or {}).get(symbol)
+            if market is None or (wanted is not None and symbol not in wanted):
+                continue
+            info = ticker.get("info") or {}
+            event = self.make_open_interest(market, partial(_open_interest_fields, info))
+            if event is not None:
+                events.append(event)
+        return events
+
+
+def _linear_swaps(exchange: Any) -> list[str]:
+    return [s for s, m in (exchange.markets or {}).items() if m.get("swap") and m.get("linear")]

@@ -1,0 +1,70 @@
+"""Hooks into ccxt.pro's WebSocket client, for the two things ccxt does not give us.
+
+1. A frame that fails to decode or to parse raises inside ccxt's receive callback, which
+   silently ends its receive loop: the socket stays open and the stream is dead from then on
+   (seen with ccxt 4.5.90: one ``{bad json`` frame stops all later frames). The guard catches the
+   error, reports the frame as malformed, and lets the loop go on.
+2. Subscription acknowledgements and errors are not surfaced uniformly (Binance never resolves
+   a rejected SUBSCRIBE). The observer sees every decoded frame and classifies it itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class FrameObserver(Protocol):
+    def on_connected(self) -> None: ...
+
+    def on_frame(self, message: object) -> None: ...
+
+    def on_malformed(self, data: object, error: Exception) -> None: ...
+
+
+def guarded_exchange_class(base: type[Any]) -> type[Any]:
+    """A subclass of the ccxt.pro class ``base`` that reports frames to ``cryptoliq_observer``."""
+
+    class Guarded(base):  # type: ignore[misc]  # ccxt ships no types
+        cryptoliq_observer: FrameObserver | None
+
+        def __init__(self, config: dict[str, Any], observer: FrameObserver) -> None:
+            super().__init__(config)
+            self.cryptoliq_observer = observer
+
+        def client(self, url: str) -> Any:
+            client = super().client(url)
+            if not getattr(client, "cryptoliq_guarded", False):
+                client.handle_text_or_binary_message = _guard(
+                    client.handle_text_or_binary_message, self.cryptoliq_observer
+                )
+                client.cryptoliq_guarded = True
+            return client
+
+        def on_connected(self, client: Any, message: Any = None) -> None:
+            if self.cryptoliq_observer is not None:
+                self.cryptoliq_observer.on_connected()
+            super().on_connected(client, message)
+
+        def handle_message(self, client: Any, message: Any) -> Any:
+            if self.cryptoliq_observer is not None:
+                self.cryptoliq_observer.on_frame(message)
+            return super().handle_message(client, message)
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded_{base.__name__}"
+    return Guarded
+
+
+def _guard(
+    decode_and_dispatch: Callable[[object], None], observer: FrameObserver | None
+) -> Callable[[object], None]:
+    def guarded(data: object) -> None:
+        try:
+            decode_and_dispatch(data)
+        except Exception as exc:  # noqa: BLE001 - any failure here would kill ccxt's receive loop
+            if observer is not None:
+                observer.on_malformed(data, exc)
+
+    return guarded

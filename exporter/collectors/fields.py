@@ -1,0 +1,47 @@
+"""Reading typed fields out of raw exchange JSON, with the reject reason on failure."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from exporter.events import InvalidEventError, Reason
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+T = TypeVar("T")
+
+
+def _get(info: Mapping[str, Any], key: str) -> object:
+    value = info.get(key)
+    if value is None or value == "":
+        raise InvalidEventError(Reason.MISSING_FIELD, key)
+    return value
+
+
+def number(info: Mapping[str, Any], key: str) -> float:
+    """A float from a JSON number or numeric string (exchanges send both)."""
+    value = _get(info, key)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"{key}={value!r:.50}")
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidEventError(Reason.WRONG_TYPE, f"{key}={value!r:.50}") from None
+
+
+def timestamp_ms(info: Mapping[str, Any], key: str) -> int:
+    """Milliseconds since the epoch from a JSON number or numeric string."""
+    value = number(info, key)
+    if not math.isfinite(value):
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r}")
+    return int(value)
+
+
+def lookup(info: Mapping[str, Any], key: str, table: Mapping[str, T], reason: Reason) -> T:
+    """The table entry for a string field; any other value is rejected with ``reason``."""
+    value = _get(info, key)
+    if not isinstance(value, str) or value not in table:
+        raise InvalidEventError(reason, f"{key}={value!r:.50}")
+    return table[value]

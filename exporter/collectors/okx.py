@@ -1,0 +1,122 @@
+"""OKX perpetual swaps (ccxt ``okx``).
+
+One ``liquidation-orders`` subscription covers every swap; we keep the configured symbols. Sizes
+(``sz``) are in CONTRACTS (x ``contractSize`` coins for linear swaps, USD for inverse ones) and
+``bkPx`` is the bankruptcy price. ``posSide`` names the position; in net mode it is ``net`` and
+the order side tells (a forced sell closes a long). ccxt reads only the first of an entry's
+``details``; we read them all.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from exporter.collectors import fields
+from exporter.collectors.base import (
+    ExchangeCollector,
+    FrameKind,
+    OpenInterestFields,
+    RawLiquidation,
+)
+from exporter.events import InvalidEventError, Reason, Side
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+    from exporter.events import OpenInterest
+
+LIQUIDATION_CHANNEL = "liquidation-orders"
+
+
+def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> OpenInterestFields:
+    """``oiCcy`` is in coins and ``oiUsd`` in USD (``oi`` would be contracts)."""
+    return (
+        fields.number(info, "oiCcy"),
+        fields.number(info, "oiUsd"),
+        fields.number(mark, "markPx"),
+        fields.timestamp_ms(info, "ts"),
+    )
+
+
+class OkxCollector(ExchangeCollector):
+    name: ClassVar[str] = "okx"
+    ccxt_class: ClassVar[str] = "okx"
+    quantity_in_contracts: ClassVar[bool] = True
+    POSITION_SIDES: ClassVar[dict[str, Side]] = {"long": "long", "short": "short"}
+    NET_MODE_SIDES: ClassVar[dict[str, Side]] = {"sell": "long", "buy": "short"}
+
+    @classmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        api: dict[str, Any] = {}
+        if rest_url:
+            api["rest"] = rest_url
+        if ws_url:
+            api["ws"] = ws_url + "/ws/v5"
+        return {"api": api} if api else {}
+
+    @classmethod
+    def ccxt_options(cls) -> dict[str, Any]:
+        return {"fetchMarkets": {"types": ["swap"]}}
+
+    def classify_frame(self, message: object) -> FrameKind:
+        if not isinstance(message, dict):
+            return FrameKind.CONTROL
+        event = message.get("event")
+        if event == "subscribe":
+            return FrameKind.ACK
+        if event == "error":
+            return FrameKind.REJECT
+        arg = message.get("arg")
+        if (
+            isinstance(arg, dict)
+            and arg.get("channel") == LIQUIDATION_CHANNEL
+            and "data" in message
+        ):
+            return FrameKind.DATA
+        return FrameKind.CONTROL
+
+    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
+        details = info.get("details")
+        if not isinstance(details, list) or not details:
+            raise InvalidEventError(Reason.MISSING_FIELD, "details")
+        return [self._parse_detail(detail) for detail in details]
+
+    def _parse_detail(self, detail: object) -> RawLiquidation:
+        if not isinstance(detail, dict):
+            raise InvalidEventError(Reason.WRONG_TYPE, f"details entry {detail!r:.50}")
+        if detail.get("posSide") == "net":
+            side = fields.lookup(detail, "side", self.NET_MODE_SIDES, Reason.INVALID_SIDE)
+        else:
+            side = fields.lookup(detail, "posSide", self.POSITION_SIDES, Reason.INVALID_SIDE)
+        return RawLiquidation(
+            side=side,
+            price=fields.number(detail, "bkPx"),
+            amount=fields.number(detail, "sz"),
+            timestamp_ms=fields.timestamp_ms(detail, "ts"),
+        )
+
+    def watch_calls(
+        self,
+        exchange: Any,
+        symbols: Sequence[str] | None,  # noqa: ARG002 - one feed for all
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        return [partial(exchange.watch_liquidations_for_symbols, None)]
+
+    async def fetch_open_interest(
+        self, exchange: Any, symbols: Sequence[str] | None
+    ) -> list[OpenInterest]:
+        readings = await exchange.fetch_open_interests(None, {"instType": "SWAP"})
+        marks = await exchange.fetch_mark_prices(None, {"instType": "SWAP"})
+        wanted = set(symbols) if symbols is not None else None
+        events = []
+        for symbol, reading in readings.items():
+            market = (exchange.markets or {}).get(symbol)
+            if market is None or (wanted is not None and symbol not in wanted):
+                continue
+            info = reading.get("info") or {}
+            mark = (marks.get(symbol) or {}).get("info") or {}
+            event = self.make_open_interest(market, partial(_open_interest_fields, info, mark))
+            if event is not None:
+                events.append(event)
+        return events

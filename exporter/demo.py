@@ -1,0 +1,130 @@
+"""``--demo``: the real collectors against in-process fake exchanges driven by a market simulation.
+
+The fakes speak each exchange's real REST and WebSocket protocol on loopback, so everything
+from ccxt.pro onwards is the production path; only the market is simulated (a real BTC price
+and open-interest path, see ``exporter.fakeexchange.simulation``). Event timestamps are real
+time: the simulation supplies prices and sizes, the wall clock supplies "when".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from exporter.app import EXPORTER_KEY
+from exporter.fakeexchange import FakeExchange
+from exporter.fakeexchange.simulation import MarketSimulation
+from exporter.supervisor import supervise
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+    from aiohttp import web
+
+    from exporter.config import Config
+    from exporter.events import Side
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.25  # real seconds between simulation steps
+
+
+def quote_symbol(coin: str) -> str:
+    return f"{coin}/USDT:USDT"
+
+
+class MarketDriver:
+    """Steps the simulation in real time x ``speed`` and puts its output on the fake wires."""
+
+    name = "demo"
+
+    def __init__(
+        self,
+        simulation: MarketSimulation,
+        fakes: Mapping[str, FakeExchange],
+        speed: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._simulation = simulation
+        self._fakes = fakes
+        self._speed = speed
+        self._clock = clock
+        self._sleep = sleep
+
+    def publish_market_state(self) -> None:
+        for state in self._simulation.market_states():
+            fake = self._fakes.get(state.venue)
+            if fake is not None:
+                fake.set_market_state(
+                    quote_symbol(state.coin),
+                    open_interest_coins=state.open_interest_coins,
+                    mark_price=state.mark_price,
+                )
+
+    def tick(self, real_seconds: float) -> int:
+        """Advance the market by ``real_seconds`` x speed; returns liquidations published."""
+        now_ms = int(self._clock() * 1000)
+        published = 0
+        for liquidation in self._simulation.step(real_seconds * self._speed):
+            fake = self._fakes.get(liquidation.venue)
+            if fake is None:
+                continue
+            side: Side = "long" if liquidation.side == "long" else "short"
+            fake.publish_liquidation(
+                quote_symbol(liquidation.coin), side, liquidation.price, liquidation.coins, now_ms
+            )
+            published += 1
+        self.publish_market_state()
+        return published
+
+    async def run(self) -> None:
+        self.publish_market_state()
+        last = self._clock()
+        while True:
+            await self._sleep(TICK_SECONDS)
+            now = self._clock()
+            self.tick(max(now - last, 1e-3))
+            last = now
+
+
+def point_at_fakes(config: Config, fakes: Mapping[str, FakeExchange]) -> Config:
+    """The same config with every enabled exchange's URLs on its fake."""
+    exchanges = tuple(
+        replace(e, rest_url=fakes[e.name].rest_url, ws_url=fakes[e.name].ws_url)
+        if e.name in fakes
+        else e
+        for e in config.exchanges
+    )
+    return replace(config, exchanges=exchanges)
+
+
+async def demo_context(app: web.Application) -> AsyncIterator[None]:
+    """aiohttp cleanup context: fakes up and the config rewritten before collectors start."""
+    exporter = app[EXPORTER_KEY]
+    venues = [e.name for e in exporter.config.enabled_exchanges()]
+    fakes = {venue: FakeExchange(venue) for venue in venues}  # type: ignore[arg-type]
+    for fake in fakes.values():
+        await fake.start()
+    exporter.config = point_at_fakes(exporter.config, fakes)
+    driver = MarketDriver(MarketSimulation(venues=venues), fakes, exporter.config.demo_speed)
+    log.info(
+        "demo: simulated %s at %gx real time (%s)",
+        ", ".join(venues),
+        exporter.config.demo_speed,
+        ", ".join(f"{v} on {f.rest_url}" for v, f in fakes.items()),
+    )
+    task = asyncio.create_task(supervise(driver, exporter.core.health), name="supervise:demo")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        for fake in fakes.values():
+            await fake.stop()

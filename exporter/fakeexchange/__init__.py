@@ -1,0 +1,10 @@
+"""A wire-faithful fake of Binance USD-M, Bybit linear and OKX swaps for tests and demos.
+
+Each `FakeExchange` speaks one venue's real REST and WebSocket protocol on loopback, so
+unmodified ccxt.pro (and the exporter's collectors) run against it.
+"""
+
+from exporter.fakeexchange.markets import DEFAULT_MARKETS, FakeMarket
+from exporter.fakeexchange.server import FakeExchange, SentFrame
+
+__all__ = ["DEFAULT_MARKETS", "FakeExchange", "FakeMarket", "SentFrame"]

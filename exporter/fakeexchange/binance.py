@@ -1,0 +1,367 @@
+"""Binance USD-M futures wire format (ccxt class `binanceusdm`).
+
+REST under /fapi/v1, WebSocket on the raw-stream endpoints (/ws, and /market/ws/<n> that ccxt
+rewrites to) with JSON SUBSCRIBE requests. Frames use the raw `/ws` shape `{"e":"forceOrder",...}`.
+Keepalive is WebSocket-protocol ping/pong, so there is no application-level ping here.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+
+from exporter.fakeexchange.protocol import (
+    ALL_MARKETS,
+    Frame,
+    Inbound,
+    InvalidRequest,
+    Liquidation,
+    PingRequest,
+    Quote,
+    RestContext,
+    RestHandler,
+    RestReply,
+    Side,
+    SubscribeRequest,
+    VenueProtocol,
+    compact,
+    decimal_str,
+    fixed_str,
+    floor_to_step,
+    json_reply,
+    loads_object,
+    plain_error,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from exporter.fakeexchange.markets import FakeMarket
+
+_ALL_STREAM: Final = "!forceOrder@arr"
+_SYMBOL_STREAM_SUFFIX: Final = "@forceOrder"
+_PERPETUAL_DELIVERY_MS: Final = 4_133_404_800_000  # Binance's "never" for perpetuals
+_ONBOARD_MS: Final = 1_569_398_400_000
+_FUNDING_PERIOD_MS: Final = 8 * 3_600_000
+_EVENT_LAG_MS: Final = 950
+"""E - T in recorded frames is ~1 s (the stream is a 1 s snapshot), so keying on E is caught."""
+_LAST_FILL_FRACTION: Final = 0.12
+"""`l` is the last partial fill, not the liquidated size: a collector reading ccxt's `contracts`
+(which is `l`) instead of `z` under-counts, as it would on the real stream."""
+_LIMIT_PRICE_OFFSET: Final = 0.004
+"""`p` is the IOC limit price, worse than the average fill `ap` that the notional uses."""
+
+
+class BinanceProtocol(VenueProtocol):
+    """Binance USD-M: `<symbol>@forceOrder` and `!forceOrder@arr` raw streams."""
+
+    venue: ClassVar[str] = "binance"
+    ccxt_id: ClassVar[str] = "binanceusdm"
+    ws_paths: ClassVar[tuple[str, ...]] = (
+        "/ws",
+        "/ws/{stream:.*}",
+        "/market/ws",
+        "/market/ws/{stream:.*}",
+    )
+
+    def market_id(self, market: FakeMarket) -> str:
+        """Binance ids are base+quote, e.g. BTCUSDT."""
+        return f"{market.base}{market.quote}"
+
+    def ccxt_config(self, rest_url: str, ws_url: str) -> dict[str, Any]:
+        """Overrides from EXCHANGES.md; fetchCurrencies off because it needs signed sapi."""
+        return {
+            "urls": {
+                "api": {
+                    "fapiPublic": f"{rest_url}/fapi/v1",
+                    "fapiPrivate": f"{rest_url}/fapi/v1",
+                    "fapiData": f"{rest_url}/futures/data",
+                    "ws": {"linear": f"{ws_url}/ws"},
+                },
+            },
+            "options": {"fetchCurrencies": False},
+        }
+
+    # --- REST ---------------------------------------------------------------------------
+
+    def rest_routes(self) -> Mapping[str, RestHandler]:
+        """The public fapi endpoints ccxt uses for markets, open interest and mark price."""
+        return {
+            "/fapi/v1/exchangeInfo": self._exchange_info,
+            "/fapi/v1/openInterest": self._open_interest,
+            "/fapi/v1/premiumIndex": self._premium_index,
+            "/fapi/v1/time": _server_time,
+            "/fapi/v1/ping": _ping,
+        }
+
+    def rest_error(self, status: int) -> RestReply:
+        """-1003 JSON for rate limits (429) and bans (418); plain text otherwise, like the CDN."""
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            return json_reply({"code": -1003, "msg": _TOO_MANY}, status)
+        if status == HTTPStatus.IM_A_TEAPOT:
+            return json_reply({"code": -1003, "msg": _BANNED}, status)
+        return plain_error(status)
+
+    def _exchange_info(self, ctx: RestContext) -> RestReply:
+        return json_reply(
+            {
+                "timezone": "UTC",
+                "serverTime": ctx.now_ms,
+                "futuresType": "U_MARGINED",
+                "rateLimits": [
+                    _rate_limit("REQUEST_WEIGHT", "MINUTE", 1, 2400),
+                    _rate_limit("ORDERS", "MINUTE", 1, 1200),
+                    _rate_limit("ORDERS", "SECOND", 10, 300),
+                ],
+                "exchangeFilters": [],
+                "assets": [
+                    {"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"},
+                ],
+                "symbols": [self._symbol_info(q.market) for q in ctx.quotes],
+            },
+        )
+
+    def _symbol_info(self, m: FakeMarket) -> dict[str, Any]:
+        market_id = self.market_id(m)
+        max_qty = floor_to_step(50_000_000 / m.mark_price, m.qty_step)
+        min_notional = "100" if m.base == "BTC" else "5"
+        return {
+            "symbol": market_id,
+            "pair": market_id,
+            "contractType": "PERPETUAL",
+            "deliveryDate": _PERPETUAL_DELIVERY_MS,
+            "onboardDate": _ONBOARD_MS,
+            "status": "TRADING",
+            "maintMarginPercent": "2.5000",
+            "requiredMarginPercent": "5.0000",
+            "baseAsset": m.base,
+            "quoteAsset": m.quote,
+            "marginAsset": m.quote,
+            "pricePrecision": m.price_decimals,
+            "quantityPrecision": m.qty_decimals,
+            "baseAssetPrecision": 8,
+            "quotePrecision": 8,
+            "underlyingType": "COIN",
+            "underlyingSubType": [],
+            "triggerProtect": "0.0500",
+            "liquidationFee": "0.012500",
+            "marketTakeBound": "0.05",
+            "maxMoveOrderLimit": 10000,
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": m.tick_size,
+                    "maxPrice": fixed_str(m.mark_price * 50, m.price_decimals),
+                    "tickSize": m.tick_size,
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": m.qty_step,
+                    "maxQty": max_qty,
+                    "stepSize": m.qty_step,
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": m.qty_step,
+                    "maxQty": max_qty,
+                    "stepSize": m.qty_step,
+                },
+                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                {"filterType": "MIN_NOTIONAL", "notional": min_notional},
+                {
+                    "filterType": "PERCENT_PRICE",
+                    "multiplierUp": "1.0500",
+                    "multiplierDown": "0.9500",
+                    "multiplierDecimal": "4",
+                },
+            ],
+            "orderTypes": [
+                "LIMIT",
+                "MARKET",
+                "STOP",
+                "STOP_MARKET",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_MARKET",
+                "TRAILING_STOP_MARKET",
+            ],
+            "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+            "permissionSet": ["GRID", "COPY"],
+        }
+
+    def _open_interest(self, ctx: RestContext) -> RestReply:
+        quote = self._one_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        m, state = quote.market, quote.state
+        return json_reply(
+            {
+                "symbol": self.market_id(m),
+                "openInterest": fixed_str(state.open_interest_coins, m.qty_decimals),
+                "time": ctx.now_ms,
+            },
+        )
+
+    def _premium_index(self, ctx: RestContext) -> RestReply:
+        if "symbol" not in ctx.query:
+            return json_reply(
+                [self._premium_row(q.market, q.state.mark_price, ctx.now_ms) for q in ctx.quotes]
+            )
+        quote = self._one_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        return json_reply(self._premium_row(quote.market, quote.state.mark_price, ctx.now_ms))
+
+    def _premium_row(self, m: FakeMarket, mark: float, now_ms: int) -> dict[str, Any]:
+        next_funding = (now_ms // _FUNDING_PERIOD_MS + 1) * _FUNDING_PERIOD_MS
+        return {
+            "symbol": self.market_id(m),
+            "markPrice": f"{mark:.8f}",
+            "indexPrice": f"{mark * 0.9998:.8f}",
+            "estimatedSettlePrice": f"{mark * 0.9999:.8f}",
+            "lastFundingRate": "0.00010000",
+            "interestRate": "0.00010000",
+            "nextFundingTime": next_funding,
+            "time": now_ms,
+        }
+
+    def _one_quote(self, ctx: RestContext) -> Quote | RestReply:
+        """The quote named by ?symbol=, or Binance's error reply for a missing/unknown one."""
+        market_id = ctx.query.get("symbol", "")
+        if not market_id:
+            return json_reply({"code": -1102, "msg": _MANDATORY_SYMBOL}, HTTPStatus.BAD_REQUEST)
+        for quote in ctx.quotes:
+            if self.market_id(quote.market) == market_id:
+                return quote
+        return json_reply({"code": -1121, "msg": "Invalid symbol."}, HTTPStatus.BAD_REQUEST)
+
+    # --- WebSocket ----------------------------------------------------------------------
+
+    def parse(self, text: str) -> Inbound:
+        """SUBSCRIBE/UNSUBSCRIBE with a list of stream names and an unsigned integer id."""
+        message = loads_object(text)
+        if message is None:
+            return InvalidRequest(text)
+        method = message.get("method")
+        params = message.get("params")
+        if method not in {"SUBSCRIBE", "UNSUBSCRIBE"} or not isinstance(params, list):
+            return InvalidRequest(text)
+        if not all(isinstance(p, str) for p in params):
+            return InvalidRequest(text)
+        keys = frozenset(k for k in (self._stream_key(p) for p in params) if k is not None)
+        op: Literal["subscribe", "unsubscribe"] = (
+            "subscribe" if method == "SUBSCRIBE" else "unsubscribe"
+        )
+        # Binance accepts well-formed streams it has no data for and simply never pushes.
+        return SubscribeRequest(op, keys, (), message, text)
+
+    def _stream_key(self, stream: str) -> str | None:
+        if stream == _ALL_STREAM:
+            return ALL_MARKETS
+        if stream.endswith(_SYMBOL_STREAM_SUFFIX):
+            market = self.by_id.get(stream.removesuffix(_SYMBOL_STREAM_SUFFIX).upper())
+            return market.symbol if market is not None else None
+        return None
+
+    def ack(self, request: SubscribeRequest, conn_id: str) -> list[str]:
+        """`{"result":null,"id":N}` for both SUBSCRIBE and UNSUBSCRIBE."""
+        del conn_id  # Binance frames carry no connection id
+        return [compact({"result": None, "id": request.message.get("id")})]
+
+    def reject(self, request: SubscribeRequest, conn_id: str) -> list[str]:
+        """The error ccxt documents; it rejects only the stream hash, so the watch hangs."""
+        del conn_id
+        error = {"code": 2, "msg": "Invalid request: invalid stream"}
+        return [compact({"error": error, "id": request.message.get("id")})]
+
+    def invalid(self, request: InvalidRequest, conn_id: str) -> list[str]:
+        """Code 3 for unparsable JSON, code 2 for a request Binance cannot interpret."""
+        del conn_id
+        message = loads_object(request.text)
+        if message is None:
+            error = {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}
+            return [compact({"error": error})]
+        error = {"code": 2, "msg": "Invalid request: unknown variable"}
+        return [compact({"error": error, "id": message.get("id")})]
+
+    def pong(self, ping: PingRequest, conn_id: str) -> str:
+        """Never called: Binance keepalive is protocol-level ping/pong."""
+        raise NotImplementedError
+
+    def encode(self, liquidations: Sequence[Liquidation]) -> list[Frame]:
+        """One forceOrder event per liquidation, as the raw stream delivers them."""
+        return [Frame(self._force_order(liq), liq.symbol, (liq,)) for liq in liquidations]
+
+    def _force_order(self, liq: Liquidation) -> str:
+        m = self.market(liq.symbol)
+        market_id = self.market_id(m)
+        filled = fixed_str(liq.coins, m.qty_decimals)
+        offset = -_LIMIT_PRICE_OFFSET if liq.side == "long" else _LIMIT_PRICE_OFFSET
+        order = {
+            "s": market_id,
+            "S": "SELL" if liq.side == "long" else "BUY",
+            "o": "LIMIT",
+            "f": "IOC",
+            "q": filled,
+            "p": fixed_str(round(liq.price * (1 + offset), m.price_decimals), m.price_decimals),
+            "ap": fixed_str(liq.price, m.price_decimals),
+            "X": "FILLED",
+            "l": _last_fill(liq.coins, m.qty_step),
+            "z": filled,
+            "T": liq.ts_ms,
+            "ps": market_id,
+            "st": 1,
+        }
+        return compact({"e": "forceOrder", "E": liq.ts_ms + _EVENT_LAG_MS, "o": order})
+
+    def decode(self, text: str) -> list[Liquidation]:
+        """forceOrder events, raw or wrapped in a combined-stream envelope."""
+        message = loads_object(text)
+        if message is None:
+            return []
+        if isinstance(message.get("data"), dict):
+            message = message["data"]
+        order = message.get("o")
+        if message.get("e") != "forceOrder" or not isinstance(order, dict):
+            return []
+        market = self.by_id.get(str(order.get("s")))
+        if market is None:
+            return []
+        side: Side = "long" if order.get("S") == "SELL" else "short"
+        return [
+            Liquidation(market.symbol, side, float(order["ap"]), float(order["z"]), int(order["T"]))
+        ]
+
+
+def _last_fill(coins: float, step: str) -> str:
+    """A last-fill size strictly below the accumulated one (see `_LAST_FILL_FRACTION`)."""
+    last = floor_to_step(coins * _LAST_FILL_FRACTION, step)
+    if float(last) > 0:
+        return last
+    return decimal_str(coins * _LAST_FILL_FRACTION)
+
+
+def _rate_limit(kind: str, interval: str, num: int, limit: int) -> dict[str, Any]:
+    return {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
+
+
+def _server_time(ctx: RestContext) -> RestReply:
+    return json_reply({"serverTime": ctx.now_ms})
+
+
+def _ping(ctx: RestContext) -> RestReply:
+    del ctx
+    return json_reply({})
+
+
+_TOO_MANY: Final = (
+    "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. "
+    "Please use the websocket for live updates to avoid polling the API."
+)
+_BANNED: Final = (
+    "Way too many requests; IP(127.0.0.1) banned until 4102444800000. "
+    "Please use the websocket for live updates to avoid bans."
+)
+_MANDATORY_SYMBOL: Final = (
+    "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+)

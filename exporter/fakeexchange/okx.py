@@ -1,0 +1,306 @@
+"""OKX v5 swap wire format (ccxt class `okx`).
+
+REST under /api/v5/public with the `{"code":"0","msg":"","data":[...]}` envelope; WebSocket
+/ws/v5/public with one `liquidation-orders` subscription per instType and a text `ping`
+keepalive. Sizes are in contracts: coins = sz * ctVal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from exporter.fakeexchange.protocol import (
+    ALL_MARKETS,
+    Frame,
+    Inbound,
+    InvalidRequest,
+    Liquidation,
+    PingRequest,
+    Quote,
+    RestContext,
+    RestHandler,
+    RestReply,
+    Side,
+    SubscribeRequest,
+    VenueProtocol,
+    compact,
+    decimal_str,
+    fixed_str,
+    group_by_symbol,
+    json_reply,
+    loads_object,
+    plain_error,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from exporter.fakeexchange.markets import FakeMarket
+
+_CHANNEL: Final = "liquidation-orders"
+_INST_TYPE: Final = "SWAP"
+_LIST_MS: Final = "1611916828000"
+_SIDES: Final = ("long", "short")
+_INST_TYPES: Final = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
+
+
+class OkxProtocol(VenueProtocol):
+    """OKX swaps: one all-market `liquidation-orders` channel, sizes in contracts."""
+
+    venue: ClassVar[str] = "okx"
+    ccxt_id: ClassVar[str] = "okx"
+    ws_paths: ClassVar[tuple[str, ...]] = ("/ws/v5/public",)
+
+    def market_id(self, market: FakeMarket) -> str:
+        """OKX swap ids are BASE-QUOTE-SWAP."""
+        return f"{market.base}-{market.quote}-SWAP"
+
+    def ccxt_config(self, rest_url: str, ws_url: str) -> dict[str, Any]:
+        """Overrides from EXCHANGES.md; only swaps, so load_markets is one request."""
+        return {
+            "urls": {"api": {"rest": rest_url, "ws": f"{ws_url}/ws/v5"}},
+            "options": {"fetchMarkets": {"types": ["swap"]}},
+        }
+
+    def new_conn_id(self) -> str:
+        """OKX connIds are 8 hex digits."""
+        return uuid.uuid4().hex[:8]
+
+    # --- REST ---------------------------------------------------------------------------
+
+    def rest_routes(self) -> Mapping[str, RestHandler]:
+        """Instruments (load_markets), open interest and mark price of every swap, time."""
+        return {
+            "/api/v5/public/instruments": self._instruments,
+            "/api/v5/public/open-interest": self._open_interest,
+            "/api/v5/public/mark-price": self._mark_price,
+            "/api/v5/public/time": _server_time,
+        }
+
+    def rest_error(self, status: int) -> RestReply:
+        """50011 for 429 (ccxt maps it to RateLimitExceeded); plain text otherwise."""
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            return json_reply({"msg": "Too Many Requests", "code": "50011"}, status)
+        return plain_error(status)
+
+    def _instruments(self, ctx: RestContext) -> RestReply:
+        return self._listing(ctx, self._instrument)
+
+    def _instrument(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        del now_ms  # instrument metadata does not move
+        m = quote.market
+        family = f"{m.base}-{m.quote}"
+        return {
+            "alias": "",
+            "auctionEndTime": "",
+            "baseCcy": "",
+            "category": "1",
+            "ctMult": "1",
+            "ctType": "linear",
+            "ctVal": m.contract_size,
+            "ctValCcy": m.base,
+            "expTime": "",
+            "instFamily": family,
+            "instId": self.market_id(m),
+            "instType": _INST_TYPE,
+            "lever": str(m.max_leverage),
+            "listTime": _LIST_MS,
+            "contTdSwTime": _LIST_MS,
+            "lotSz": m.okx_lot_size,
+            "maxIcebergSz": "100000000.0000000000000000",
+            "maxLmtAmt": "20000000",
+            "maxLmtSz": "100000000",
+            "maxMktAmt": "",
+            "maxMktSz": "10000",
+            "maxStopSz": "10000",
+            "maxTriggerSz": "100000000.0000000000000000",
+            "maxTwapSz": "100000000.0000000000000000",
+            "minSz": m.okx_lot_size,
+            "optType": "",
+            "quoteCcy": "",
+            "ruleType": "normal",
+            "settleCcy": m.quote,
+            "state": "live",
+            "stk": "",
+            "tickSz": m.tick_plain,
+            "uly": family,
+        }
+
+    def _open_interest(self, ctx: RestContext) -> RestReply:
+        return self._listing(ctx, self._oi_row)
+
+    def _oi_row(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        m, state = quote.market, quote.state
+        coins = state.open_interest_coins
+        return {
+            "instId": self.market_id(m),
+            "instType": _INST_TYPE,
+            "oi": decimal_str(coins / m.contract_coins),
+            "oiCcy": decimal_str(coins),
+            "oiUsd": f"{coins * state.mark_price:.4f}",
+            "ts": str(now_ms),
+        }
+
+    def _mark_price(self, ctx: RestContext) -> RestReply:
+        return self._listing(ctx, self._mark_row)
+
+    def _mark_row(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        m = quote.market
+        return {
+            "instType": _INST_TYPE,
+            "instId": self.market_id(m),
+            "markPx": fixed_str(round(quote.state.mark_price, 8), m.tick_decimals),
+            "ts": str(now_ms),
+        }
+
+    def _listing(
+        self,
+        ctx: RestContext,
+        row: Callable[[Quote, int], dict[str, Any]],
+    ) -> RestReply:
+        """Shared instType/instId/instFamily filtering of the public list endpoints."""
+        inst_type = ctx.query.get("instType", "")
+        if not inst_type:
+            return _error("50014", "Parameter instType can not be empty.")
+        if inst_type not in _INST_TYPES:
+            return _error("51000", "Parameter instType error")
+        inst_id = ctx.query.get("instId")
+        family = ctx.query.get("instFamily") or ctx.query.get("uly")
+        quotes = [
+            q
+            for q in ctx.quotes
+            if inst_type == _INST_TYPE
+            and (not inst_id or self.market_id(q.market) == inst_id)
+            and (not family or f"{q.market.base}-{q.market.quote}" == family)
+        ]
+        if inst_id and not quotes:
+            return _error("51001", "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
+        return json_reply({"code": "0", "msg": "", "data": [row(q, ctx.now_ms) for q in quotes]})
+
+    # --- WebSocket ----------------------------------------------------------------------
+
+    def parse(self, text: str) -> Inbound:
+        """Text `ping`, or `op` subscribe/unsubscribe with a list of `arg` objects."""
+        if text == "ping":
+            return PingRequest({})
+        message = loads_object(text)
+        if message is None:
+            return InvalidRequest(text)
+        op = message.get("op")
+        args = message.get("args")
+        if op not in {"subscribe", "unsubscribe"} or not isinstance(args, list) or not args:
+            return InvalidRequest(text)
+        invalid = tuple(compact(a) for a in args if not _is_liquidation_arg(a))
+        keys = frozenset() if invalid else frozenset({ALL_MARKETS})
+        return SubscribeRequest(op, keys, invalid, message, text)
+
+    def ack(self, request: SubscribeRequest, conn_id: str) -> list[str]:
+        """One `{"event":"subscribe","arg":...}` per arg, as OKX confirms each channel."""
+        return [
+            compact({"event": request.op, "arg": arg, "connId": conn_id})
+            for arg in request.message.get("args", [])
+        ]
+
+    def reject(self, request: SubscribeRequest, conn_id: str) -> list[str]:
+        """60018 for a channel that does not exist, else 60012 Illegal request (BadRequest)."""
+        if request.invalid:
+            arg = loads_object(request.invalid[0]) or {}
+            msg = (
+                f"Wrong URL or channel:{arg.get('channel')},instType:{arg.get('instType')} "
+                "doesn't exist. Please use the correct URL, channel and parameters referring "
+                "to API document."
+            )
+            return [compact({"event": "error", "code": "60018", "msg": msg, "connId": conn_id})]
+        return [_illegal(request.text, conn_id)]
+
+    def invalid(self, request: InvalidRequest, conn_id: str) -> list[str]:
+        """OKX answers anything it cannot parse with 60012 and the request echoed."""
+        return [_illegal(request.text, conn_id)]
+
+    def pong(self, ping: PingRequest, conn_id: str) -> str:
+        """Text `pong`."""
+        del ping, conn_id
+        return "pong"
+
+    def encode(self, liquidations: Sequence[Liquidation]) -> list[Frame]:
+        """One frame per symbol; each liquidation its own `data` entry with one detail.
+
+        ccxt's handler reads only `details[0]` of an entry, so packing several details into
+        one entry would silently lose all but the first in ccxt.
+        """
+        return [self._frame(group) for group in group_by_symbol(liquidations)]
+
+    def _frame(self, group: Sequence[Liquidation]) -> Frame:
+        m = self.market(group[0].symbol)
+        family = f"{m.base}-{m.quote}"
+        entries = [
+            {
+                "details": [
+                    {
+                        "bkLoss": "0",
+                        "bkPx": fixed_str(liq.price, m.tick_decimals),
+                        "ccy": "",
+                        "posSide": liq.side,
+                        "side": "sell" if liq.side == "long" else "buy",
+                        "sz": decimal_str(liq.coins / m.contract_coins),
+                        "ts": str(liq.ts_ms),
+                    },
+                ],
+                "instFamily": family,
+                "instId": self.market_id(m),
+                "instType": _INST_TYPE,
+                "uly": family,
+            }
+            for liq in group
+        ]
+        arg = {"channel": _CHANNEL, "instType": _INST_TYPE}
+        return Frame(compact({"arg": arg, "data": entries}), m.symbol, tuple(group))
+
+    def decode(self, text: str) -> list[Liquidation]:
+        """Every detail of every entry; `net` positions take their side from the order side."""
+        message = loads_object(text)
+        if message is None or not isinstance(message.get("data"), list):
+            return []
+        arg = message.get("arg")
+        if not isinstance(arg, dict) or arg.get("channel") != _CHANNEL:
+            return []
+        out = []
+        for entry in message["data"]:
+            market = self.by_id.get(str(entry.get("instId")))
+            if market is None:
+                continue
+            for detail in entry.get("details", []):
+                pos_side: Side = "long" if detail.get("side") == "sell" else "short"
+                if detail.get("posSide") in _SIDES:
+                    pos_side = detail["posSide"]
+                coins = float(detail["sz"]) * market.contract_coins
+                out.append(
+                    Liquidation(
+                        market.symbol, pos_side, float(detail["bkPx"]), coins, int(detail["ts"])
+                    )
+                )
+        return out
+
+
+def _is_liquidation_arg(arg: object) -> bool:
+    return (
+        isinstance(arg, dict)
+        and arg.get("channel") == _CHANNEL
+        and arg.get("instType") == _INST_TYPE
+    )
+
+
+def _illegal(text: str, conn_id: str) -> str:
+    msg = f"Illegal request: {text}"
+    return compact({"event": "error", "code": "60012", "msg": msg, "connId": conn_id})
+
+
+def _error(code: str, msg: str) -> RestReply:
+    """OKX reports parameter errors with HTTP 400 and its own code."""
+    return json_reply({"code": code, "msg": msg, "data": []}, HTTPStatus.BAD_REQUEST)
+
+
+def _server_time(ctx: RestContext) -> RestReply:
+    return json_reply({"code": "0", "msg": "", "data": [{"ts": str(ctx.now_ms)}]})

@@ -1,0 +1,82 @@
+"""Runs real collectors against the fake exchange: the shared set-up of collector tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
+
+from exporter.collectors import COLLECTORS
+from exporter.config import ExchangeConfig
+from exporter.core import Core
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+    from exporter.collectors.base import ExchangeCollector
+    from exporter.events import Liquidation, OpenInterest
+    from exporter.fakeexchange import FakeExchange
+
+EXCHANGES = ("binance", "bybit", "okx")
+
+
+class RecordingCore(Core):
+    """The real core, also keeping every event it was given (the collector's output)."""
+
+    def __init__(self) -> None:
+        super().__init__(EXCHANGES, time.time)
+        self.liquidations: list[Liquidation] = []
+        self.open_interest: list[OpenInterest] = []
+
+    def record_liquidation(self, event: Liquidation) -> None:
+        self.liquidations.append(event)
+        super().record_liquidation(event)
+
+    def record_open_interest(self, event: OpenInterest) -> None:
+        self.open_interest.append(event)
+        super().record_open_interest(event)
+
+
+async def fast_sleep(seconds: float) -> None:
+    """Backoff and poll delays shortened so a test sees several retries in a second."""
+    await asyncio.sleep(min(seconds, 0.05))
+
+
+def make_collector(
+    fake: FakeExchange,
+    core: Core,
+    symbols: Sequence[str] | None = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"),
+    subscribe_timeout: float = 10.0,
+) -> ExchangeCollector:
+    config = ExchangeConfig(
+        name=fake.venue,
+        all_symbols=symbols is None,
+        symbols=tuple(symbols or ()),
+        rest_url=fake.rest_url,
+        ws_url=fake.ws_url,
+        poll_interval_seconds=1.0,
+    )
+    return COLLECTORS[fake.venue](
+        config, core, core.health, sleep=fast_sleep, subscribe_timeout=subscribe_timeout
+    )
+
+
+@asynccontextmanager
+async def running(collector: ExchangeCollector) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(collector.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
