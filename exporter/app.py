@@ -7,21 +7,19 @@ import html
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
-from exporter.metrics import SnapshotCollector
+from exporter.exposition import Exposition, negotiate, reference_body
 from exporter.supervisor import supervise
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Generator, Sequence
 
     from exporter.config import Config
-    from exporter.core import Core, Snapshot
+    from exporter.core import Core
     from exporter.supervisor import Runnable
 
 
@@ -36,35 +34,53 @@ class Exporter:
     build_runnables: Callable[[Config, Core], Sequence[Runnable]] = lambda _c, _k: ()
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     last_render_seconds: float | None = None
+    exposition: Exposition = field(default_factory=Exposition)
 
 
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
-
-
-def render(
-    snapshot: Snapshot, accept: str | None, last_render_seconds: float | None
-) -> tuple[bytes, str]:
-    """Snapshot to exposition text. Pure CPU work, so it runs off the event loop."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot, last_render_seconds))
-    registry.register(ProcessCollector(registry=None))
-    registry.register(PlatformCollector(registry=None))
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+# Longest stretch a /metrics render keeps the event loop before letting other tasks run.
+RENDER_SLICE_SECONDS: Final = 0.002
+T = TypeVar("T")
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
+    """The snapshot is taken on the event loop (a consistent copy; heatmaps are shared copy-on-
+    write, so ~4 ms with 170 of them), then the text is written on the loop too, in slices of
+    at most ``RENDER_SLICE_SECONDS`` between which the loop runs everything else. A worker
+    thread would not do: rendering there kept the loop from the GIL for 20 to 50 ms at a time
+    (benchmarks/scrape.py measures the loop's stalls). aiohttp gzips a body this size in a
+    worker thread, where zlib releases the GIL."""
     exporter = request.app[EXPORTER_KEY]
     started = time.perf_counter()
     snapshot = exporter.core.snapshot()
-    loop = asyncio.get_running_loop()
-    body, content_type = await loop.run_in_executor(
-        None, render, snapshot, request.headers.get("Accept"), exporter.last_render_seconds
-    )
+    negotiated = negotiate(request.headers.get("Accept"))
+    if negotiated.fast:
+        steps = exporter.exposition.steps(snapshot, negotiated, exporter.last_render_seconds)
+        body = await run_in_slices(steps)
+    else:  # an escaping only prometheus_client writes: rare, slow, so off the loop
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, reference_body, snapshot, negotiated, exporter.last_render_seconds
+        )
     exporter.last_render_seconds = time.perf_counter() - started
-    response = web.Response(body=body, headers={"Content-Type": content_type})
+    response = web.Response(body=body, headers={"Content-Type": negotiated.content_type})
     response.enable_compression()
     return response
+
+
+async def run_in_slices(
+    steps: Generator[None, None, T], slice_seconds: float = RENDER_SLICE_SECONDS
+) -> T:
+    """Run ``steps`` to its return value, yielding to the event loop first and then whenever
+    a slice of ``slice_seconds`` is used up."""
+    while True:
+        await asyncio.sleep(0)
+        deadline = time.perf_counter() + slice_seconds
+        try:
+            while time.perf_counter() < deadline:
+                next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 async def handle_healthz(request: web.Request) -> web.Response:

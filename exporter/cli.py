@@ -8,15 +8,25 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from aiohttp import web
 
 from exporter import __version__
 from exporter.app import Exporter, create_app
 from exporter.collectors import build_collectors
-from exporter.config import CONFIG_ENV, SETTINGS, Config, ConfigError, build_config, read_yaml
+from exporter.config import (
+    CONFIG_ENV,
+    HEATMAP_SETTINGS,
+    SETTINGS,
+    Config,
+    ConfigError,
+    build_config,
+    read_yaml,
+)
 from exporter.core import Core
+from exporter.persistence import state_context
+from exporter.webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -26,8 +36,15 @@ SHUTDOWN_TIMEOUT_SECONDS = 3.0
 log = logging.getLogger("exporter")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Unknown flags are config errors too: one line and exit status 2, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG_ERROR, f"cryptoliq-exporter: config error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="cryptoliq-exporter",
         description="Prometheus exporter for crypto-derivatives liquidations and open interest. "
         "Each flag also reads from the environment variable shown and from the YAML file; "
@@ -37,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, default=None, help=f"YAML configuration file [{CONFIG_ENV}]"
     )
-    for setting in SETTINGS:
+    for setting in SETTINGS + HEATMAP_SETTINGS:
         help_text = f"{setting.help} [{setting.env}]"
         if setting.flag_kind == "switch":
             parser.add_argument(
@@ -75,10 +92,20 @@ def configure_logging(level: str) -> None:
     logging.getLogger("ccxt").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
-def make_app(config: Config) -> web.Application:
-    core = Core(tuple(e.name for e in config.enabled_exchanges()), time.time)
+def make_app(config: Config, web_config: WebConfig | None = None) -> web.Application:
+    core = Core(
+        tuple(e.name for e in config.enabled_exchanges()), time.time, heatmap=config.heatmap
+    )
     exporter = Exporter(config=config, core=core, build_runnables=build_collectors)
     app = create_app(exporter)
+    if web_config is not None and web_config.users:
+        app.middlewares.append(basic_auth_middleware(web_config.users))
+    if config.state_dir:
+        # Before the collectors' step, so the windows are restored before events arrive, and
+        # (contexts unwind in reverse) the final snapshot is taken after they stopped.
+        app.cleanup_ctx.insert(
+            0, state_context(Path(config.state_dir), config.snapshot_interval_seconds)
+        )
     if config.demo:
         from exporter.demo import demo_context  # noqa: PLC0415 - only demo runs need the fakes
 
@@ -93,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cryptoliq-exporter: config error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
+    try:
+        web_config = (
+            load_web_config(Path(config.web_config_file)) if config.web_config_file else None
+        )
+    except ConfigError as exc:
+        print(f"cryptoliq-exporter: config error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG_ERROR
     configure_logging(config.log_level)
     log.info(
         "cryptoliq-exporter %s listening on %s:%d (exchanges: %s)",
@@ -102,8 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ", ".join(e.name for e in config.enabled_exchanges()),
     )
     web.run_app(
-        make_app(config),
+        make_app(config, web_config),
         host=config.listen_address,
+        ssl_context=web_config.ssl_context if web_config is not None else None,
         port=config.port,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
         print=None,

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
+from exporter.heatmap.params import SIDE_ATTRIBUTIONS, HeatmapParams
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -61,6 +63,11 @@ class Config:
     exchanges: tuple[ExchangeConfig, ...] = field(default_factory=tuple)
     demo: bool = False
     demo_speed: float = 10.0  # a demo should show an hour of market in minutes
+    state_dir: str | None = None  # where snapshots of windows and heatmap live; None: off
+    snapshot_interval_seconds: float = 60.0
+    web_config_file: str | None = None  # TLS and basic auth (Prometheus exporter-toolkit format)
+    heatmap: HeatmapParams = field(default_factory=HeatmapParams)
+    backfill_hours: float = 72.0  # OKX keeps about 3 days of 5-minute open interest
 
     def enabled_exchanges(self) -> tuple[ExchangeConfig, ...]:
         return tuple(e for e in self.exchanges if e.enabled)
@@ -166,6 +173,32 @@ def _parse_symbols(key: str, raw: object) -> tuple[bool, tuple[str, ...]]:
     return False, tuple(symbols)
 
 
+def _parse_pairs(key: str, raw: object, *, numeric_keys: bool) -> dict[Any, float]:
+    """A YAML mapping or ``k:v,k:v`` text; keys numbers (leverages) or names (coins)."""
+    example = "5:0.15,10:0.3,25:0.25,50:0.2,100:0.1" if numeric_keys else "BTC:0.004,ETH:0.005"
+    allowed = f"expected a mapping or pairs like {example}"
+    items: list[tuple[object, object]]
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+    elif isinstance(raw, str):
+        parts = [p.split(":", 1) for p in raw.split(",") if p.strip()]
+        if any(len(p) != 2 for p in parts):
+            raise ConfigError(key, raw, allowed)
+        items = [(k.strip(), v.strip()) for k, v in parts]
+    else:
+        raise ConfigError(key, raw, allowed)
+    result: dict[Any, float] = {}
+    for name, value in items:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+            result[float(name) if numeric_keys else str(name).upper()] = number  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(key, raw, allowed) from None
+    if not result:
+        raise ConfigError(key, raw, allowed)
+    return result
+
+
 def _parse_exchange_names(key: str, raw: object) -> tuple[str, ...]:
     items = _split_list(raw)
     allowed = f"expected a list of {', '.join(EXCHANGE_NAMES)}"
@@ -216,6 +249,22 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "in YAML a mapping of per-exchange settings; as a flag or env var, the comma-separated "
         f"exchanges to enable (default {','.join(EXCHANGE_NAMES)})",
     ),
+    Setting(
+        "state_dir",
+        _parse_text,
+        "directory for snapshots of the rolling windows and heatmap, restored at start-up "
+        "(default: none, state is not kept across restarts)",
+    ),
+    Setting(
+        "snapshot_interval_seconds",
+        lambda k, v: _parse_number(k, v, minimum=1, maximum=3600, unit="seconds"),
+        "seconds between snapshots; one more is written on SIGTERM/SIGINT (default 60)",
+    ),
+    Setting(
+        "web_config_file",
+        _parse_text,
+        "web-config file for TLS and basic auth, in the Prometheus exporter-toolkit format",
+    ),
     Setting("demo", _parse_bool, "run against the built-in simulated exchanges", "switch"),
     Setting(
         "demo_speed",
@@ -223,7 +272,48 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "simulated seconds per real second in --demo (default 10)",
     ),
 )
-_SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS}
+# Settings of the heatmap model: top-level keys (so each has a flag and a variable too) that
+# build one HeatmapParams. Key -> (HeatmapParams field, help).
+HEATMAP_SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting(
+        "heatmap_leverage_mix",
+        lambda k, v: _parse_pairs(k, v, numeric_keys=True),
+        "leverage:weight pairs new positions are spread over (default "
+        "5:0.15,10:0.3,25:0.25,50:0.2,100:0.1)",
+    ),
+    Setting(
+        "heatmap_mmr",
+        lambda k, v: _parse_pairs(k, v, numeric_keys=False),
+        "coin:maintenance-margin-rate pairs (default BTC:0.004,ETH:0.005,SOL:0.005; others 0.01)",
+    ),
+    Setting(
+        "heatmap_side_attribution",
+        lambda k, v: _parse_choice(k, v, SIDE_ATTRIBUTIONS),
+        "both: new open interest adds longs and shorts alike (default); trend: only the side "
+        "the price moved towards",
+    ),
+    Setting(
+        "heatmap_bin_fraction",
+        lambda k, v: _parse_number(k, v, minimum=0.0005, maximum=0.02, unit="price fraction"),
+        "target price-bin width as a fraction of price (default 0.0025)",
+    ),
+    Setting(
+        "heatmap_range_fraction",
+        lambda k, v: _parse_number(k, v, minimum=0.01, maximum=0.5, unit="price fraction"),
+        "heatmap grid: mark price +- this fraction (default 0.15)",
+    ),
+    Setting(
+        "heatmap_half_life_hours",
+        lambda k, v: _parse_number(k, v, minimum=0.1, maximum=24 * 365, unit="hours"),
+        "estimated positions decay with this half-life (default 72)",
+    ),
+    Setting(
+        "backfill_hours",
+        lambda k, v: _parse_number(k, v, minimum=0, maximum=30 * 24, unit="hours"),
+        "open-interest history replayed into the heatmap at start-up; 0 disables (default 72)",
+    ),
+)
+_SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS + HEATMAP_SETTINGS}
 
 EXCHANGE_KEYS: Final = ("enabled", "symbols", "rest_url", "ws_url", "poll_interval_seconds")
 
@@ -286,7 +376,7 @@ def _reject_unknown(yaml_values: Mapping[str, object], env: Mapping[str, str]) -
         if key not in _SETTINGS_BY_KEY:
             allowed = ", ".join(_SETTINGS_BY_KEY)
             raise ConfigError(str(key), yaml_values[key], f"unknown key; allowed: {allowed}")
-    known_env = {s.env for s in SETTINGS} | {CONFIG_ENV}
+    known_env = {s.env for s in SETTINGS + HEATMAP_SETTINGS} | {CONFIG_ENV}
     for name, value in env.items():
         if name.startswith(ENV_PREFIX) and name not in known_env:
             allowed = ", ".join(sorted(known_env))
@@ -336,6 +426,28 @@ def _build_exchanges(
     return tuple(exchanges)
 
 
+def _build_heatmap(
+    yaml_values: Mapping[str, object], env: Mapping[str, str], flags: Mapping[str, object]
+) -> dict[str, Any]:
+    """The heatmap settings as Config fields; a combination the model rejects names the key."""
+    values: dict[str, Any] = {}
+    for setting in HEATMAP_SETTINGS:
+        resolved = _resolve(setting, yaml_values, env, flags)
+        if resolved is not None:
+            values[setting.key] = (setting.parse(resolved[1], resolved[0]), resolved[1])
+    result: dict[str, Any] = {}
+    if "backfill_hours" in values:
+        result["backfill_hours"] = values.pop("backfill_hours")[0]
+    fields = {key.removeprefix("heatmap_"): value for key, (value, _) in values.items()}
+    try:
+        result["heatmap"] = HeatmapParams(**fields)
+    except ValueError as exc:
+        key = "heatmap_leverage_mix" if "leverage_mix" in str(exc) else "heatmap_mmr"
+        source, value = (values[key][1], values[key][0]) if key in values else (key, None)
+        raise ConfigError(source, value, str(exc)) from None
+    return result
+
+
 def build_config(
     yaml_values: Mapping[str, object],
     env: Mapping[str, str],
@@ -354,6 +466,7 @@ def build_config(
             values[setting.key] = setting.parse(source, raw)
         elif source != setting.key:  # flag/env pick the enabled set; YAML's mapping is read below
             enabled_override = setting.parse(source, raw)
+    values |= _build_heatmap(yaml_values, env, flags)
     default_symbols = values.pop("symbols", (False, tuple(f"{c}/USDT:USDT" for c in DEFAULT_COINS)))
     exchanges = _build_exchanges(yaml_values.get("exchanges"), default_symbols, enabled_override)
     return Config(exchanges=exchanges, **values)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from exporter.health import Health, HealthSnapshot
+from exporter.heatmap import HeatmapBook, HeatmapParams, HeatmapSnapshot
 from exporter.histogram import HistogramCounts, SizeHistogram
 from exporter.rolling import RollingTotals, Window, WindowTotals
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from exporter.events import Liquidation, OpenInterest
+    import numpy as np
+
+    from exporter.events import Liquidation, MarketHistory, OpenInterest
 
 # (exchange, symbol, coin, side) and (exchange, coin, side): the label sets of the contract.
 SymbolKey: TypeAlias = tuple[str, str, str, str]
@@ -35,6 +38,7 @@ class Snapshot:
     sizes: HistogramCounts[CoinKey]
     open_interest: tuple[OpenInterest, ...]
     health: HealthSnapshot
+    heatmap: HeatmapSnapshot
 
 
 class Core:
@@ -45,6 +49,7 @@ class Core:
         exchanges: tuple[str, ...],
         clock: Callable[[], float],
         windows: tuple[Window, ...] | None = None,
+        heatmap: HeatmapParams | None = None,
     ) -> None:
         self._clock = clock
         self.health = Health(exchanges, clock)
@@ -53,6 +58,7 @@ class Core:
         self._rolling: RollingTotals[SymbolKey] = RollingTotals(clock, windows)
         self._sizes: SizeHistogram[CoinKey] = SizeHistogram()
         self._open_interest: dict[tuple[str, str], OpenInterest] = {}
+        self.heatmap = HeatmapBook(heatmap or HeatmapParams(), clock)
 
     def record_liquidation(self, event: Liquidation) -> None:
         """Count one validated liquidation everywhere it shows."""
@@ -60,6 +66,7 @@ class Core:
         self._orders[key] += 1
         self._usd[key] = self._usd.get(key, 0.0) + event.notional_usd
         self._sizes.observe((event.exchange, event.coin, event.side), event.notional_usd)
+        self.heatmap.score(event)
         if not self._rolling.add(key, event.timestamp_ms / 1000.0, event.notional_usd):
             self.health.dropped_late(event.exchange)
 
@@ -69,6 +76,39 @@ class Core:
         current = self._open_interest.get(key)
         if current is None or event.timestamp_ms >= current.timestamp_ms:
             self._open_interest[key] = event
+            self.heatmap.observe_open_interest(event)
+
+    def record_history(self, history: MarketHistory) -> None:
+        """A market's past open interest and candles: rebuilds its part of the heatmap."""
+        self.heatmap.replay(history)
+
+    def export_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
+        """(JSON-able header, arrays) of what must survive a restart: windows and heatmap.
+
+        Counters restart from zero (Prometheus handles counter resets); the windows and the
+        heatmap are what a restart would otherwise lose for a day."""
+        windows_header, windows_arrays = self._rolling.export_state()
+        heatmap_header, heatmap_arrays = self.heatmap.export_state()
+        header = {"saved_at": self._clock(), "windows": windows_header, "heatmap": heatmap_header}
+        arrays = {f"windows.{k}": v for k, v in windows_arrays.items()}
+        arrays |= {f"heatmap.{k}": v for k, v in heatmap_arrays.items()}
+        return header, arrays
+
+    def import_state(self, header: dict[str, Any], arrays: dict[str, np.ndarray[Any, Any]]) -> None:
+        """Load what ``export_state`` wrote; raises ValueError/KeyError on any mismatch, before
+        changing anything."""
+        windows = {
+            k.removeprefix("windows."): v for k, v in arrays.items() if k.startswith("windows.")
+        }
+        heatmap = {
+            k.removeprefix("heatmap."): v for k, v in arrays.items() if k.startswith("heatmap.")
+        }
+        rolling: RollingTotals[SymbolKey] = RollingTotals(self._clock, self._rolling.windows)
+        rolling.import_state(header["windows"], windows, key_type=tuple)
+        book = HeatmapBook(self.heatmap.params, self._clock)
+        book.import_state(header["heatmap"], heatmap)
+        self._rolling = rolling
+        self.heatmap = book
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -79,4 +119,5 @@ class Core:
             sizes=self._sizes.counts(),
             open_interest=tuple(self._open_interest.values()),
             health=self.health.snapshot(),
+            heatmap=self.heatmap.snapshot(),
         )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25  # real seconds between simulation steps
+DEMO_BACKFILL_HOURS = 24.0
 
 
 def quote_symbol(coin: str) -> str:
@@ -112,6 +113,10 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     for fake in fakes.values():
         await fake.start()
     exporter.config = point_at_fakes(exporter.config, fakes)
+    # A day of (fake) history is enough to show the heatmap and keeps the demo's start quick.
+    exporter.config = replace(
+        exporter.config, backfill_hours=min(exporter.config.backfill_hours, DEMO_BACKFILL_HOURS)
+    )
     driver = MarketDriver(MarketSimulation(venues=venues), fakes, exporter.config.demo_speed)
     log.info(
         "demo: simulated %s at %gx real time (%s)",

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 Side = Literal["long", "short"]
 SIDES: Final[tuple[Side, ...]] = ("long", "short")
 
@@ -127,3 +130,40 @@ class OpenInterest:
         _require_positive("usd", self.usd, MAX_OPEN_INTEREST_USD, allow_zero=True)
         _require_positive("mark_price", self.mark_price, MAX_PRICE_USD)
         _require_timestamp(self.timestamp_ms, self.received_ms)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarketHistory:
+    """Past open interest and 5-minute candles of one market, oldest first, for the heatmap
+    backfill. Arrays share one length; ``open_interest_coins[i]`` is the open interest at
+    ``timestamps_ms[i]`` (a candle's open time) and ``low/high/close`` are that candle's prices.
+    """
+
+    exchange: str
+    symbol: str
+    coin: str
+    timestamps_ms: npt.NDArray[np.int64]
+    open_interest_coins: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        _require_text("exchange", self.exchange)
+        _require_text("symbol", self.symbol)
+        _require_text("coin", self.coin)
+        arrays = (self.open_interest_coins, self.low, self.high, self.close)
+        n = self.timestamps_ms.shape[0]
+        if self.timestamps_ms.ndim != 1 or any(a.shape != (n,) for a in arrays):
+            raise InvalidEventError(Reason.MALFORMED, "history arrays differ in shape")
+        if n and np.any(np.diff(self.timestamps_ms) <= 0):
+            raise InvalidEventError(Reason.BAD_TIMESTAMP, "history timestamps not ascending")
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            raise InvalidEventError(Reason.NOT_FINITE, "history holds NaN or infinity")
+        if np.any(self.open_interest_coins < 0) or np.any(self.low <= 0):
+            raise InvalidEventError(Reason.NOT_POSITIVE, "history holds a negative value")
+        if np.any(self.low > self.high) or np.any(self.high > MAX_PRICE_USD):
+            raise InvalidEventError(Reason.OUT_OF_RANGE, "history low above high or absurd")
+
+    def __len__(self) -> int:
+        return int(self.timestamps_ms.shape[0])

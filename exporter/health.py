@@ -30,6 +30,8 @@ class HealthSnapshot:
     reconnects: dict[tuple[str, Stream], int]
     restarts: dict[str, int]
     dropped_late: dict[str, int]
+    duplicates: dict[str, int]
+    backfill_failures: dict[str, int]
 
 
 class Health:
@@ -51,6 +53,8 @@ class Health:
         self._reconnects: Counter[tuple[str, Stream]] = Counter()
         self._restarts: Counter[str] = Counter()
         self._dropped_late: Counter[str] = Counter()
+        self._duplicates: Counter[str] = Counter()
+        self._backfill_failures: Counter[str] = Counter()
 
     def mark_up(self, exchange: str, stream: Stream) -> None:
         """The stream's latest connection or poll succeeded."""
@@ -78,6 +82,14 @@ class Health:
         """A liquidation older than the longest window arrived and could not be placed."""
         self._dropped_late[exchange] += 1
 
+    def duplicate(self, exchange: str) -> None:
+        """A liquidation seen before (re-sent after a reconnect) was skipped."""
+        self._duplicates[exchange] += 1
+
+    def backfill_failed(self, exchange: str) -> None:
+        """A market's history could not be fetched at start-up (the heatmap starts without it)."""
+        self._backfill_failures[exchange] += 1
+
     def stream_healthy(self, exchange: str, stream: Stream) -> bool:
         return self._healthy[exchange, stream]
 
@@ -94,4 +106,6 @@ class Health:
             reconnects=dict(self._reconnects),
             restarts=dict(self._restarts),
             dropped_late=dict(self._dropped_late),
+            duplicates=dict(self._duplicates),
+            backfill_failures=dict(self._backfill_failures),
         )

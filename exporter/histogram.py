@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
@@ -33,23 +34,30 @@ class SizeHistogram(Generic[K]):
         if edges.ndim != 1 or edges.size == 0 or np.any(np.diff(edges) <= 0):
             raise ValueError("bounds must be a non-empty, strictly increasing sequence")
         self._bounds = edges
+        self._bound_list = edges.tolist()
         self._rows: dict[K, int] = {}
-        self._counts = np.zeros((0, edges.size + 1), dtype=np.int64)
-        self._sums = np.zeros(0, dtype=np.float64)
+        # Per-event updates are plain Python (a numpy scalar update costs ~10x more);
+        # counts() turns them into arrays once per scrape.
+        self._counts: list[list[int]] = []
+        self._sums: list[float] = []
 
     def observe(self, key: K, usd: float) -> None:
         row = self._rows.get(key)
         if row is None:
             row = len(self._rows)
             self._rows[key] = row
-            self._counts = np.vstack([self._counts, np.zeros((1, self._counts.shape[1]), np.int64)])
-            self._sums = np.append(self._sums, 0.0)
-        # side="left": the first bound >= usd, so usd == bound lands in that bound's bucket.
-        self._counts[row, int(np.searchsorted(self._bounds, usd, side="left"))] += 1
+            self._counts.append([0] * (len(self._bound_list) + 1))
+            self._sums.append(0.0)
+        # bisect_left: the first bound >= usd, so usd == bound lands in that bound's bucket.
+        self._counts[row][bisect_left(self._bound_list, usd)] += 1
         self._sums[row] += usd
 
     def counts(self) -> HistogramCounts[K]:
-        bounds = (*self._bounds.tolist(), float("inf"))
+        bounds = (*self._bound_list, float("inf"))
+        counts = np.array(self._counts, dtype=np.int64).reshape(-1, len(bounds))
         return HistogramCounts(
-            tuple(self._rows), bounds, np.cumsum(self._counts, axis=1), self._sums.copy()
+            tuple(self._rows),
+            bounds,
+            np.cumsum(counts, axis=1),
+            np.array(self._sums, dtype=np.float64),
         )

@@ -6,7 +6,8 @@ disappeared disappears from the scrape instead of going stale.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,20 +19,201 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.heatmap.grid import format_price
+from exporter.heatmap.views import SIDE_NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from exporter.core import Snapshot
+    from exporter.health import HealthSnapshot
 
 PREFIX = "cryptoliq_"
 SYMBOL_LABELS = ["exchange", "symbol", "coin", "side"]
 WINDOW_LABELS = [*SYMBOL_LABELS, "window"]
 MARKET_LABELS = ["exchange", "symbol", "coin"]
 
+Kind = Literal["counter", "gauge", "histogram", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family of the contract: what both renderers (``SnapshotCollector`` here and
+    ``exporter.exposition``) print in its HELP and TYPE lines and label sets.
+
+    ``name`` is the family name as prometheus_client has it: counters without ``_total``, the
+    info family without ``_info``.
+    """
+
+    name: str
+    kind: Kind
+    documentation: str
+    labels: tuple[str, ...] = ()
+
+    # Empty prometheus_client families to add samples to, one per kind.
+
+    def counter(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def gauge(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def histogram(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def info(self) -> InfoMetricFamily:
+        return InfoMetricFamily(self.name, self.documentation, labels=self.labels)
+
+
+LIQUIDATIONS = Family(
+    PREFIX + "liquidations",
+    "counter",
+    "Liquidation orders seen since start, by the side of the liquidated position.",
+    tuple(SYMBOL_LABELS),
+)
+LIQUIDATIONS_USD = Family(
+    PREFIX + "liquidations_usd",
+    "counter",
+    "USD notional of liquidation orders seen since start.",
+    tuple(SYMBOL_LABELS),
+)
+SIZE_HISTOGRAM = Family(
+    PREFIX + "liquidation_size_usd",
+    "histogram",
+    "Size of single liquidation orders in USD.",
+    ("exchange", "coin", "side"),
+)
+WINDOW_USD = Family(
+    PREFIX + "liquidations_window_usd",
+    "gauge",
+    "USD notional of liquidations in the trailing window.",
+    tuple(WINDOW_LABELS),
+)
+WINDOW_ORDERS = Family(
+    PREFIX + "liquidations_window_orders",
+    "gauge",
+    "Number of liquidation orders in the trailing window.",
+    tuple(WINDOW_LABELS),
+)
+WINDOW_LARGEST = Family(
+    PREFIX + "liquidation_largest_usd",
+    "gauge",
+    "USD notional of the largest single liquidation order in the trailing window.",
+    tuple(WINDOW_LABELS),
+)
+OPEN_INTEREST_USD = Family(
+    PREFIX + "open_interest_usd", "gauge", "Open interest in USD.", tuple(MARKET_LABELS)
+)
+OPEN_INTEREST_COINS = Family(
+    PREFIX + "open_interest_coins",
+    "gauge",
+    "Open interest in coins of the base currency.",
+    tuple(MARKET_LABELS),
+)
+MARK_PRICE = Family(PREFIX + "mark_price_usd", "gauge", "Mark price in USD.", tuple(MARKET_LABELS))
+HEATMAP_USD = Family(
+    PREFIX + "heatmap_usd",
+    "gauge",
+    "Estimated USD (at the mark price) of positions whose liquidation price lies in the "
+    "price bin starting at `price`.",
+    ("coin", "side", "price"),
+)
+HEATMAP_BIN_WIDTH = Family(
+    PREFIX + "heatmap_bin_width_usd", "gauge", "Width of the heatmap price bins.", ("coin",)
+)
+CLUSTER_PRICE = Family(
+    PREFIX + "liquidation_cluster_price_usd",
+    "gauge",
+    "Centre price of the rank-th largest heatmap bin (long: below the mark price).",
+    ("coin", "side", "rank"),
+)
+CLUSTER_USD = Family(
+    PREFIX + "liquidation_cluster_usd",
+    "gauge",
+    "Estimated USD in the rank-th largest heatmap bin.",
+    ("coin", "side", "rank"),
+)
+AT_RISK = Family(
+    PREFIX + "liquidation_at_risk_usd",
+    "gauge",
+    "Estimated USD liquidated if the price moved by `move` against the side.",
+    ("coin", "side", "move"),
+)
+HIT_RATIO = Family(
+    PREFIX + "heatmap_hit_ratio",
+    "gauge",
+    "Share of the last 24 h's liquidation USD whose price fell in the model's top-decile "
+    "bins at that moment.",
+    ("coin",),
+)
+LIFT = Family(
+    PREFIX + "heatmap_lift",
+    "gauge",
+    "heatmap_hit_ratio divided by what a uniform guess of as many bins would score.",
+    ("coin",),
+)
+SCORED_USD = Family(
+    PREFIX + "heatmap_scored_usd",
+    "gauge",
+    "Liquidation USD of the last 24 h that the accuracy figures are based on.",
+    ("coin",),
+)
+EXCHANGE_UP = Family(
+    PREFIX + "exchange_up",
+    "gauge",
+    "1 while every stream of the exchange has its latest connection or poll succeeding.",
+    ("exchange",),
+)
+COLLECTOR_RESTARTS = Family(
+    PREFIX + "collector_restarts",
+    "counter",
+    "Times a collector task died unexpectedly and was restarted.",
+    ("exchange",),
+)
+DROPPED_LATE = Family(
+    PREFIX + "liquidations_dropped_late",
+    "counter",
+    "Liquidations older than the longest window when they arrived (not in window totals).",
+    ("exchange",),
+)
+LAST_MESSAGE = Family(
+    PREFIX + "last_message_timestamp_seconds",
+    "gauge",
+    "Unix time of the last message received on the stream.",
+    ("exchange", "stream"),
+)
+MESSAGES = Family(
+    PREFIX + "messages",
+    "counter",
+    "Messages received on the stream, valid or not.",
+    ("exchange", "stream"),
+)
+INVALID_MESSAGES = Family(
+    PREFIX + "invalid_messages",
+    "counter",
+    "Messages rejected and skipped, by reason.",
+    ("exchange", "stream", "reason"),
+)
+RECONNECTS = Family(
+    PREFIX + "reconnects",
+    "counter",
+    "Reconnections (WebSocket) or retried polls (REST) after a failure.",
+    ("exchange", "stream"),
+)
+BUILD_INFO = Family(PREFIX + "build", "info", "Exporter version.", ("version",))
+SCRAPE_RENDER_SECONDS = Family(
+    PREFIX + "scrape_render_seconds",
+    "gauge",
+    "Seconds the previous /metrics response took to build and render.",
+)
+
 
 class SnapshotCollector(Collector):
-    """Renders one snapshot; build a new one per scrape (it holds no state of its own)."""
+    """Renders one snapshot; build a new one per scrape (it holds no state of its own).
+
+    The reference rendering: ``exporter.exposition`` writes the same text directly and faster
+    (tests compare the two byte for byte); this one serves what that one does not support.
+    """
 
     def __init__(self, snapshot: Snapshot, last_render_seconds: float | None = None) -> None:
         self._snapshot = snapshot
@@ -42,20 +224,13 @@ class SnapshotCollector(Collector):
         yield self._size_histogram()
         yield from self._windows()
         yield from self._open_interest()
+        yield from self._heatmap()
         yield from self._health()
 
     def _liquidation_counters(self) -> Iterator[Metric]:
         snap = self._snapshot
-        orders = CounterMetricFamily(
-            PREFIX + "liquidations",
-            "Liquidation orders seen since start, by the side of the liquidated position.",
-            labels=SYMBOL_LABELS,
-        )
-        usd = CounterMetricFamily(
-            PREFIX + "liquidations_usd",
-            "USD notional of liquidation orders seen since start.",
-            labels=SYMBOL_LABELS,
-        )
+        orders = LIQUIDATIONS.counter()
+        usd = LIQUIDATIONS_USD.counter()
         for key in sorted(snap.orders):
             orders.add_metric(list(key), snap.orders[key])
             usd.add_metric(list(key), snap.usd[key])
@@ -64,12 +239,8 @@ class SnapshotCollector(Collector):
 
     def _size_histogram(self) -> Metric:
         sizes = self._snapshot.sizes
-        family = HistogramMetricFamily(
-            PREFIX + "liquidation_size_usd",
-            "Size of single liquidation orders in USD.",
-            labels=["exchange", "coin", "side"],
-        )
-        labels = ["+Inf" if b == float("inf") else repr(float(b)) for b in sizes.bounds]
+        family = SIZE_HISTOGRAM.histogram()
+        labels = bucket_labels(sizes.bounds)
         for row in sorted(range(len(sizes.keys)), key=lambda i: sizes.keys[i]):
             buckets = list(zip(labels, sizes.cumulative[row].tolist(), strict=True))
             family.add_metric(list(sizes.keys[row]), buckets, float(sizes.sums[row]))
@@ -77,21 +248,9 @@ class SnapshotCollector(Collector):
 
     def _windows(self) -> Iterator[Metric]:
         totals = self._snapshot.windows
-        usd = GaugeMetricFamily(
-            PREFIX + "liquidations_window_usd",
-            "USD notional of liquidations in the trailing window.",
-            labels=WINDOW_LABELS,
-        )
-        orders = GaugeMetricFamily(
-            PREFIX + "liquidations_window_orders",
-            "Number of liquidation orders in the trailing window.",
-            labels=WINDOW_LABELS,
-        )
-        largest = GaugeMetricFamily(
-            PREFIX + "liquidation_largest_usd",
-            "USD notional of the largest single liquidation order in the trailing window.",
-            labels=WINDOW_LABELS,
-        )
+        usd = WINDOW_USD.gauge()
+        orders = WINDOW_ORDERS.gauge()
+        largest = WINDOW_LARGEST.gauge()
         usd_rows = totals.usd.tolist()
         order_rows = totals.orders.tolist()
         largest_rows = totals.largest.tolist()
@@ -107,17 +266,9 @@ class SnapshotCollector(Collector):
         yield largest
 
     def _open_interest(self) -> Iterator[Metric]:
-        usd = GaugeMetricFamily(
-            PREFIX + "open_interest_usd", "Open interest in USD.", labels=MARKET_LABELS
-        )
-        coins = GaugeMetricFamily(
-            PREFIX + "open_interest_coins",
-            "Open interest in coins of the base currency.",
-            labels=MARKET_LABELS,
-        )
-        mark = GaugeMetricFamily(
-            PREFIX + "mark_price_usd", "Mark price in USD.", labels=MARKET_LABELS
-        )
+        usd = OPEN_INTEREST_USD.gauge()
+        coins = OPEN_INTEREST_COINS.gauge()
+        mark = MARK_PRICE.gauge()
         for oi in sorted(self._snapshot.open_interest, key=lambda o: (o.exchange, o.symbol)):
             labels = [oi.exchange, oi.symbol, oi.coin]
             usd.add_metric(labels, oi.usd)
@@ -127,23 +278,43 @@ class SnapshotCollector(Collector):
         yield coins
         yield mark
 
+    def _heatmap(self) -> Iterator[Metric]:
+        snap = self._snapshot.heatmap
+        grid = HEATMAP_USD.gauge()
+        width = HEATMAP_BIN_WIDTH.gauge()
+        cluster_price = CLUSTER_PRICE.gauge()
+        cluster_usd = CLUSTER_USD.gauge()
+        at_risk = AT_RISK.gauge()
+        for view in snap.views:
+            width.add_metric([view.coin], view.step)
+            rows = view.usd.tolist()
+            for side, values in zip(SIDE_NAMES, rows, strict=True):
+                for i, value in enumerate(values):
+                    price = format_price(view.first_index + i, view.step, view.decimals)
+                    grid.add_metric([view.coin, side, price], value)
+            for cluster in view.clusters:
+                labels = [view.coin, cluster.side, str(cluster.rank)]
+                cluster_price.add_metric(labels, cluster.price)
+                cluster_usd.add_metric(labels, cluster.usd)
+            for side, values in zip(SIDE_NAMES, view.at_risk.tolist(), strict=True):
+                for move, value in zip(view.moves, values, strict=True):
+                    at_risk.add_metric([view.coin, side, move_label(move)], value)
+        yield from (grid, width, cluster_price, cluster_usd, at_risk)
+
+        hit_ratio = HIT_RATIO.gauge()
+        lift = LIFT.gauge()
+        scored = SCORED_USD.gauge()
+        for coin, accuracy in sorted(snap.accuracy.items()):
+            hit_ratio.add_metric([coin], accuracy.hit_ratio)
+            lift.add_metric([coin], accuracy.lift)
+            scored.add_metric([coin], accuracy.scored_usd)
+        yield from (hit_ratio, lift, scored)
+
     def _health(self) -> Iterator[Metric]:
         health = self._snapshot.health
-        up = GaugeMetricFamily(
-            PREFIX + "exchange_up",
-            "1 while every stream of the exchange has its latest connection or poll succeeding.",
-            labels=["exchange"],
-        )
-        restarts = CounterMetricFamily(
-            PREFIX + "collector_restarts",
-            "Times a collector task died unexpectedly and was restarted.",
-            labels=["exchange"],
-        )
-        dropped = CounterMetricFamily(
-            PREFIX + "liquidations_dropped_late",
-            "Liquidations older than the longest window when they arrived (not in window totals).",
-            labels=["exchange"],
-        )
+        up = EXCHANGE_UP.gauge()
+        restarts = COLLECTOR_RESTARTS.counter()
+        dropped = DROPPED_LATE.counter()
         for exchange in health.exchanges:
             up.add_metric([exchange], 1.0 if health.up[exchange] else 0.0)
             restarts.add_metric([exchange], health.restarts.get(exchange, 0))
@@ -152,48 +323,40 @@ class SnapshotCollector(Collector):
         yield restarts
         yield dropped
 
-        last = GaugeMetricFamily(
-            PREFIX + "last_message_timestamp_seconds",
-            "Unix time of the last message received on the stream.",
-            labels=["exchange", "stream"],
-        )
+        last = LAST_MESSAGE.gauge()
         for (exchange, stream), seconds in sorted(health.last_message_s.items()):
             last.add_metric([exchange, stream.value], seconds)
         yield last
-        yield _counter(
-            "messages",
-            "Messages received on the stream, valid or not.",
-            ["exchange", "stream"],
-            {(e, s.value): n for (e, s), n in health.messages.items()},
-        )
-        yield _counter(
-            "invalid_messages",
-            "Messages rejected and skipped, by reason.",
-            ["exchange", "stream", "reason"],
-            {(e, s.value, r.value): n for (e, s, r), n in health.invalid.items()},
-        )
-        yield _counter(
-            "reconnects",
-            "Reconnections (WebSocket) or retried polls (REST) after a failure.",
-            ["exchange", "stream"],
-            {(e, s.value): n for (e, s), n in health.reconnects.items()},
-        )
-        info = InfoMetricFamily(PREFIX + "build", "Exporter version.", labels=["version"])
+        for family, values in health_counters(health):
+            metric = family.counter()
+            for key in sorted(values):
+                metric.add_metric(list(key), values[key])
+            yield metric
+        info = BUILD_INFO.info()
         info.add_metric([__version__], {})
         yield info
         if self._last_render_seconds is not None:
-            render = GaugeMetricFamily(
-                PREFIX + "scrape_render_seconds",
-                "Seconds the previous /metrics response took to build and render.",
-            )
+            render = SCRAPE_RENDER_SECONDS.gauge()
             render.add_metric([], self._last_render_seconds)
             yield render
 
 
-def _counter(
-    name: str, documentation: str, labels: list[str], values: dict[tuple[str, ...], int]
-) -> CounterMetricFamily:
-    family = CounterMetricFamily(PREFIX + name, documentation, labels=labels)
-    for key in sorted(values):
-        family.add_metric(list(key), values[key])
-    return family
+def bucket_labels(bounds: tuple[float, ...]) -> list[str]:
+    """``le`` label values of the size histogram's bounds."""
+    return ["+Inf" if b == float("inf") else repr(float(b)) for b in bounds]
+
+
+def move_label(move: float) -> str:
+    """``move`` label value of an at-risk move: 0.01 is ``1%``."""
+    return f"{move * 100:g}%"
+
+
+def health_counters(
+    health: HealthSnapshot,
+) -> list[tuple[Family, dict[tuple[str, ...], int]]]:
+    """The per-stream counters of ``health``, keyed by their label values."""
+    return [
+        (MESSAGES, {(e, s.value): n for (e, s), n in health.messages.items()}),
+        (INVALID_MESSAGES, {(e, s.value, r.value): n for (e, s, r), n in health.invalid.items()}),
+        (RECONNECTS, {(e, s.value): n for (e, s), n in health.reconnects.items()}),
+    ]

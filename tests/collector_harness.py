@@ -12,7 +12,7 @@ from exporter.config import ExchangeConfig
 from exporter.core import Core
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from exporter.collectors.base import ExchangeCollector
     from exporter.events import Liquidation, OpenInterest
@@ -48,7 +48,13 @@ def make_collector(
     core: Core,
     symbols: Sequence[str] | None = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"),
     subscribe_timeout: float = 10.0,
+    backfill_hours: float = 0.0,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    request_timeout: float = 10.0,
 ) -> ExchangeCollector:
+    """A collector on ``fake``. The history backfill is off unless asked for: it costs tens of
+    rate-limited requests per market before the first poll (tests/test_backfill.py covers it).
+    """
     config = ExchangeConfig(
         name=fake.venue,
         all_symbols=symbols is None,
@@ -58,7 +64,13 @@ def make_collector(
         poll_interval_seconds=1.0,
     )
     return COLLECTORS[fake.venue](
-        config, core, core.health, sleep=fast_sleep, subscribe_timeout=subscribe_timeout
+        config,
+        core,
+        core.health,
+        sleep=sleep or fast_sleep,
+        subscribe_timeout=subscribe_timeout,
+        backfill_hours=backfill_hours,
+        request_timeout=request_timeout,
     )
 
 

@@ -346,6 +346,86 @@ async def test_rest_delay_stalls_answers(case: VenueCase, fake: FakeExchange) ->
         await ex.close()
 
 
+# --- history (the heatmap backfill's endpoints) --------------------------------------------
+
+STEP_MS = 300_000
+HISTORY_COINS = {
+    "binance": "openInterestAmount",
+    "bybit": "openInterestAmount",
+    "okx": "baseVolume",
+}
+"""ccxt's field with the open interest in coins: OKX's `openInterestAmount` is contracts."""
+
+
+async def test_history_defaults_to_the_packaged_path_ending_now(
+    case: VenueCase, fake: FakeExchange, client: Any
+) -> None:
+    fake.set_market_state(ETH, open_interest_coins=1_234_567.8, mark_price=3_012.34)
+    candles = await client.fetch_ohlcv(ETH, "5m", None, 3)
+    interest = await client.fetch_open_interest_history(ETH, "5m", None, 3)
+    now_ms = int(time.time() * 1000)
+    times = [c[0] for c in candles]
+    assert times == [i["timestamp"] for i in interest]
+    assert times == [times[-1] - 2 * STEP_MS, times[-1] - STEP_MS, times[-1]]
+    assert 0 <= now_ms - times[-1] < 2 * STEP_MS  # the last row is the candle open now
+    assert candles[-1][4] == pytest.approx(3_012.34, abs=0.01)
+    assert interest[-1][HISTORY_COINS[case.venue]] == pytest.approx(1_234_567.8, rel=1e-9)
+    assert all(low <= min(o, c) <= max(o, c) <= high for _, o, high, low, c, _ in candles)
+    served = fake.history(ETH)
+    assert len(served) == 4406  # the whole packaged path, about 15 days
+    assert served.close[-3] == pytest.approx(candles[0][4], abs=0.01)
+
+
+def test_set_history_checks_its_columns() -> None:
+    fake = FakeExchange("okx")
+    columns = {"open_interest_coins": [1.0, 2.0], "open": [1.0] * 2, "high": [2.0] * 2}
+    with pytest.raises(KeyError, match="NOPE"):
+        fake.set_history(
+            "NOPE/USDT:USDT", timestamps_ms=[0, 1], low=[1.0] * 2, close=[1, 1], **columns
+        )
+    with pytest.raises(ValueError, match="ascending"):
+        fake.set_history(BTC, timestamps_ms=[1, 0], low=[1.0] * 2, close=[1, 1], **columns)
+    with pytest.raises(ValueError, match="one length"):
+        fake.set_history(BTC, timestamps_ms=[0, 1], low=[1.0], close=[1, 1], **columns)
+
+
+@pytest.mark.parametrize("case", [CASES["binance"]], ids=["binance"])
+async def test_binance_open_interest_history_reaches_back_30_days(client: Any) -> None:
+    now_ms = int(time.time() * 1000)
+    await client.fetch_open_interest_history(BTC, "5m", now_ms - 29 * 86_400_000, 10)
+    with pytest.raises(ccxt.BadRequest, match="startTime"):
+        await client.fetch_open_interest_history(BTC, "5m", now_ms - 31 * 86_400_000, 10)
+
+
+@pytest.mark.parametrize("case", [CASES["bybit"]], ids=["bybit"])
+async def test_bybit_open_interest_pages_by_cursor(fake: FakeExchange, client: Any) -> None:
+    await client.load_markets()
+    served = fake.history(BTC)
+    since, until = int(served.ts_ms[-700]), int(served.ts_ms[-1])
+    fake.rest_requests.clear()
+    rows = await client.fetch_open_interest_history(
+        BTC, "5m", since, None, {"paginate": True, "until": until}
+    )
+    # ccxt follows nextPageCursor (200 rows a page) and hands the pages back newest first.
+    assert [r["timestamp"] for r in rows] == served.ts_ms[-700:][::-1].tolist()
+    assert fake.rest_requests["/v5/market/open-interest"] == 4
+
+
+@pytest.mark.parametrize("case", [CASES["okx"]], ids=["okx"])
+async def test_okx_recent_and_history_candles(fake: FakeExchange, client: Any) -> None:
+    await client.load_markets()
+    old = int(fake.history(BTC).ts_ms[-2000])
+    assert await client.fetch_ohlcv(BTC, "5m", old, 100, {"type": "Candles"}) == []
+    older = await client.fetch_ohlcv(BTC, "5m", old, 100, {"type": "HistoryCandles"})
+    assert [c[0] for c in older] == fake.history(BTC).ts_ms[-2000:-1900].tolist()
+    async with aiohttp.ClientSession() as http:
+        url = f"{fake.rest_url}/api/v5/market/candles"
+        params = {"instId": "BTC-USDT-SWAP", "bar": "5m", "limit": "2"}
+        async with http.get(url, params=params) as answer:
+            newest, previous = (await answer.json())["data"]
+    assert (newest[8], previous[8]) == ("0", "1")  # the live candle is not confirmed yet
+
+
 # --- WebSocket -----------------------------------------------------------------------------
 
 

@@ -22,4 +22,7 @@ COLLECTORS: dict[str, type[ExchangeCollector]] = {
 
 def build_collectors(config: Config, core: Core) -> list[ExchangeCollector]:
     """One collector per enabled exchange, all feeding the same core."""
-    return [COLLECTORS[e.name](e, core, core.health) for e in config.enabled_exchanges()]
+    return [
+        COLLECTORS[e.name](e, core, core.health, backfill_hours=config.backfill_hours)
+        for e in config.enabled_exchanges()
+    ]

@@ -14,14 +14,24 @@ from abc import ABC, abstractmethod
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import ccxt
 import ccxt.pro
 
 from exporter.backoff import Backoff
+from exporter.collectors import history
 from exporter.collectors.ccxt_hooks import guarded_exchange_class
-from exporter.events import InvalidEventError, Liquidation, OpenInterest, Reason, Side
+from exporter.dedup import RecentLiquidations
+from exporter.events import (
+    InvalidEventError,
+    Liquidation,
+    MarketHistory,
+    OpenInterest,
+    Reason,
+    Side,
+)
 from exporter.health import Stream
 
 if TYPE_CHECKING:
@@ -44,6 +54,8 @@ RATE_LIMITED_ERRORS: tuple[type[Exception], ...] = (ccxt.DDoSProtection, ccxt.Ra
 LOG_EVERY_SECONDS = 60.0
 # ccxt's shared liquidation cache; drained after every wake-up, so it only has to hold a burst.
 LIQUIDATION_CACHE_ROWS = 10_000
+# The heatmap backfill may hold back the first open-interest poll at most this long.
+BACKFILL_TIMEOUT_SECONDS = 120.0
 
 
 class FrameKind(Enum):
@@ -51,6 +63,7 @@ class FrameKind(Enum):
     ACK = "ack"
     REJECT = "reject"
     CONTROL = "control"  # pong and other keepalive or informational frames
+    UNKNOWN = "unknown"  # none of the venue's shapes: counted as malformed
 
 
 class SubscriptionError(ccxt.NetworkError):  # type: ignore[misc]  # ccxt ships no types
@@ -79,6 +92,8 @@ class EventSink(Protocol):
 
     def record_open_interest(self, event: OpenInterest) -> None: ...
 
+    def record_history(self, history: MarketHistory) -> None: ...
+
 
 class _RateLimitedLog:
     """At most one warning per key per interval; the rest go to debug."""
@@ -106,6 +121,8 @@ class ExchangeCollector(ABC):
     watch_per_symbol: ClassVar[bool] = False
     # OKX states sizes in contracts; Binance and Bybit in coins.
     quantity_in_contracts: ClassVar[bool] = False
+    # How the venue serves 5-minute open-interest history and candles (the heatmap backfill).
+    HISTORY: ClassVar[history.HistoryLimits]
 
     def __init__(
         self,
@@ -118,7 +135,11 @@ class ExchangeCollector(ABC):
         subscribe_timeout: float = 10.0,
         check_interval: float = 0.5,
         request_timeout: float = 10.0,
+        backfill_hours: float = 24.0 * 7,
+        backfill_timeout: float = BACKFILL_TIMEOUT_SECONDS,
     ) -> None:
+        """``backfill_hours`` of history per market are fetched before the first open-interest
+        poll (0 disables the backfill), taking at most ``backfill_timeout`` seconds in all."""
         self.config = config
         self.sink = sink
         self.health = health
@@ -131,7 +152,23 @@ class ExchangeCollector(ABC):
         self._acks = 0
         self._data_seen = False
         self._rejection: object = None
+        self._frame_counted = False
+        self._cache: Any = None  # ccxt's liquidation cache, and the newest entry taken from it
+        self._last_entry: Any = None
+        # Frames a venue re-sends after a reconnect must count once.
+        self._recent = RecentLiquidations()
         self._wanted: frozenset[str] | None = None
+        self._backfill_hours = backfill_hours
+        self._backfill_timeout = backfill_timeout
+        self._backfilled: set[str] = set()
+        limits = self.HISTORY
+        self._history_pacers = {
+            kind: history.RequestPacer(*budget, clock, sleep) if budget else None
+            for kind, budget in (
+                ("open_interest", limits.open_interest_budget),
+                ("candles", limits.candle_budget),
+            )
+        }
 
     # --- what a subclass provides ---------------------------------------------------------
 
@@ -166,6 +203,86 @@ class ExchangeCollector(ABC):
     def min_poll_interval(self, symbol_count: int) -> float:  # noqa: ARG002 - per-exchange rule
         """The shortest poll interval that keeps within half the exchange's REST budget."""
         return 1.0
+
+    def every_market(self, exchange: Any) -> list[str]:
+        """What ``symbols: all`` polls: every active linear perpetual (OKX: every swap)."""
+        return [
+            symbol
+            for symbol, market in (exchange.markets or {}).items()
+            if market.get("swap") and market.get("linear") and market.get("active") is not False
+        ]
+
+    async def fetch_history(
+        self, exchange: Any, symbol: str, since_ms: int, until_ms: int
+    ) -> MarketHistory:
+        """Open interest in coins and 5-minute candles of ``symbol`` whose open times lie in
+        ``[since_ms, until_ms]``, aligned by open time, oldest first.
+
+        Open interest comes first, newest page first, back to ``since_ms`` or as far as the
+        venue reaches; candles only over the span it covers. Pages and budgets follow
+        ``HISTORY``. Raises what ccxt raises; a row no market prints is counted and dropped.
+        """
+        limits = self.HISTORY
+        if limits.open_interest_days is not None:
+            # One candle inside the venue's reach: its clock is not exactly ours.
+            reach_ms = int(self._clock() * 1000 - limits.open_interest_days * 86_400_000)
+            since_ms = max(since_ms, reach_ms + history.CANDLE_MS)
+        first, last = history.grid_window(since_ms, until_ms)
+        market = exchange.market(symbol)
+        open_interest = await history.fetch_pages(
+            partial(self._open_interest_page, exchange, symbol),
+            first,
+            last,
+            limits.open_interest_rows,
+            self._history_pacers["open_interest"],
+        )
+        candles: dict[int, tuple[float, float, float]] = {}
+        if open_interest:
+            candles = await history.fetch_pages(
+                partial(self._candle_page, exchange, symbol),
+                min(open_interest),
+                max(open_interest),
+                limits.candle_rows,
+                self._history_pacers["candles"],
+            )
+        aligned = history.align(open_interest, candles)
+        for reason, count in aligned.rejected.items():
+            for _ in range(count):
+                self.health.invalid(self.name, Stream.OPEN_INTEREST, reason)
+            self._warn.warning(
+                f"invalid-history:{reason}",
+                "%s: dropped %d history rows of %s (%s)",
+                self.name,
+                count,
+                symbol,
+                reason,
+            )
+        return MarketHistory(
+            exchange=self.name,
+            symbol=market["symbol"],
+            coin=market["base"],
+            timestamps_ms=aligned.timestamps_ms,
+            open_interest_coins=aligned.open_interest_coins,
+            low=aligned.low,
+            high=aligned.high,
+            close=aligned.close,
+        )
+
+    async def _open_interest_page(
+        self, exchange: Any, symbol: str, start_ms: int, end_ms: int, rows: int
+    ) -> dict[int, float]:
+        entries = await exchange.fetch_open_interest_history(
+            symbol, history.TIMEFRAME, start_ms, rows, {"until": end_ms + history.CANDLE_MS - 1}
+        )
+        return history.open_interest_rows(entries, self.HISTORY.open_interest_coins)
+
+    async def _candle_page(
+        self, exchange: Any, symbol: str, start_ms: int, end_ms: int, rows: int
+    ) -> dict[int, tuple[float, float, float]]:
+        candles = await exchange.fetch_ohlcv(
+            symbol, history.TIMEFRAME, start_ms, rows, {"until": end_ms + history.CANDLE_MS - 1}
+        )
+        return history.candle_rows(candles)
 
     # --- shared machinery -----------------------------------------------------------------
 
@@ -219,7 +336,10 @@ class ExchangeCollector(ABC):
     def on_frame(self, message: object) -> None:
         self.health.message(self.name, Stream.LIQUIDATIONS)
         kind = self.classify_frame(message)
-        if kind is FrameKind.ACK:
+        self._frame_counted = kind is FrameKind.UNKNOWN
+        if kind is FrameKind.UNKNOWN:
+            self._count_malformed(message, "not a frame this venue sends")
+        elif kind is FrameKind.ACK:
             self._acks += 1
         elif kind is FrameKind.REJECT:
             self._rejection = message
@@ -227,10 +347,19 @@ class ExchangeCollector(ABC):
             self._data_seen = True
 
     def on_malformed(self, data: object, error: Exception) -> None:
+        """A frame that did not even decode (bad JSON, binary junk)."""
         self.health.message(self.name, Stream.LIQUIDATIONS)
+        self._count_malformed(data, str(error))
+
+    def on_handler_error(self, message: object, error: Exception) -> None:
+        """ccxt's handler raised on a decoded frame; count it unless on_frame already did."""
+        if not self._frame_counted:
+            self._count_malformed(message, f"{type(error).__name__}: {error}")
+
+    def _count_malformed(self, data: object, why: str) -> None:
         self.health.invalid(self.name, Stream.LIQUIDATIONS, Reason.MALFORMED)
         self._warn.warning(
-            "malformed", "%s: skipped a malformed frame (%s): %.200r", self.name, error, data
+            "malformed", "%s: skipped a malformed frame (%s): %.200r", self.name, why, data
         )
 
     # liquidation stream
@@ -276,8 +405,9 @@ class ExchangeCollector(ABC):
                     call = pending.pop(task)
                     task.result()  # raises what ccxt raised: disconnects, rejections
                     pending[asyncio.ensure_future(call())] = call
-                if done:
-                    self._drain(exchange)
+                # Also on a timeout: an entry for a market outside our subscription (an unknown
+                # symbol) lands in the cache without waking our watch, and must still count.
+                self._drain(exchange)
                 if self._subscribed(expected_acks, deadline):
                     if not self.health.stream_healthy(self.name, Stream.LIQUIDATIONS):
                         log.info("%s: liquidation stream subscribed", self.name)
@@ -303,29 +433,46 @@ class ExchangeCollector(ABC):
     def _drain(self, exchange: Any) -> None:
         """Take every liquidation ccxt cached since the last drain (the watch result may hold
         only the one that woke us)."""
-        cache = exchange.liquidations
-        if cache is None:
-            return
-        new = cache.getLimit(None, None) or 0
-        batch = list(cache[-new:]) if new else []
-        if new > len(batch):
-            self._warn.warning(
-                "overflow",
-                "%s: %d liquidations overflowed ccxt's cache",
-                self.name,
-                new - len(batch),
-            )
         received_ms = int(self._clock() * 1000)
         markets: Mapping[str, Any] = exchange.markets or {}
-        for item in batch:
+        for item in self._new_entries(exchange.liquidations):
             self._record(item, markets, received_ms)
+
+    def _new_entries(self, cache: Any) -> list[Any]:
+        """The cache entries after the last one we took, oldest first.
+
+        Found by identity from the newest end rather than with ccxt's ``getLimit``: that count
+        is reset lazily (on the next append), so two drains with nothing new in between would
+        take the same entries twice.
+        """
+        if cache is None:
+            return []
+        if cache is not self._cache:
+            self._cache, self._last_entry = cache, None
+        new = []
+        for item in reversed(cache):
+            if item is self._last_entry:
+                break
+            new.append(item)
+        else:
+            if self._last_entry is not None:
+                self._warn.warning(
+                    "overflow", "%s: liquidations overflowed ccxt's cache between drains", self.name
+                )
+        if new:
+            self._last_entry = new[0]
+            new.reverse()
+        return new
 
     def _record(
         self, item: Mapping[str, Any], markets: Mapping[str, Any], received_ms: int
     ) -> None:
         try:
             for event in self._to_events(item, markets, received_ms):
-                self.sink.record_liquidation(event)
+                if self._recent.is_duplicate(event):
+                    self.health.duplicate(self.name)
+                else:
+                    self.sink.record_liquidation(event)
         except InvalidEventError as exc:
             self.health.invalid(self.name, Stream.LIQUIDATIONS, exc.reason)
             self._warn.warning(
@@ -386,13 +533,18 @@ class ExchangeCollector(ABC):
 
     async def _poll_loop(self, exchange: Any) -> None:
         backoff = Backoff(initial=1.0, cap=60.0)
+        backfill_due = True  # once, before the first poll: never again holds a poll back
         while True:
             try:
                 await exchange.load_markets()
                 symbols = self.resolve_symbols(exchange)
-                events = await asyncio.wait_for(
-                    self.fetch_open_interest(exchange, symbols), self._request_timeout * 3
-                )
+                if backfill_due:
+                    backfill_due = False
+                    await self._backfill(exchange, symbols)
+                # Not asyncio.wait_for: on 3.11 it loses a cancellation that arrives as the
+                # call completes, and the loop then outlives its task group's shutdown.
+                async with asyncio.timeout(self._request_timeout * 3):
+                    events = await self.fetch_open_interest(exchange, symbols)
                 for event in events:
                     self.sink.record_open_interest(event)
                 self.health.message(self.name, Stream.OPEN_INTEREST, len(events))
@@ -416,6 +568,61 @@ class ExchangeCollector(ABC):
                     delay,
                 )
                 await self._sleep(delay)
+
+    async def _backfill(self, exchange: Any, symbols: Sequence[str] | None) -> None:
+        """Record each market's history once, before its first poll, so the heatmap starts
+        from the past instead of from nothing. Best effort: a market that fails is counted and
+        skipped, a rate limit ends the backfill, and the whole of it takes at most
+        ``backfill_timeout`` seconds; live polling starts after it either way."""
+        if self._backfill_hours <= 0:
+            return
+        wanted = list(symbols) if symbols is not None else self.every_market(exchange)
+        pending = [s for s in wanted if s not in self._backfilled]
+        if not pending:
+            return
+        started = time.monotonic()
+        until_ms = int(self._clock() * 1000)
+        since_ms = until_ms - int(self._backfill_hours * 3_600_000)
+        recorded = rows = done = 0
+        try:
+            async with asyncio.timeout(self._backfill_timeout):
+                for symbol in pending:
+                    self._backfilled.add(symbol)  # once per market, whatever the outcome
+                    try:
+                        past = await self.fetch_history(exchange, symbol, since_ms, until_ms)
+                        if len(past):
+                            self.sink.record_history(past)
+                            recorded += 1
+                            rows += len(past)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - best effort; live polling must start
+                        self._backfill_failed(symbol, f"{type(exc).__name__}: {exc}")
+                        if isinstance(exc, RATE_LIMITED_ERRORS):
+                            break  # every further request would deepen the limit (or a ban)
+                    done += 1
+        except TimeoutError:
+            self._backfill_failed(
+                f"{len(pending) - done} markets", f"timed out after {self._backfill_timeout:g}s"
+            )
+        log.info(
+            "%s: backfilled %d of %d markets with %d 5-minute rows in %.1fs",
+            self.name,
+            recorded,
+            len(pending),
+            rows,
+            time.monotonic() - started,
+        )
+
+    def _backfill_failed(self, what: str, why: str) -> None:
+        self.health.backfill_failed(self.name)
+        self._warn.warning(
+            f"backfill:{why.partition(':')[0]}",
+            "%s: history backfill of %s failed (%s); live polling goes on",
+            self.name,
+            what,
+            why,
+        )
 
     def make_open_interest(
         self, market: Mapping[str, Any], read: Callable[[], OpenInterestFields]

@@ -19,6 +19,7 @@ from exporter.collectors.base import (
     OpenInterestFields,
     RawLiquidation,
 )
+from exporter.collectors.history import HistoryLimits
 from exporter.events import Reason, Side
 from exporter.health import Stream
 
@@ -29,15 +30,6 @@ if TYPE_CHECKING:
 
 # 2400 weight/min per IP; openInterest costs 1 per symbol. Stay under half the budget.
 REQUEST_WEIGHT_PER_MINUTE = 1200
-
-
-def linear_swaps(exchange: Any) -> list[str]:
-    """Every active USDT/USDC-margined perpetual the exchange lists."""
-    return [
-        symbol
-        for symbol, market in (exchange.markets or {}).items()
-        if market.get("swap") and market.get("linear") and market.get("active", True) is not False
-    ]
 
 
 def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> OpenInterestFields:
@@ -54,6 +46,15 @@ class BinanceCollector(ExchangeCollector):
     name: ClassVar[str] = "binance"
     ccxt_class: ClassVar[str] = "binanceusdm"
     SIDES: ClassVar[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
+    # /futures/data/openInterestHist: <= 500 rows, the last 30 days only, `sumOpenInterest` in
+    # coins, and its own limit of 1000 requests / 5 min per IP (we take half). /fapi/v1/klines:
+    # 499 rows cost weight 2 where 500-1000 cost 5; ccxt's throttle keeps weight at 1200/min.
+    HISTORY: ClassVar[HistoryLimits] = HistoryLimits(
+        open_interest_rows=500,
+        candle_rows=499,
+        open_interest_days=30.0,
+        open_interest_budget=(500, 300.0),
+    )
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -77,7 +78,7 @@ class BinanceCollector(ExchangeCollector):
 
     def classify_frame(self, message: object) -> FrameKind:
         if not isinstance(message, dict):
-            return FrameKind.CONTROL
+            return FrameKind.UNKNOWN
         if "error" in message:
             return FrameKind.REJECT
         if "result" in message and "id" in message:
@@ -85,7 +86,7 @@ class BinanceCollector(ExchangeCollector):
         payload = message.get("data", message)
         if isinstance(payload, dict) and payload.get("e") == "forceOrder":
             return FrameKind.DATA
-        return FrameKind.CONTROL
+        return FrameKind.UNKNOWN  # keepalive is WebSocket ping/pong, never a text frame
 
     def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
         return [
@@ -110,7 +111,7 @@ class BinanceCollector(ExchangeCollector):
     async def fetch_open_interest(
         self, exchange: Any, symbols: Sequence[str] | None
     ) -> list[OpenInterest]:
-        wanted = list(symbols) if symbols is not None else linear_swaps(exchange)
+        wanted = list(symbols) if symbols is not None else self.every_market(exchange)
         marks = await exchange.fetch_mark_prices(wanted if symbols is not None else None)
         events = []
         for symbol in wanted:

@@ -19,6 +19,7 @@ from exporter.collectors.base import (
     OpenInterestFields,
     RawLiquidation,
 )
+from exporter.collectors.history import HistoryLimits
 from exporter.events import Reason, Side
 
 if TYPE_CHECKING:
@@ -44,11 +45,18 @@ def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
     )
 
 
+# The answer to the app-level {"op": "ping"} keepalive carries op "ping" (or "pong").
+KEEPALIVE_OPS = ("ping", "pong")
+
+
 class BybitCollector(ExchangeCollector):
     name: ClassVar[str] = "bybit"
     ccxt_class: ClassVar[str] = "bybit"
     watch_per_symbol: ClassVar[bool] = True
     SIDES: ClassVar[dict[str, Side]] = {"Buy": "long", "Sell": "short"}
+    # /v5/market/open-interest (intervalTime=5min): <= 200 rows, coins for linear contracts.
+    # /v5/market/kline: <= 1000 rows. 600 requests / 5 s per IP; ccxt spaces these 100 ms apart.
+    HISTORY: ClassVar[HistoryLimits] = HistoryLimits(open_interest_rows=200, candle_rows=1000)
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -65,13 +73,15 @@ class BybitCollector(ExchangeCollector):
 
     def classify_frame(self, message: object) -> FrameKind:
         if not isinstance(message, dict):
+            return FrameKind.UNKNOWN
+        if message.get("op") in KEEPALIVE_OPS:
             return FrameKind.CONTROL
         if message.get("op") == "subscribe":
             return FrameKind.ACK if message.get("success") is True else FrameKind.REJECT
         topic = message.get("topic")
         if isinstance(topic, str) and topic.startswith(("allLiquidation.", "liquidation.")):
             return FrameKind.DATA
-        return FrameKind.CONTROL
+        return FrameKind.UNKNOWN
 
     def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
         shape = next((ENTRY_FIELDS[k] for k in ENTRY_FIELDS if k in info), ENTRY_FIELDS["S"])

@@ -23,6 +23,8 @@ class FrameObserver(Protocol):
 
     def on_malformed(self, data: object, error: Exception) -> None: ...
 
+    def on_handler_error(self, message: object, error: Exception) -> None: ...
+
 
 def guarded_exchange_class(base: type[Any]) -> type[Any]:
     """A subclass of the ccxt.pro class ``base`` that reports frames to ``cryptoliq_observer``."""
@@ -49,9 +51,15 @@ def guarded_exchange_class(base: type[Any]) -> type[Any]:
             super().on_connected(client, message)
 
         def handle_message(self, client: Any, message: Any) -> Any:
-            if self.cryptoliq_observer is not None:
-                self.cryptoliq_observer.on_frame(message)
-            return super().handle_message(client, message)
+            observer = self.cryptoliq_observer
+            if observer is None:
+                return super().handle_message(client, message)
+            observer.on_frame(message)
+            try:
+                return super().handle_message(client, message)
+            except Exception as exc:  # noqa: BLE001 - would end ccxt's receive loop
+                observer.on_handler_error(message, exc)
+                return None
 
     Guarded.__name__ = Guarded.__qualname__ = f"Guarded_{base.__name__}"
     return Guarded

@@ -10,8 +10,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
+from exporter.fakeexchange.history import CANDLE_MS
 from exporter.fakeexchange.protocol import (
     ALL_MARKETS,
+    BadParameterError,
     Frame,
     Inbound,
     InvalidRequest,
@@ -28,6 +30,7 @@ from exporter.fakeexchange.protocol import (
     decimal_str,
     fixed_str,
     floor_to_step,
+    int_param,
     json_reply,
     loads_object,
     plain_error,
@@ -36,6 +39,7 @@ from exporter.fakeexchange.protocol import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from exporter.fakeexchange.history import FakeHistory
     from exporter.fakeexchange.markets import FakeMarket
 
 _ALL_STREAM: Final = "!forceOrder@arr"
@@ -43,6 +47,23 @@ _SYMBOL_STREAM_SUFFIX: Final = "@forceOrder"
 _PERPETUAL_DELIVERY_MS: Final = 4_133_404_800_000  # Binance's "never" for perpetuals
 _ONBOARD_MS: Final = 1_569_398_400_000
 _FUNDING_PERIOD_MS: Final = 8 * 3_600_000
+_OI_HISTORY_MS: Final = 30 * 86_400_000
+"""openInterestHist serves the last 30 days; an older `startTime` is refused."""
+_OI_PERIODS_MS: Final = {
+    name: minutes * 60_000
+    for name, minutes in (
+        ("5m", 5),
+        ("15m", 15),
+        ("30m", 30),
+        ("1h", 60),
+        ("2h", 120),
+        ("4h", 240),
+        ("6h", 360),
+        ("12h", 720),
+        ("1d", 1440),
+    )
+}
+"""Open interest is a level: a longer period's rows are the 5-minute rows on its grid."""
 _EVENT_LAG_MS: Final = 950
 """E - T in recorded frames is ~1 s (the stream is a 1 s snapshot), so keying on E is caught."""
 _LAST_FILL_FRACTION: Final = 0.12
@@ -92,6 +113,8 @@ class BinanceProtocol(VenueProtocol):
             "/fapi/v1/premiumIndex": self._premium_index,
             "/fapi/v1/time": _server_time,
             "/fapi/v1/ping": _ping,
+            "/fapi/v1/klines": self._klines,
+            "/futures/data/openInterestHist": self._open_interest_hist,
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -225,6 +248,87 @@ class BinanceProtocol(VenueProtocol):
             "time": now_ms,
         }
 
+    def _open_interest_hist(self, ctx: RestContext) -> RestReply:
+        """Open-interest statistics: ascending rows of coins (`sumOpenInterest`) and USD, at
+        most `limit` (default 30, max 500) of the last 30 days. A page is anchored at
+        `endTime` when given (the newest rows up to it), else at `startTime`."""
+        quote = self._one_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        period = _OI_PERIODS_MS.get(ctx.query.get("period", ""))
+        if period is None:
+            return _invalid_parameter("period")
+        try:
+            limit = int_param(ctx.query, "limit", 30, 500) or 30
+            start = int_param(ctx.query, "startTime")
+            end = int_param(ctx.query, "endTime")
+        except BadParameterError as exc:
+            return _invalid_parameter(exc.name)
+        if start is not None and start < ctx.now_ms - _OI_HISTORY_MS:
+            return json_reply(
+                {"code": -1130, "msg": "parameter 'startTime' is invalid."},
+                HTTPStatus.BAD_REQUEST,
+            )
+        m = quote.market
+        history = ctx.history(m.symbol)
+        newest = end is not None or start is None
+        rows = history.pick(start, end, limit, newest=newest, period_ms=period)
+        market_id = self.market_id(m)
+        return json_reply(
+            [
+                {
+                    "symbol": market_id,
+                    "sumOpenInterest": f"{history.open_interest_coins[i]:.8f}",
+                    "sumOpenInterestValue": (
+                        f"{history.open_interest_coins[i] * history.open[i]:.8f}"
+                    ),
+                    "timestamp": int(history.ts_ms[i]),
+                }
+                for i in rows
+            ]
+        )
+
+    def _klines(self, ctx: RestContext) -> RestReply:
+        """5-minute klines, ascending: the first `limit` (default 500, max 1500) from
+        `startTime`, else the last ones up to `endTime` or now."""
+        quote = self._one_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        if ctx.query.get("interval") != "5m":  # the only interval the fake keeps
+            return json_reply({"code": -1120, "msg": "Invalid interval."}, HTTPStatus.BAD_REQUEST)
+        try:
+            limit = int_param(ctx.query, "limit", 500, 1500) or 500
+            start = int_param(ctx.query, "startTime")
+            end = int_param(ctx.query, "endTime")
+        except BadParameterError as exc:
+            return _invalid_parameter(exc.name)
+        m = quote.market
+        history = ctx.history(m.symbol)
+        rows = history.pick(start, end, limit, newest=start is None)
+        return json_reply([self._kline(m, history, i) for i in rows])
+
+    def _kline(self, m: FakeMarket, history: FakeHistory, i: int) -> list[Any]:
+        def price(values: Any) -> str:
+            return fixed_str(float(values[i]), m.price_decimals)
+
+        volume = history.volume_coins(i)
+        quote_volume = volume * float(history.close[i])
+        ts = int(history.ts_ms[i])
+        return [
+            ts,
+            price(history.open),
+            price(history.high),
+            price(history.low),
+            price(history.close),
+            fixed_str(volume, m.qty_decimals),
+            ts + CANDLE_MS - 1,
+            f"{quote_volume:.5f}",
+            max(1, int(volume)),
+            fixed_str(volume / 2, m.qty_decimals),
+            f"{quote_volume / 2:.5f}",
+            "0",
+        ]
+
     def _one_quote(self, ctx: RestContext) -> Quote | RestReply:
         """The quote named by ?symbol=, or Binance's error reply for a missing/unknown one."""
         market_id = ctx.query.get("symbol", "")
@@ -339,6 +443,13 @@ def _last_fill(coins: float, step: str) -> str:
     if float(last) > 0:
         return last
     return decimal_str(coins * _LAST_FILL_FRACTION)
+
+
+def _invalid_parameter(name: str) -> RestReply:
+    return json_reply(
+        {"code": -1130, "msg": f"Data sent for parameter '{name}' is not valid."},
+        HTTPStatus.BAD_REQUEST,
+    )
 
 
 def _rate_limit(kind: str, interval: str, num: int, limit: int) -> dict[str, Any]:

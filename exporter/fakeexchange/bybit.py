@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final
+from urllib import parse
 
+from exporter.fakeexchange.history import CANDLE_MS
 from exporter.fakeexchange.protocol import (
+    BadParameterError,
     Frame,
     Inbound,
     InvalidRequest,
@@ -27,6 +30,7 @@ from exporter.fakeexchange.protocol import (
     fixed_str,
     floor_to_step,
     group_by_symbol,
+    int_param,
     json_reply,
     loads_object,
     plain_error,
@@ -45,6 +49,17 @@ _PUSH_LAG_MS: Final = 400
 _LAUNCH_MS: Final = "1585526400000"
 _FUNDING_PERIOD_MS: Final = 8 * 3_600_000
 _KNOWN_CATEGORIES: Final = frozenset({"spot", "linear", "inverse", "option"})
+_OI_INTERVALS_MS: Final = {
+    "5min": 300_000,
+    "15min": 900_000,
+    "30min": 1_800_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+"""Open interest is a level: a longer interval's rows are the 5-minute rows on its grid."""
+_CURSOR_KEY: Final = "lastTime"
+"""Bybit's cursors are opaque URL-encoded strings (`lastTime%3D<oldest open time served>`)."""
 
 
 class BybitProtocol(VenueProtocol):
@@ -78,6 +93,8 @@ class BybitProtocol(VenueProtocol):
             "/v5/market/instruments-info": self._instruments,
             "/v5/market/tickers": self._tickers,
             "/v5/market/time": _server_time,
+            "/v5/market/open-interest": self._open_interest,
+            "/v5/market/kline": self._kline,
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -193,6 +210,94 @@ class BybitProtocol(VenueProtocol):
             "curPreListingPhase": "",
         }
 
+    def _open_interest(self, ctx: RestContext) -> RestReply:
+        """Open-interest history, newest first: at most `limit` (default 50, max 200) rows
+        walking back from `endTime` (a lone `startTime` is ignored, as ccxt notes) and a
+        `nextPageCursor` for the rows before them."""
+        quote = self._history_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        period = _OI_INTERVALS_MS.get(ctx.query.get("intervalTime", ""))
+        if period is None:
+            return _params_error(ctx.now_ms, "params error: intervalTime is invalid")
+        try:
+            limit = int_param(ctx.query, "limit", 50, 200) or 50
+            start = int_param(ctx.query, "startTime")
+            end = int_param(ctx.query, "endTime")
+            before = _cursor_ts(ctx.query.get("cursor", ""))
+        except BadParameterError as exc:
+            return _params_error(ctx.now_ms, f"params error: {exc.name} is invalid")
+        first = start if end is not None else None
+        last = ctx.now_ms if end is None else end
+        if before is not None:
+            last = min(last, before - 1)
+        m = quote.market
+        history = ctx.history(m.symbol)
+        rows = history.pick(first, last, limit, newest=True, period_ms=period)
+        oldest = int(history.ts_ms[rows[0]]) if rows else None
+        more = oldest is not None and bool(
+            history.pick(first, oldest - 1, 1, newest=True, period_ms=period)
+        )
+        result = {
+            "symbol": self.market_id(m),
+            "category": "linear",
+            "list": [
+                {
+                    "openInterest": f"{history.open_interest_coins[i]:.8f}",
+                    "timestamp": str(history.ts_ms[i]),
+                }
+                for i in reversed(rows)
+            ],
+            "nextPageCursor": parse.quote(f"{_CURSOR_KEY}={oldest}") if more else "",
+        }
+        return json_reply(_envelope(ctx.now_ms, result))
+
+    def _kline(self, ctx: RestContext) -> RestReply:
+        """5-minute klines, newest first: at most `limit` (default 200, max 1000) from the
+        candle holding `start` up to `end` (the newest ones when `end` is given)."""
+        quote = self._history_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        if ctx.query.get("interval") != "5":  # the only interval the fake keeps
+            return _params_error(ctx.now_ms, "Invalid period!")
+        try:
+            limit = int_param(ctx.query, "limit", 200, 1000) or 200
+            start = int_param(ctx.query, "start")
+            end = int_param(ctx.query, "end")
+        except BadParameterError as exc:
+            return _params_error(ctx.now_ms, f"params error: {exc.name} is invalid")
+        first = None if start is None else start // CANDLE_MS * CANDLE_MS
+        m = quote.market
+        history = ctx.history(m.symbol)
+        rows = history.pick(first, end, limit, newest=end is not None or start is None)
+
+        def price(values: Any, i: int) -> str:
+            return fixed_str(float(values[i]), m.price_decimals)
+
+        candles = [
+            [
+                str(history.ts_ms[i]),
+                price(history.open, i),
+                price(history.high, i),
+                price(history.low, i),
+                price(history.close, i),
+                fixed_str(history.volume_coins(i), m.qty_decimals),
+                f"{history.volume_coins(i) * float(history.close[i]):.4f}",
+            ]
+            for i in reversed(rows)
+        ]
+        result = {"symbol": self.market_id(m), "category": "linear", "list": candles}
+        return json_reply(_envelope(ctx.now_ms, result))
+
+    def _history_quote(self, ctx: RestContext) -> Quote | RestReply:
+        """The linear market named by ?category=linear&symbol=, or Bybit's refusal."""
+        if ctx.query.get("category") not in {"linear", "inverse"}:
+            return _params_error(ctx.now_ms, "params error: Category is invalid")
+        quote = ctx.quote(ctx.query.get("symbol", ""), self.market_id)
+        if ctx.query.get("category") != "linear" or quote is None:
+            return _params_error(ctx.now_ms, "params error: symbol invalid")
+        return quote
+
     def _filter(self, ctx: RestContext) -> list[Quote]:
         wanted = ctx.query.get("symbol")
         return [q for q in ctx.quotes if not wanted or self.market_id(q.market) == wanted]
@@ -298,6 +403,17 @@ class BybitProtocol(VenueProtocol):
                 position: Side = "long" if side == "Buy" else "short"
                 out.append(Liquidation(market.symbol, position, float(price), float(size), int(ts)))
         return out
+
+
+def _cursor_ts(cursor: str) -> int | None:
+    """The open time a `nextPageCursor` we issued points below; None for no cursor. Clients
+    send it back as they got it, so the query string decodes its `%3D` (ccxt does this)."""
+    if not cursor:
+        return None
+    name, _, value = parse.unquote(cursor).partition("=")
+    if name != _CURSOR_KEY or not value.isdigit():
+        raise BadParameterError("cursor")
+    return int(value)
 
 
 def _envelope(now_ms: int, result: object, *, code: int = 0, msg: str = "OK") -> dict[str, Any]:

@@ -8,11 +8,14 @@ keepalive. Sizes are in contracts: coins = sz * ctVal.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from exporter.fakeexchange.history import CANDLE_MS
 from exporter.fakeexchange.protocol import (
     ALL_MARKETS,
+    BadParameterError,
     Frame,
     Inbound,
     InvalidRequest,
@@ -29,6 +32,7 @@ from exporter.fakeexchange.protocol import (
     decimal_str,
     fixed_str,
     group_by_symbol,
+    int_param,
     json_reply,
     loads_object,
     plain_error,
@@ -44,6 +48,11 @@ _INST_TYPE: Final = "SWAP"
 _LIST_MS: Final = "1611916828000"
 _SIDES: Final = ("long", "short")
 _INST_TYPES: Final = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
+_RECENT_CANDLES: Final = 1440
+"""/market/candles serves the latest 1440 candles; older ones are under /market/history-candles."""
+_OI_PERIODS_MS: Final = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1H": 3_600_000}
+"""Open interest is a level: a longer period's rows are the 5-minute rows on its grid (the
+UTC/HK-anchored 2H+ periods are not kept)."""
 
 
 class OkxProtocol(VenueProtocol):
@@ -77,6 +86,9 @@ class OkxProtocol(VenueProtocol):
             "/api/v5/public/open-interest": self._open_interest,
             "/api/v5/public/mark-price": self._mark_price,
             "/api/v5/public/time": _server_time,
+            "/api/v5/rubik/stat/contracts/open-interest-history": self._open_interest_history,
+            "/api/v5/market/candles": partial(self._candles, recent_only=True),
+            "/api/v5/market/history-candles": partial(self._candles, recent_only=False),
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -154,6 +166,91 @@ class OkxProtocol(VenueProtocol):
             "markPx": fixed_str(round(quote.state.mark_price, 8), m.tick_decimals),
             "ts": str(now_ms),
         }
+
+    def _open_interest_history(self, ctx: RestContext) -> RestReply:
+        """Contract open-interest history, newest first: `[ts, contracts, coins, USD]` rows
+        between the exclusive bounds `begin` and `end`, at most `limit` (max 100), newest
+        first from `end`."""
+        quote = self._history_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        period = _OI_PERIODS_MS.get(ctx.query.get("period", "5m"))
+        if period is None:
+            return _error("51000", "Parameter period error")
+        try:
+            limit = int_param(ctx.query, "limit", 100, 100) or 100
+            begin = int_param(ctx.query, "begin")
+            end = int_param(ctx.query, "end")
+        except BadParameterError as exc:
+            return _error("51000", f"Parameter {exc.name} error")
+        m = quote.market
+        history = ctx.history(m.symbol)
+        rows = history.pick(*_exclusive(begin, end), limit, newest=True, period_ms=period)
+        data = [
+            [
+                str(history.ts_ms[i]),
+                decimal_str(float(history.open_interest_coins[i]) / m.contract_coins),
+                decimal_str(float(history.open_interest_coins[i])),
+                decimal_str(float(history.open_interest_coins[i] * history.open[i])),
+            ]
+            for i in reversed(rows)
+        ]
+        return json_reply({"code": "0", "msg": "", "data": data})
+
+    def _candles(self, ctx: RestContext, *, recent_only: bool) -> RestReply:
+        """5-minute candles, newest first, between the exclusive bounds `before` and `after`,
+        at most `limit` (default 100, max 300), newest first from `after`. `/market/candles`
+        holds only the latest 1440 candles; `/market/history-candles` goes further back."""
+        quote = self._history_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        if ctx.query.get("bar", "1m") != "5m":  # the only bar the fake keeps
+            return _error("51000", "Parameter bar error")
+        try:
+            limit = int_param(ctx.query, "limit", 100, 300) or 100
+            before = int_param(ctx.query, "before")
+            after = int_param(ctx.query, "after")
+        except BadParameterError as exc:
+            return _error("51000", f"Parameter {exc.name} error")
+        first, last = _exclusive(before, after)
+        if recent_only:
+            oldest = (ctx.now_ms // CANDLE_MS - _RECENT_CANDLES + 1) * CANDLE_MS
+            first = oldest if first is None else max(first, oldest)
+        m = quote.market
+        history = ctx.history(m.symbol)
+        rows = history.pick(first, last, limit, newest=True)
+
+        def price(values: Any, i: int) -> str:
+            return fixed_str(float(values[i]), m.tick_decimals)
+
+        data = []
+        for i in reversed(rows):
+            ts = int(history.ts_ms[i])
+            coins = history.volume_coins(i)
+            data.append(
+                [
+                    str(ts),
+                    price(history.open, i),
+                    price(history.high, i),
+                    price(history.low, i),
+                    price(history.close, i),
+                    decimal_str(coins / m.contract_coins),
+                    decimal_str(coins),
+                    decimal_str(coins * float(history.close[i])),
+                    "1" if ts + CANDLE_MS <= ctx.now_ms else "0",  # confirmed (candle closed)
+                ]
+            )
+        return json_reply({"code": "0", "msg": "", "data": data})
+
+    def _history_quote(self, ctx: RestContext) -> Quote | RestReply:
+        """The swap named by ?instId=, or OKX's refusal."""
+        inst_id = ctx.query.get("instId", "")
+        if not inst_id:
+            return _error("50014", "Parameter instId can not be empty.")
+        quote = ctx.quote(inst_id, self.market_id)
+        if quote is None:
+            return _error("51001", "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
+        return quote
 
     def _listing(
         self,
@@ -282,6 +379,14 @@ class OkxProtocol(VenueProtocol):
                     )
                 )
         return out
+
+
+def _exclusive(lower: int | None, upper: int | None) -> tuple[int | None, int | None]:
+    """OKX's exclusive pagination bounds as the inclusive range `FakeHistory.pick` takes."""
+    return (
+        None if lower is None else lower + 1,
+        None if upper is None else upper - 1,
+    )
 
 
 def _is_liquidation_arg(arg: object) -> bool:

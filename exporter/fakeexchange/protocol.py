@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from exporter.fakeexchange.history import FakeHistory
     from exporter.fakeexchange.markets import FakeMarket, MarketState
 
 Side = Literal["long", "short"]
@@ -99,11 +100,17 @@ class Quote:
 
 @dataclass(frozen=True)
 class RestContext:
-    """Everything a REST handler may read: the query string, the markets and the clock."""
+    """Everything a REST handler may read: the query string, the markets, the clock and each
+    market's 5-minute history (by unified symbol)."""
 
     query: Mapping[str, str]
     quotes: Sequence[Quote]
     now_ms: int
+    history: Callable[[str], FakeHistory]
+
+    def quote(self, market_id: str, id_of: Callable[[FakeMarket], str]) -> Quote | None:
+        """The quote whose venue id (``id_of``) is ``market_id``."""
+        return next((q for q in self.quotes if id_of(q.market) == market_id), None)
 
 
 RestHandler = Callable[[RestContext], RestReply]
@@ -160,6 +167,31 @@ def floor_to_step(value: float, step: str) -> str:
     quantum = Decimal(step)
     units = (Decimal(decimal_str(value)) / quantum).to_integral_value(rounding=ROUND_DOWN)
     return str((units * quantum).quantize(quantum))
+
+
+class BadParameterError(ValueError):
+    """A query parameter the venue would refuse; `name` is the parameter."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"bad parameter {name!r}")
+        self.name = name
+
+
+def int_param(
+    query: Mapping[str, str], key: str, default: int | None = None, maximum: int | None = None
+) -> int | None:
+    """An integer query parameter, `default` when absent; BadParameterError when it is not an
+    integer, or (with a `maximum`, i.e. a page size) outside ``1..maximum``."""
+    raw = query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameterError(key) from None
+    if maximum is not None and not 1 <= value <= maximum:
+        raise BadParameterError(key)
+    return value
 
 
 def loads_object(text: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from exporter.fakeexchange.binance import BinanceProtocol
 from exporter.fakeexchange.bybit import BybitProtocol
 from exporter.fakeexchange.faults import RestFaults
+from exporter.fakeexchange.history import FakeHistory, default_history
 from exporter.fakeexchange.markets import DEFAULT_MARKETS, FakeMarket, MarketState
 from exporter.fakeexchange.okx import OkxProtocol
 from exporter.fakeexchange.protocol import (
@@ -38,6 +39,8 @@ from exporter.fakeexchange.protocol import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    import numpy.typing as npt
 
     from exporter.fakeexchange.protocol import Frame
 
@@ -148,6 +151,7 @@ class FakeExchange:
             m.symbol: MarketState(m.mark_price, m.open_interest_coins, now)
             for m in self._protocol.markets.values()
         }
+        self._history: dict[str, FakeHistory] = {}
         self._routes = self._protocol.rest_routes()
         self._faults = RestFaults()
         self._connections: dict[int, _Connection] = {}
@@ -235,6 +239,41 @@ class FakeExchange:
         self._protocol.market(symbol)
         self._state[symbol] = MarketState(mark_price, open_interest_coins, self._clock())
 
+    def set_history(
+        self,
+        symbol: str,
+        *,
+        timestamps_ms: npt.ArrayLike,
+        open_interest_coins: npt.ArrayLike,
+        open: npt.ArrayLike,  # noqa: A002 - the venues' own name for the column
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+    ) -> None:
+        """What the history endpoints serve for `symbol` from now on: 5-minute rows, oldest
+        first, timestamps the candle open times in ms, open interest in coins."""
+        self._protocol.market(symbol)
+        self._history[symbol] = FakeHistory.of(
+            timestamps_ms=timestamps_ms,
+            open_interest_coins=open_interest_coins,
+            open=open,
+            high=high,
+            low=low,
+            close=close,
+        )
+
+    def history(self, symbol: str) -> FakeHistory:
+        """What the history endpoints serve for `symbol`: `set_history`'s arrays, else the
+        packaged BTC path ending now, scaled to the market's current state (fixed on first use).
+        """
+        self._protocol.market(symbol)
+        found = self._history.get(symbol)
+        if found is None:
+            state = self._state[symbol]
+            found = default_history(self._clock(), state.mark_price, state.open_interest_coins)
+            self._history[symbol] = found
+        return found
+
     def _quotes(self) -> list[Quote]:
         markets = self._protocol.markets
         return [Quote(markets[symbol], state) for symbol, state in self._state.items()]
@@ -301,7 +340,10 @@ class FakeExchange:
             conn.outbox.put_nowait(payload)
         frame_id = self._next_frame_id()
         text = payload if isinstance(payload, str) else _utf8_or_empty(payload)
-        decoded = self._protocol.decode(text) if text else []
+        try:
+            decoded = self._protocol.decode(text) if text else []
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            decoded = []  # not a well-formed liquidation frame (fuzzing): logged raw only
         if decoded:
             self.sent.extend(
                 SentFrame.of(self.venue, frame_id, payload, len(receivers), liq) for liq in decoded
@@ -397,7 +439,7 @@ class FakeExchange:
                 "fake %s: no endpoint for %s %s", self.venue, request.method, request.path_qs
             )
             return text_reply(404, "404 Not Found")
-        ctx = RestContext(dict(request.query), self._quotes(), self._clock())
+        ctx = RestContext(dict(request.query), self._quotes(), self._clock(), self.history)
         return handler(ctx)
 
     # --- WebSocket ----------------------------------------------------------------------

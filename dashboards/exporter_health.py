@@ -1,0 +1,317 @@
+"""Exporter health: is every feed up and fresh, how often does it fail, and what does it cost.
+
+Failure counters (reconnects, invalid messages) only have series once something failed; their
+panels add zero series for the exchanges in view so that "no failures" reads as 0, not as
+"No data", which looks the same as a broken query.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from grafana_foundation_sdk.models import common as common_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+
+from dashboards.common import (
+    EXCHANGE,
+    MARKET,
+    RATIO,
+    SECONDS,
+    bars_panel,
+    coin_variable,
+    dashboard,
+    datasource_variable,
+    exchange_variable,
+    query,
+    stat_panel,
+    threshold_line,
+    timeseries_panel,
+    value_mapping,
+)
+from dashboards.config import JOB, THRESHOLDS
+
+if TYPE_CHECKING:
+    from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+    from grafana_foundation_sdk.builders import stat, timeseries
+    from grafana_foundation_sdk.cog.builder import Builder
+
+UID: Final = "cryptoliq-exporter-health"
+TARGET: Final = f'job="{JOB}"'
+ZERO_PER_STREAM: Final = (
+    f"sum by (exchange, stream) (0 * cryptoliq_last_message_timestamp_seconds{{{EXCHANGE}}})"
+)
+"""A zero for every (exchange, stream) that has reported at least once."""
+
+
+def exchange_up() -> stat.Panel:
+    return (
+        stat_panel(
+            "Exchange feeds",
+            "UP while the exchange's liquidation stream is subscribed and its latest "
+            "open-interest poll succeeded (`cryptoliq_exchange_up`).",
+            unit="none",
+        )
+        .with_target(
+            query(
+                f"max by (exchange) (cryptoliq_exchange_up{{{EXCHANGE}}})",
+                "{{exchange}}",
+                instant=True,
+            )
+        )
+        .mappings(value_mapping({"1": ("UP", "green"), "0": ("DOWN", "red")}))
+        .color_mode(common_model.BigValueColorMode.BACKGROUND)
+        .height(4)
+        .span(12)
+    )
+
+
+def exporter_up() -> stat.Panel:
+    return (
+        stat_panel(
+            "Exporter",
+            f"Whether Prometheus can scrape the exporter (`up{{{TARGET}}}`), per instance.",
+            unit="none",
+        )
+        .with_target(query(f"up{{{TARGET}}}", "{{instance}}", instant=True))
+        .mappings(value_mapping({"1": ("UP", "green"), "0": ("DOWN", "red")}))
+        .color_mode(common_model.BigValueColorMode.BACKGROUND)
+        .height(4)
+        .span(6)
+    )
+
+
+def version() -> stat.Panel:
+    return (
+        stat_panel("Version", "Exporter version (`cryptoliq_build_info`).", unit="none")
+        .with_target(
+            query("count by (version) (cryptoliq_build_info)", "{{version}}", instant=True)
+        )
+        .text_mode(common_model.BigValueTextMode.NAME)
+        .height(4)
+        .span(6)
+    )
+
+
+def message_age() -> timeseries.Panel:
+    panel = timeseries_panel(
+        "Time since last message",
+        "Seconds since the last frame (data, acknowledgement or pong) of each liquidation "
+        "stream and the last answer of each open-interest poll. The CryptoliqFeedStale alert "
+        f"fires above {THRESHOLDS.stale_liquidations_seconds} s for liquidations (dashed line) "
+        f"and {THRESHOLDS.stale_open_interest_seconds} s for open interest.",
+        unit=SECONDS,
+    ).with_target(
+        query(
+            f"time() - cryptoliq_last_message_timestamp_seconds{{{EXCHANGE}}}",
+            "{{exchange}} {{stream}}",
+        )
+    )
+    return threshold_line(panel, THRESHOLDS.stale_liquidations_seconds).height(8).span(12)
+
+
+def message_rate() -> timeseries.Panel:
+    return (
+        timeseries_panel(
+            "Messages per second",
+            "WebSocket frames and open-interest readings received per second, valid or not.",
+            unit="short",
+        )
+        .with_target(
+            query(
+                "sum by (exchange, stream) "
+                f"(rate(cryptoliq_messages_total{{{EXCHANGE}}}[$__rate_interval]))",
+                "{{exchange}} {{stream}}",
+            )
+        )
+        .height(8)
+        .span(12)
+    )
+
+
+def reconnects() -> timeseries.Panel:
+    return (
+        bars_panel(
+            "Reconnects and retried polls",
+            "WebSocket reconnections and retried open-interest polls per bar. Zero lines are "
+            "drawn for streams that never failed.",
+            unit="short",
+        )
+        .with_target(
+            query(
+                "sum by (exchange, stream) "
+                f"(increase(cryptoliq_reconnects_total{{{EXCHANGE}}}[$__interval]))"
+                f" or {ZERO_PER_STREAM}",
+                "{{exchange}} {{stream}}",
+            )
+        )
+        .height(8)
+        .span(12)
+    )
+
+
+def invalid_messages() -> timeseries.Panel:
+    return (
+        bars_panel(
+            "Invalid messages by reason",
+            "Messages rejected and skipped per bar, by exchange and reason (`malformed`, "
+            "`missing_field`, `not_finite`, ...). A zero line (reason `none`) is drawn for "
+            "exchanges without rejections.",
+            unit="short",
+        )
+        .with_target(
+            query(
+                "sum by (exchange, reason) "
+                f"(increase(cryptoliq_invalid_messages_total{{{EXCHANGE}}}[$__interval]))"
+                " or label_replace(sum by (exchange) "
+                f'(0 * cryptoliq_exchange_up{{{EXCHANGE}}}), "reason", "none", "", "")',
+                "{{exchange}} {{reason}}",
+            )
+        )
+        .height(8)
+        .span(12)
+    )
+
+
+def restarts_and_drops() -> timeseries.Panel:
+    return (
+        bars_panel(
+            "Collector restarts and late liquidations",
+            "Collector tasks that died and were restarted, and liquidations older than 24 h "
+            "on arrival (counted in totals, not in windows), per bar.",
+            unit="short",
+        )
+        .with_target(
+            query(
+                "sum by (exchange) "
+                f"(increase(cryptoliq_collector_restarts_total{{{EXCHANGE}}}[$__interval]))",
+                "{{exchange}} restarts",
+                ref_id="restarts",
+            )
+        )
+        .with_target(
+            query(
+                "sum by (exchange) "
+                f"(increase(cryptoliq_liquidations_dropped_late_total{{{EXCHANGE}}}[$__interval]))",
+                "{{exchange}} late",
+                ref_id="late",
+            )
+        )
+        .height(8)
+        .span(12)
+    )
+
+
+def price_spread() -> timeseries.Panel:
+    return (
+        timeseries_panel(
+            "Mark price spread across exchanges",
+            "(highest - lowest) / average mark price per coin over the selected exchanges. "
+            "Exchanges agree within a few basis points; a feed that stopped updating shows up "
+            "here as a growing spread.",
+            unit=RATIO,
+        )
+        .with_target(
+            query(
+                f"(max by (coin) (cryptoliq_mark_price_usd{{{MARKET}}})"
+                f" - min by (coin) (cryptoliq_mark_price_usd{{{MARKET}}}))"
+                f" / avg by (coin) (cryptoliq_mark_price_usd{{{MARKET}}})",
+                "{{coin}}",
+            )
+        )
+        .decimals(4)
+        .height(8)
+        .span(12)
+    )
+
+
+def scrape_time() -> timeseries.Panel:
+    return (
+        timeseries_panel(
+            "Scrape time",
+            "Time the exporter took to build its previous /metrics response, and the whole "
+            "scrape as Prometheus measured it.",
+            unit=SECONDS,
+        )
+        .with_target(
+            query(
+                f"cryptoliq_scrape_render_seconds{{{TARGET}}}",
+                "render {{instance}}",
+                ref_id="render",
+            )
+        )
+        .with_target(
+            query(f"scrape_duration_seconds{{{TARGET}}}", "scrape {{instance}}", ref_id="scrape")
+        )
+        .height(8)
+        .span(8)
+    )
+
+
+def samples() -> timeseries.Panel:
+    return (
+        timeseries_panel(
+            "Samples per scrape",
+            "Series in one scrape: grows with markets, windows and heatmap bins.",
+            unit="short",
+        )
+        .with_target(query(f"scrape_samples_scraped{{{TARGET}}}", "{{instance}}"))
+        .height(8)
+        .span(8)
+    )
+
+
+def process() -> timeseries.Panel:
+    return (
+        timeseries_panel(
+            "Exporter process",
+            "Resident memory (left) and CPU cores used (right).",
+            unit="bytes",
+        )
+        .with_target(
+            query(f"process_resident_memory_bytes{{{TARGET}}}", "memory {{instance}}", ref_id="rss")
+        )
+        .with_target(
+            query(
+                f"rate(process_cpu_seconds_total{{{TARGET}}}[$__rate_interval])",
+                "cpu {{instance}}",
+                ref_id="cpu",
+            )
+        )
+        .override_by_query(
+            "cpu",
+            [
+                dashboard_model.DynamicConfigValue("unit", "percentunit"),
+                dashboard_model.DynamicConfigValue("custom.axisPlacement", "right"),
+            ],
+        )
+        .height(8)
+        .span(8)
+    )
+
+
+def build() -> dashboard_builder.Dashboard:
+    board = dashboard(
+        UID,
+        "Exporter health",
+        "Health of cryptoliq-exporter and its exchange feeds: up, freshness, message rates, "
+        "reconnects, rejected messages, data quality and the exporter's own cost.",
+        time_from="now-3h",
+        variables=[datasource_variable(), exchange_variable(), coin_variable()],
+    )
+    panels: list[Builder[dashboard_model.Panel]] = [
+        exchange_up(),
+        exporter_up(),
+        version(),
+        message_age(),
+        message_rate(),
+        reconnects(),
+        invalid_messages(),
+        restarts_and_drops(),
+        price_spread(),
+        scrape_time(),
+        samples(),
+        process(),
+    ]
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board

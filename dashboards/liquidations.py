@@ -1,0 +1,298 @@
+"""Liquidations: what got liquidated, on which side, where, and how large the orders were."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import heatmap, stat, table, timeseries
+from grafana_foundation_sdk.models import common as common_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+from grafana_foundation_sdk.models import heatmap as heatmap_model
+
+from dashboards.common import (
+    DATASOURCE,
+    MARKET,
+    MIN_BAR_INTERVAL,
+    SIDE_COLORS,
+    USD,
+    bars_panel,
+    coin_variable,
+    dashboard,
+    datasource_variable,
+    exchange_variable,
+    fixed_color,
+    merge_table,
+    query,
+    side_colored,
+    stat_panel,
+    table_panel,
+    threshold_line,
+    timeseries_panel,
+)
+from dashboards.config import THRESHOLDS
+
+if TYPE_CHECKING:
+    from grafana_foundation_sdk.cog.builder import Builder
+
+UID: Final = "cryptoliq-liquidations"
+TABLE_WINDOWS: Final = ("1h", "4h", "12h", "24h")
+
+
+def window_stat(window: str) -> stat.Panel:
+    """Long and short USD liquidated in the trailing ``window`` (the exporter's rolling gauge)."""
+    return side_colored(
+        stat_panel(
+            f"Liquidated · {window}",
+            f"USD notional of liquidation orders in the trailing {window}, by the side of the "
+            "liquidated position (long = red, short = green), over the selected exchanges and "
+            "coins. From the exporter's rolling window, so it is exact whatever the time range.",
+            unit=USD,
+        )
+        .with_target(
+            query(
+                f'sum by (side) (cryptoliq_liquidations_window_usd{{window="{window}", {MARKET}}})',
+                "{{side}}",
+                instant=True,
+            )
+        )
+        .height(4)
+        .span(6)
+    )
+
+
+def largest_order_stat() -> stat.Panel:
+    return side_colored(
+        stat_panel(
+            "Largest order · 24h",
+            "The largest single liquidation order in the trailing 24 hours, per side.",
+            unit=USD,
+        )
+        .with_target(
+            query(
+                f'max by (side) (cryptoliq_liquidation_largest_usd{{window="24h", {MARKET}}})',
+                "{{side}}",
+                instant=True,
+            )
+        )
+        .height(4)
+        .span(6)
+    )
+
+
+def by_side_bars() -> timeseries.Panel:
+    return (
+        side_colored(
+            bars_panel(
+                "Liquidations by side",
+                "USD liquidated per bar (`increase` of the USD counter over each `$__interval`), "
+                "longs red and shorts green, stacked.",
+                unit=USD,
+            ).with_target(
+                query(
+                    "sum by (side) "
+                    f"(increase(cryptoliq_liquidations_usd_total{{{MARKET}}}[$__interval]))",
+                    "{{side}}",
+                )
+            )
+        )
+        .height(9)
+        .span(12)
+    )
+
+
+def by_exchange_bars() -> timeseries.Panel:
+    return (
+        bars_panel(
+            "Liquidations by exchange",
+            "USD liquidated per bar, both sides, stacked by exchange. Binance publishes at most "
+            "one liquidation per symbol per second, so its share is a lower bound.",
+            unit=USD,
+        )
+        .with_target(
+            query(
+                "sum by (exchange) "
+                f"(increase(cryptoliq_liquidations_usd_total{{{MARKET}}}[$__interval]))",
+                "{{exchange}}",
+            )
+        )
+        .height(9)
+        .span(12)
+    )
+
+
+def per_coin_table() -> table.Panel:
+    """One row per coin: long and short USD in each trailing window, then the largest order."""
+    columns: dict[str, str] = {}
+    panel = (
+        table_panel(
+            "Per coin",
+            "USD liquidated per coin in the trailing 1, 4, 12 and 24 hours, longs and shorts, "
+            "over the selected exchanges, and the largest single order of the last 24 hours.",
+            unit=USD,
+        )
+        .height(8)
+        .span(24)
+        .sort_by([common_builder.TableSortByFieldState().display_name("24h long").desc(desc=True)])
+    )
+    for window in TABLE_WINDOWS:
+        for side in ("long", "short"):
+            ref = f"{side}_{window}"
+            columns[ref] = f"{window} {side}"
+            panel = panel.with_target(
+                query(
+                    "sum by (coin) (cryptoliq_liquidations_window_usd"
+                    f'{{window="{window}", side="{side}", {MARKET}}})',
+                    ref_id=ref,
+                    instant=True,
+                    table=True,
+                )
+            )
+    columns["largest_24h"] = "largest order 24h"
+    panel = panel.with_target(
+        query(
+            f'max by (coin) (cryptoliq_liquidation_largest_usd{{window="24h", {MARKET}}})',
+            ref_id="largest_24h",
+            instant=True,
+            table=True,
+        )
+    )
+    panel = panel.transformations(merge_table(["coin"], columns))
+    for side, color in SIDE_COLORS.items():
+        panel = panel.override_by_regexp(
+            f".* {side}",
+            [
+                fixed_color(color),
+                dashboard_model.DynamicConfigValue(
+                    id_val="custom.cellOptions", value={"type": "color-text"}
+                ),
+            ],
+        )
+    return panel
+
+
+def size_heatmap() -> heatmap.Panel:
+    """The size histogram as a heatmap: which order sizes dominate, and when."""
+    return (
+        heatmap.Panel()
+        .title("Order size distribution")
+        .description(
+            "Number of liquidation orders per size bucket (100, 1k, 10k, 100k, 1M, 10M USD) "
+            "and per bar, from the `cryptoliq_liquidation_size_usd` histogram. The `heatmap` "
+            "query format turns its cumulative `le` buckets into per-bucket counts."
+        )
+        .datasource(DATASOURCE)
+        .interval(MIN_BAR_INTERVAL)
+        .with_target(
+            query(
+                "sum by (le) "
+                f"(increase(cryptoliq_liquidation_size_usd_bucket{{{MARKET}}}[$__interval]))",
+                "{{le}}",
+                heatmap=True,
+            )
+        )
+        .calculate(calculate=False)
+        .y_axis(heatmap.YAxisConfig().unit(USD).axis_placement(common_model.AxisPlacement.LEFT))
+        .rows_frame(heatmap.RowsHeatmapOptions().layout(common_model.HeatmapCellLayout.LE))
+        .color(
+            heatmap.HeatmapColorOptions()
+            .mode(heatmap_model.HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+            .scale(heatmap_model.HeatmapColorScale.EXPONENTIAL)
+            .exponent(0.5)
+            .steps(64)
+        )
+        .cell_values(heatmap.CellValues().unit("short"))
+        .show_legend()
+        .height(9)
+        .span(12)
+    )
+
+
+def order_rate() -> timeseries.Panel:
+    return (
+        side_colored(
+            timeseries_panel(
+                "Liquidation orders per minute",
+                "Liquidation orders per minute by side (rate of `cryptoliq_liquidations_total`).",
+                unit="short",
+            ).with_target(
+                query(
+                    "60 * sum by (side) "
+                    f"(rate(cryptoliq_liquidations_total{{{MARKET}}}[$__rate_interval]))",
+                    "{{side}}",
+                )
+            )
+        )
+        .height(9)
+        .span(12)
+    )
+
+
+def cascade_indicator() -> timeseries.Panel:
+    """The quantity the LiquidationCascade alert watches, with its threshold drawn in."""
+    panel = timeseries_panel(
+        "Cascade indicator: last hour vs its 24 h average",
+        "Last hour's liquidations (both sides, all exchanges) divided by the average hourly "
+        "amount of the past 24 hours, per coin (recording rule "
+        "`coin_window:cryptoliq_liquidations_window_usd:ratio_avg24h`). The LiquidationCascade "
+        f"alert fires at {THRESHOLDS.cascade_ratio:g}x (dashed line) when the hour also "
+        f"exceeds ${THRESHOLDS.cascade_min_usd / 1e6:g}M.",
+        unit="suffix:x",
+    ).with_target(
+        query(
+            "coin_window:cryptoliq_liquidations_window_usd:ratio_avg24h"
+            '{window="1h", coin=~"$coin"}',
+            "{{coin}}",
+        )
+    )
+    return threshold_line(panel, THRESHOLDS.cascade_ratio).height(9).span(12)
+
+
+def squeeze_indicator() -> timeseries.Panel:
+    """The quantity the Long/ShortSqueeze alerts watch, per side, with the threshold."""
+    panel = timeseries_panel(
+        "Squeeze indicator: each side's last hour vs its 24 h average",
+        "Each side's last hour of liquidations divided by that side's average hourly amount "
+        "of the past 24 hours (recording rule "
+        "`coin_side_window:cryptoliq_liquidations_window_usd:ratio_avg24h`). LongSqueeze and "
+        f"ShortSqueeze fire at {THRESHOLDS.squeeze_ratio:g}x (dashed line) when the side also "
+        f"has {THRESHOLDS.squeeze_side_share:.0%} of the hour and "
+        f"${THRESHOLDS.squeeze_min_usd / 1e6:g}M.",
+        unit="suffix:x",
+    ).with_target(
+        query(
+            "coin_side_window:cryptoliq_liquidations_window_usd:ratio_avg24h"
+            '{window="1h", coin=~"$coin"}',
+            "{{coin}} {{side}}",
+        )
+    )
+    return threshold_line(panel, THRESHOLDS.squeeze_ratio).height(9).span(12)
+
+
+def build() -> dashboard_builder.Dashboard:
+    board = dashboard(
+        UID,
+        "Liquidations",
+        "Liquidations on Binance USD-M, Bybit linear and OKX swaps from cryptoliq-exporter: "
+        "totals per side and window, over time, per exchange and coin, and order sizes.",
+        time_from="now-6h",
+        variables=[datasource_variable(), exchange_variable(), coin_variable()],
+    )
+    panels: list[Builder[dashboard_model.Panel]] = [
+        window_stat("1h"),
+        window_stat("4h"),
+        window_stat("24h"),
+        largest_order_stat(),
+        by_side_bars(),
+        by_exchange_bars(),
+        per_coin_table(),
+        size_heatmap(),
+        order_rate(),
+        cascade_indicator(),
+        squeeze_indicator(),
+    ]
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board

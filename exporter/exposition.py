@@ -1,0 +1,417 @@
+"""``/metrics`` text written straight from a core ``Snapshot``: the fast path of a scrape.
+
+Prints exactly what rendering ``metrics.SnapshotCollector`` through prometheus_client prints
+(the same families, HELP and TYPE lines, label sets, sample order and value formatting; tests
+compare the two byte for byte, in both the Prometheus text format and OpenMetrics), without its
+per-sample cost: no ``Metric``/``Sample`` objects and no per-sample label sorting. Label strings
+are built once per series and kept between scrapes, the heatmap grid's (nearly all of a large
+scrape) per coin and grid, and its values are formatted in bulk.
+
+``Exposition.steps`` writes a body a family or a coin at a time, so that ``exporter.app`` can
+render on the event loop in slices of a couple of milliseconds. It reads only the snapshot
+(heatmap views are copy-on-write: later updates do not reach them) and its own caches.
+
+Escaping schemes that rewrite names (``escaping=dots``) are left to prometheus_client
+(``reference_body``), as the slow path: no scraper asks for them by default.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from exporter import __version__, metrics
+from exporter.heatmap.grid import format_price
+from exporter.heatmap.views import SIDE_NAMES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterable, Iterator
+
+    import numpy.typing as npt
+
+    from exporter.core import Snapshot
+    from exporter.heatmap.views import CoinView
+    from exporter.metrics import Family
+
+# Escaping schemes under which every name of the contract prints unchanged (they only touch
+# names outside the legacy character set). "dots" rewrites every underscore: not written here.
+NAME_PRESERVING_ESCAPINGS: Final = frozenset(
+    {openmetrics.UNDERSCORES, openmetrics.ALLOWUTF8, openmetrics.VALUES}
+)
+# Entries of the label-string cache before it is dropped and rebuilt (bounded memory; label
+# values are bounded, so this only triggers after markets come and go for a long time).
+LABEL_CACHE_LIMIT: Final = 100_000
+# Heatmap grid labels are built for the view's bins plus this fraction of them on each side.
+GRID_MARGIN_DIVISOR: Final = 4
+_GO_EXPONENT_FROM: Final = 1e6  # Go's %g switches to an exponent from here (see go_float)
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """What a scrape's ``Accept`` header asks for."""
+
+    content_type: str
+    openmetrics: bool
+    fast: bool  # False: an escaping this module does not write (use prometheus_client)
+    encoder: Callable[[CollectorRegistry], bytes]  # prometheus_client's encoder for it
+
+
+def negotiate(accept: str | None) -> Negotiated:
+    """prometheus_client's content negotiation (``choose_encoder``), kept as is."""
+    encoder, content_type = choose_encoder(accept or "")
+    function = encoder.func if isinstance(encoder, partial) else encoder
+    keywords = encoder.keywords if isinstance(encoder, partial) else {}
+    escaping = keywords.get("escaping", openmetrics.UNDERSCORES)
+    return Negotiated(
+        content_type=content_type,
+        openmetrics=function is openmetrics.generate_latest,
+        fast=escaping in NAME_PRESERVING_ESCAPINGS,
+        encoder=encoder,
+    )
+
+
+def go_float(value: float) -> str:
+    """A sample value as prometheus_client prints it (``floatToGoString``)."""
+    value = float(value)  # counts arrive as int
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    text = repr(value)
+    return _exponent_form(text) if value > 0 else text
+
+
+def _exponent_form(text: str) -> str:
+    """``repr`` of a positive finite value as Go prints it: 1234567.5 is 1.2345675e+06."""
+    dot = text.find(".")
+    if dot <= 6:  # below 1e6, or already an exponent (1e+16)
+        return text
+    mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+    return f"{mantissa}e+{dot - 1:02d}"
+
+
+def go_floats(values: npt.NDArray[np.float64]) -> list[str]:
+    """``go_float`` of every value, in bulk: one C-level ``repr`` of the whole list, then a
+    fix-up of the values it does not print alike (>= 1e6, infinities, NaN)."""
+    if values.size == 0:
+        return []
+    items: list[float] = values.tolist()
+    texts = repr(items)[1:-1].split(", ")
+    large = values >= _GO_EXPONENT_FROM
+    for i in np.flatnonzero(large & (values < math.inf)).tolist():
+        texts[i] = _exponent_form(texts[i])
+    for i in np.flatnonzero(~(large | (values < _GO_EXPONENT_FROM)) | np.isinf(values)).tolist():
+        texts[i] = go_float(items[i])  # infinities and NaN
+    return texts
+
+
+def escape_label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _header(family: Family, *, openmetrics_format: bool) -> str:
+    """The HELP and TYPE lines of ``family``."""
+    name, kind = family.name, family.kind
+    if openmetrics_format:
+        help_text = escape_label_value(family.documentation)  # OpenMetrics escapes quotes too
+    else:
+        help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        if kind == "counter":
+            name += "_total"
+        elif kind == "info":
+            name, kind = name + "_info", "gauge"
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def _sample_name(family: Family) -> str:
+    suffix = {"counter": "_total", "info": "_info"}.get(family.kind, "")
+    return family.name + suffix
+
+
+@dataclass(slots=True)
+class _GridLabels:
+    """Line prefixes of one coin's ``cryptoliq_heatmap_usd`` series, for bins ``first`` to
+    ``first + len(long) - 1`` of one step and label precision."""
+
+    step: float
+    decimals: int
+    first: int
+    long: list[str]
+    short: list[str]
+
+
+class _Page:
+    """One body being written: its parts, its format, the exposition's label strings."""
+
+    __slots__ = ("label_string", "openmetrics", "parts")
+
+    def __init__(
+        self, label_string: Callable[[tuple[str, ...], tuple[str, ...]], str], *, om: bool
+    ) -> None:
+        self.label_string = label_string
+        self.openmetrics = om
+        self.parts: list[str] = []
+
+    def header(self, family: Family) -> None:
+        self.parts.append(_header(family, openmetrics_format=self.openmetrics))
+
+    def family(self, family: Family, rows: Iterable[tuple[tuple[str, ...], float]]) -> None:
+        """HELP, TYPE and one sample per ``(label values, value)`` row."""
+        self.header(family)
+        name = _sample_name(family)
+        labels = self.label_string
+        names = family.labels
+        self.parts.extend(
+            f"{name}{labels(names, values) if names else ''} {go_float(value)}\n"
+            for values, value in rows
+        )
+
+
+class Exposition:
+    """Renders snapshots to exposition text; keep one per exporter (it caches label strings)."""
+
+    def __init__(self) -> None:
+        self._labels: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        self._grids: dict[str, _GridLabels] = {}
+        self._process = CollectorRegistry(auto_describe=False)
+        self._process.register(ProcessCollector(registry=None))
+        self._process.register(PlatformCollector(registry=None))
+
+    def render(
+        self, snapshot: Snapshot, accept: str | None, last_render_seconds: float | None
+    ) -> tuple[bytes, str]:
+        """The whole ``/metrics`` body for ``accept`` and its content type, in one go."""
+        negotiated = negotiate(accept)
+        if not negotiated.fast:
+            return reference_body(
+                snapshot, negotiated, last_render_seconds
+            ), negotiated.content_type
+        steps = self.steps(snapshot, negotiated, last_render_seconds)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                body: bytes = done.value
+                return body, negotiated.content_type
+
+    def steps(
+        self, snapshot: Snapshot, negotiated: Negotiated, last_render_seconds: float | None
+    ) -> Generator[None, None, bytes]:
+        """The body for ``negotiated`` (which must be ``fast``), written a step at a time: each
+        ``next()`` writes one family or one coin's grid (well under a millisecond), so that the
+        event loop can render a large body in slices; the generator returns the body.
+
+        ``process_*`` and ``python_info`` come from prometheus_client's own collectors.
+        """
+        page = _Page(self._label_string, om=negotiated.openmetrics)
+        yield from self._sections(page, snapshot, last_render_seconds)
+        text = "".join(page.parts)
+        yield
+        process = negotiated.encoder(self._process)
+        if negotiated.openmetrics:
+            process = process.removesuffix(b"# EOF\n") + b"# EOF\n"  # ends the whole body
+        return text.encode() + process
+
+    def render_snapshot(
+        self,
+        snapshot: Snapshot,
+        *,
+        openmetrics_format: bool = False,
+        last_render_seconds: float | None = None,
+    ) -> str:
+        """The snapshot's families, as ``SnapshotCollector`` gives them (no ``# EOF``)."""
+        page = _Page(self._label_string, om=openmetrics_format)
+        for _ in self._sections(page, snapshot, last_render_seconds):
+            pass
+        return "".join(page.parts)
+
+    def _sections(
+        self, page: _Page, snapshot: Snapshot, last_render_seconds: float | None
+    ) -> Iterator[None]:
+        if len(self._labels) > LABEL_CACHE_LIMIT:
+            self._labels = {}
+        self._liquidations(page, snapshot)
+        self._sizes(page, snapshot)
+        yield
+        self._windows(page, snapshot)
+        yield
+        self._open_interest(page, snapshot)
+        yield
+        yield from self._heatmap(page, snapshot)
+        self._health(page, snapshot, last_render_seconds)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _label_string(self, names: tuple[str, ...], values: tuple[str, ...]) -> str:
+        """``{a="x",b="y"}`` with names sorted, as prometheus_client prints them."""
+        key = (names, values)
+        text = self._labels.get(key)
+        if text is None:
+            pairs = sorted(zip(names, values, strict=True))
+            text = "{" + ",".join(f'{n}="{escape_label_value(v)}"' for n, v in pairs) + "}"
+            self._labels[key] = text
+        return text
+
+    # --- families, in SnapshotCollector's order -------------------------------------------
+
+    def _liquidations(self, page: _Page, snapshot: Snapshot) -> None:
+        keys = sorted(snapshot.orders)
+        page.family(metrics.LIQUIDATIONS, ((k, snapshot.orders[k]) for k in keys))
+        page.family(metrics.LIQUIDATIONS_USD, ((k, snapshot.usd[k]) for k in keys))
+
+    def _sizes(self, page: _Page, snapshot: Snapshot) -> None:
+        sizes = snapshot.sizes
+        family = metrics.SIZE_HISTOGRAM
+        page.header(family)
+        names = family.labels
+        bucket_names = (*names, "le")
+        bounds = metrics.bucket_labels(sizes.bounds)
+        cumulative = sizes.cumulative.tolist()
+        sums = sizes.sums.tolist()
+        for row in sorted(range(len(sizes.keys)), key=lambda i: sizes.keys[i]):
+            key = sizes.keys[row]
+            counts = cumulative[row]
+            page.parts.extend(
+                f"{family.name}_bucket{self._label_string(bucket_names, (*key, le))} "
+                f"{go_float(count)}\n"
+                for le, count in zip(bounds, counts, strict=True)
+            )
+            labels = self._label_string(names, key)
+            page.parts.append(f"{family.name}_count{labels} {go_float(counts[-1])}\n")
+            page.parts.append(f"{family.name}_sum{labels} {go_float(sums[row])}\n")
+
+    def _windows(self, page: _Page, snapshot: Snapshot) -> None:
+        totals = snapshot.windows
+        order = sorted(range(len(totals.keys)), key=lambda i: totals.keys[i])
+        windows = [w.name for w in totals.windows]
+        for family, array in (
+            (metrics.WINDOW_USD, totals.usd),
+            (metrics.WINDOW_ORDERS, totals.orders),
+            (metrics.WINDOW_LARGEST, totals.largest),
+        ):
+            values = array.tolist()
+            rows = (
+                ((*totals.keys[row], window), values[row][w])
+                for row in order
+                for w, window in enumerate(windows)
+            )
+            page.family(family, rows)
+
+    def _open_interest(self, page: _Page, snapshot: Snapshot) -> None:
+        readings = sorted(snapshot.open_interest, key=lambda o: (o.exchange, o.symbol))
+        keys = [(o.exchange, o.symbol, o.coin) for o in readings]
+        for family, field in (
+            (metrics.OPEN_INTEREST_USD, "usd"),
+            (metrics.OPEN_INTEREST_COINS, "coins"),
+            (metrics.MARK_PRICE, "mark_price"),
+        ):
+            values = [getattr(o, field) for o in readings]
+            page.family(family, zip(keys, values, strict=True))
+
+    def _heatmap(self, page: _Page, snapshot: Snapshot) -> Iterator[None]:
+        views = snapshot.heatmap.views
+        page.header(metrics.HEATMAP_USD)
+        for view in views:
+            long_labels, short_labels = self._grid_labels(view)
+            for labels, values in zip((long_labels, short_labels), view.usd, strict=True):
+                texts = go_floats(values)
+                page.parts.append("\n".join(map(operator.add, labels, texts)))
+                if texts:
+                    page.parts.append("\n")
+            yield
+        for view in views:  # derived on first use: one coin per step
+            view.clusters  # noqa: B018 - computes and keeps them
+            view.at_risk  # noqa: B018
+            yield
+        page.family(metrics.HEATMAP_BIN_WIDTH, (((v.coin,), v.step) for v in views))
+        clusters = [(view.coin, c) for view in views for c in view.clusters]
+        for family, field in ((metrics.CLUSTER_PRICE, "price"), (metrics.CLUSTER_USD, "usd")):
+            rows = (((coin, c.side, str(c.rank)), getattr(c, field)) for coin, c in clusters)
+            page.family(family, rows)
+            yield
+        at_risk = (
+            ((view.coin, side, metrics.move_label(move)), value)
+            for view in views
+            for side, values in zip(SIDE_NAMES, view.at_risk.tolist(), strict=True)
+            for move, value in zip(view.moves, values, strict=True)
+        )
+        page.family(metrics.AT_RISK, at_risk)
+        yield
+        accuracy = sorted(snapshot.heatmap.accuracy.items())
+        for family, field in (
+            (metrics.HIT_RATIO, "hit_ratio"),
+            (metrics.LIFT, "lift"),
+            (metrics.SCORED_USD, "scored_usd"),
+        ):
+            page.family(family, (((c,), getattr(a, field)) for c, a in accuracy))
+
+    def _grid_labels(self, view: CoinView) -> tuple[list[str], list[str]]:
+        """Line prefixes (``name{labels} ``) of the view's bins, long and short."""
+        first, count = view.first_index, view.bin_count
+        grid = self._grids.get(view.coin)
+        if (
+            grid is None
+            or (grid.step, grid.decimals) != (view.step, view.decimals)
+            or not grid.first <= first <= first + count <= grid.first + len(grid.long)
+        ):
+            # Some bins to spare on each side: the price may drift a while before a rebuild.
+            margin = count // GRID_MARGIN_DIVISOR
+            start = max(0, first - margin)
+            grid = self._new_grid(
+                view.coin, view.step, view.decimals, start, first + count + margin
+            )
+            self._grids[view.coin] = grid
+        offset = first - grid.first
+        return grid.long[offset : offset + count], grid.short[offset : offset + count]
+
+    @staticmethod
+    def _new_grid(coin: str, step: float, decimals: int, first: int, stop: int) -> _GridLabels:
+        """Line prefixes of bins ``first`` to ``stop - 1``."""
+        name = metrics.HEATMAP_USD.name
+        coin_label = escape_label_value(coin)
+        prices = [format_price(i, step, decimals) for i in range(first, stop)]
+        # Label names sorted: coin, price, side.
+        long = [f'{name}{{coin="{coin_label}",price="{p}",side="long"}} ' for p in prices]
+        short = [f'{name}{{coin="{coin_label}",price="{p}",side="short"}} ' for p in prices]
+        return _GridLabels(step, decimals, first, long, short)
+
+    def _health(self, page: _Page, snapshot: Snapshot, last_render_seconds: float | None) -> None:
+        health = snapshot.health
+        exchanges = health.exchanges
+        page.family(metrics.EXCHANGE_UP, (((e,), 1.0 if health.up[e] else 0.0) for e in exchanges))
+        page.family(
+            metrics.COLLECTOR_RESTARTS, (((e,), health.restarts.get(e, 0)) for e in exchanges)
+        )
+        page.family(
+            metrics.DROPPED_LATE, (((e,), health.dropped_late.get(e, 0)) for e in exchanges)
+        )
+        last = sorted(health.last_message_s.items())
+        page.family(metrics.LAST_MESSAGE, (((e, s.value), t) for (e, s), t in last))
+        for family, values in metrics.health_counters(health):
+            page.family(family, ((k, values[k]) for k in sorted(values)))
+        page.family(metrics.BUILD_INFO, [((__version__,), 1)])
+        if last_render_seconds is not None:
+            page.family(metrics.SCRAPE_RENDER_SECONDS, [((), last_render_seconds)])
+
+
+def reference_body(
+    snapshot: Snapshot, negotiated: Negotiated, last_render_seconds: float | None
+) -> bytes:
+    """The body as prometheus_client renders ``SnapshotCollector``: the path for what
+    ``Exposition`` does not write (and the reference it is tested against). Slow: tens of
+    microseconds per series."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics.SnapshotCollector(snapshot, last_render_seconds))
+    registry.register(ProcessCollector(registry=None))
+    registry.register(PlatformCollector(registry=None))
+    return negotiated.encoder(registry)

@@ -1,0 +1,217 @@
+"""All coins' heatmaps: routes events to them, scores them, and snapshots them for a scrape."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from exporter.heatmap.model import CoinHeatmap, MarketBook
+from exporter.heatmap.views import CoinView, build_view
+from exporter.rolling import RollingTotals, Window
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exporter.events import Liquidation, MarketHistory, OpenInterest
+    from exporter.heatmap.params import HeatmapParams
+
+log = logging.getLogger(__name__)
+
+ACCURACY_WINDOW = Window("24h", 24 * 3600, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Accuracy:
+    """Over the last 24 h: share of realized liquidation USD in the model's top bins, and that
+    share divided by what a uniform guess of the same number of bins would expect."""
+
+    hit_ratio: float
+    lift: float
+    scored_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class HeatmapSnapshot:
+    views: tuple[CoinView, ...]
+    accuracy: dict[str, Accuracy]
+
+
+def market_key(exchange: str, symbol: str) -> str:
+    return f"{exchange}:{symbol}"
+
+
+class HeatmapBook:
+    """One ``CoinHeatmap`` per coin (all its exchanges' markets together)."""
+
+    def __init__(self, params: HeatmapParams, clock: Callable[[], float]) -> None:
+        self.params = params
+        self._clock = clock
+        self.coins: dict[str, CoinHeatmap] = {}
+        self._prices: dict[str, float] = {}
+        self._scoring_views: dict[str, tuple[int, CoinView]] = {}
+        self._scores: RollingTotals[tuple[str, str]] = RollingTotals(clock, [ACCURACY_WINDOW])
+
+    def _heatmap(self, coin: str, price: float) -> CoinHeatmap:
+        heatmap = self.coins.get(coin)
+        if heatmap is None:
+            heatmap = CoinHeatmap(coin, self.params, price)
+            self.coins[coin] = heatmap
+        return heatmap
+
+    def observe_open_interest(self, event: OpenInterest) -> None:
+        heatmap = self._heatmap(event.coin, event.mark_price)
+        heatmap.observe_price(event.mark_price)
+        heatmap.update(
+            market_key(event.exchange, event.symbol),
+            time_s=event.timestamp_ms / 1000.0,
+            open_interest=event.coins,
+            price=event.mark_price,
+        )
+        self._prices[event.coin] = event.mark_price
+
+    def replay(self, history: MarketHistory) -> int:
+        """Rebuild a market's positions from its past; returns the steps replayed.
+
+        Each 5-minute step sweeps with the candle's low and high, then opens or closes the
+        change in open interest at the close. Skipped if live readings are already newer.
+        """
+        if len(history) == 0:
+            return 0
+        closes = history.close.tolist()
+        heatmap = self._heatmap(history.coin, closes[-1])
+        market = market_key(history.exchange, history.symbol)
+        book = heatmap.markets.get(market)
+        end_s = float(history.timestamps_ms[-1]) / 1000.0
+        if book is not None and book.time_s is not None and book.time_s >= end_s:
+            log.info("heatmap: %s history is older than live data; skipped", market)
+            return 0
+        times = (history.timestamps_ms / 1000.0).tolist()
+        interest = history.open_interest_coins.tolist()
+        lows = history.low.tolist()
+        highs = history.high.tolist()
+        for t, oi, close, low, high in zip(times, interest, closes, lows, highs, strict=True):
+            heatmap.update(market, time_s=t, open_interest=oi, price=close, low=low, high=high)
+        self._prices.setdefault(history.coin, closes[-1])
+        return len(history)
+
+    def score(self, event: Liquidation) -> None:
+        """Score the model as it stood when this liquidation happened."""
+        view = self._scoring_view(event.coin)
+        if view is None:
+            return
+        hit, uniform_share = view.score(event.side, event.price)
+        t = event.timestamp_ms / 1000.0
+        self._scores.add((event.coin, "all"), t, event.notional_usd)
+        self._scores.add((event.coin, "uniform"), t, event.notional_usd * uniform_share)
+        if hit:
+            self._scores.add((event.coin, "hit"), t, event.notional_usd)
+
+    def _scoring_view(self, coin: str) -> CoinView | None:
+        heatmap = self.coins.get(coin)
+        if heatmap is None:
+            return None
+        cached = self._scoring_views.get(coin)
+        if cached is not None and cached[0] == heatmap.version:
+            return cached[1]
+        view = build_view(heatmap, self._prices[coin], None)
+        self._scoring_views[coin] = (heatmap.version, view)
+        return view
+
+    def accuracy(self) -> dict[str, Accuracy]:
+        totals = self._scores.totals()
+        usd = {key: float(totals.usd[i, 0]) for i, key in enumerate(totals.keys)}
+        result = {}
+        for coin in self.coins:
+            scored = usd.get((coin, "all"), 0.0)
+            uniform = usd.get((coin, "uniform"), 0.0)
+            if scored > 0 and uniform > 0:
+                hits = usd.get((coin, "hit"), 0.0)
+                result[coin] = Accuracy(hits / scored, hits / uniform, scored)
+        return result
+
+    def snapshot(self) -> HeatmapSnapshot:
+        now = self._clock()
+        views = tuple(
+            build_view(self.coins[coin], self._prices[coin], now)
+            for coin in sorted(self.coins)
+            if coin in self._prices
+        )
+        return HeatmapSnapshot(views, self.accuracy())
+
+    # --- snapshots (exporter.persistence) -----------------------------------------------
+
+    def _signature(self) -> list[Any]:
+        """What must match for saved positions to mean the same thing."""
+        p = self.params
+        return [
+            sorted([float(k), float(v)] for k, v in p.leverage_mix.items()),
+            sorted([str(k), float(v)] for k, v in p.mmr.items()),
+            p.side_attribution,
+            p.bin_fraction,
+            p.range_fraction,
+        ]
+
+    def export_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
+        coins = []
+        arrays: dict[str, np.ndarray[Any, Any]] = {}
+        for coin, heatmap in sorted(self.coins.items()):
+            if coin not in self._prices:
+                continue
+            coins.append(
+                {
+                    "coin": coin,
+                    "price": self._prices[coin],
+                    "step": heatmap.step,
+                    "base": heatmap.base,
+                    "bins": heatmap.bins,
+                    "dropped_coins": heatmap.dropped_coins,
+                    "markets": [
+                        {"key": key, **asdict(book), "scale": [float(x) for x in book.scale]}
+                        for key, book in heatmap.markets.items()
+                    ],
+                }
+            )
+            arrays[f"{coin}.coins"] = heatmap.coins.copy()
+        scores_header, scores_arrays = self._scores.export_state()
+        arrays |= {f"scores.{k}": v for k, v in scores_arrays.items()}
+        header = {"signature": self._signature(), "coins": coins, "scores": scores_header}
+        return header, arrays
+
+    def import_state(self, header: dict[str, Any], arrays: dict[str, np.ndarray[Any, Any]]) -> None:
+        """Take over a snapshot (into a fresh book). One saved with other model settings is
+        skipped with a warning (its positions would mean something else); a damaged one raises
+        ValueError or KeyError before anything changes."""
+        if header["signature"] != json.loads(json.dumps(self._signature())):
+            log.warning("heatmap: the snapshot was made with other model settings; not restored")
+            return
+        restored: dict[str, CoinHeatmap] = {}
+        prices: dict[str, float] = {}
+        for saved in header["coins"]:
+            coin = str(saved["coin"])
+            heatmap = CoinHeatmap(coin, self.params, float(saved["price"]))
+            state = arrays[f"{coin}.coins"]
+            markets = saved["markets"]
+            if state.shape != (len(markets), 2, heatmap.bins) or int(saved["bins"]) != heatmap.bins:
+                raise ValueError(f"heatmap state of {coin} has shape {state.shape}")
+            heatmap.step = float(saved["step"])
+            heatmap.base = int(saved["base"])
+            heatmap.dropped_coins = float(saved["dropped_coins"])
+            heatmap.coins = state.astype(np.float64, copy=True)
+            for market in markets:
+                fields = {k: v for k, v in market.items() if k not in {"key", "scale"}}
+                book = MarketBook(**fields, scale=[float(x) for x in market["scale"]])
+                heatmap.markets[str(market["key"])] = book
+            restored[coin] = heatmap
+            prices[coin] = float(saved["price"])
+        scores: RollingTotals[tuple[str, str]] = RollingTotals(self._clock, [ACCURACY_WINDOW])
+        scores.import_state(
+            header["scores"],
+            {k.removeprefix("scores."): v for k, v in arrays.items() if k.startswith("scores.")},
+            key_type=tuple,
+        )
+        self.coins, self._prices, self._scores = restored, prices, scores
+        self._scoring_views.clear()

@@ -1,0 +1,34 @@
+"""The benchmarks at smoke sizes: every one runs and the table prints (no thresholds: CI
+machines are too noisy for timings; the README's figures come from ``python -m benchmarks``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmarks.__main__ import BENCHMARKS, main
+
+if TYPE_CHECKING:
+    import pytest
+
+
+def test_smoke_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--smoke"]) == 0  # smoke results carry no verdict, so never a failure
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    header, rows = rows[0], rows[2:]
+    assert header.split(" | ")[:2] == ["| what", "workload"]
+    what = {row.split(" | ")[0].removeprefix("| ") for row in rows}
+    assert {
+        "scrape, 5k series",
+        "scrape, 10k series",
+        "scrape, event loop",
+        "ingest",
+        "ingest, end to end",
+        "latency",
+        "heatmap update",
+        "backfill",
+        "memory",
+    } <= what
+    assert all(row.endswith("| n/a |") for row in rows)
+    assert "nproc:" in out
+    assert set(BENCHMARKS) == {"scrape", "ingest", "e2e", "heatmap", "memory"}

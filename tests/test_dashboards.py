@@ -1,0 +1,188 @@
+"""Generated dashboards and rules: committed files match the code, and the JSON is sound.
+
+The JSON under ``provisioning/grafana/dashboards/`` is what Grafana loads; these tests read the
+committed files (not freshly generated ones) so that what is checked is what ships.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+from grafana_foundation_sdk.models import prometheus
+
+from dashboards import generate
+from dashboards.config import DATASOURCE_UID, TAG
+from tests.monitoring_support import (
+    DASHBOARD_FILES,
+    ROOT,
+    dashboard_expressions,
+    load_dashboard,
+    panels,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
+METRIC = re.compile(r"\b(?:[a-z_]+:)?cryptoliq_[a-z0-9_]+(?::[a-z0-9_]+)?\b")
+
+
+def test_committed_files_match_the_code() -> None:
+    """Regenerate with `python -m dashboards` after changing dashboards/."""
+    stale = [str(path.relative_to(ROOT)) for path in generate.stale()]
+    assert stale == [], "out of date, run `python -m dashboards`"
+
+
+def test_every_generated_dashboard_is_committed_and_nothing_else() -> None:
+    assert {path.stem for path in DASHBOARD_FILES} == set(generate.DASHBOARDS)
+
+
+def test_generation_is_deterministic() -> None:
+    assert generate.artifacts() == generate.artifacts()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sdk_plugins() -> None:
+    """The SDK decodes panel options and queries through its registry of panel/query types."""
+    register_default_plugins()
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.stem)
+def test_round_trips_through_the_sdk_loader(path: Path) -> None:
+    """Grafana's own schema, as the SDK models it, reads every field back unchanged."""
+    data = load_dashboard(path)
+    model = dashboard_model.Dashboard.from_json(data)
+    assert json.loads(json.dumps(model, cls=JSONEncoder)) == data
+    for panel in model.panels or []:
+        assert isinstance(panel, dashboard_model.Panel)
+        # Typed, not the SDK's fallback bags: the panel type and query type were recognised.
+        assert not isinstance(panel.options, dict), panel.title
+        for target in panel.targets or []:
+            assert isinstance(target, prometheus.Dataquery), panel.title
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.stem)
+def test_dashboard_conventions(path: Path) -> None:
+    dashboard = load_dashboard(path)
+    assert dashboard["uid"] == path.stem
+    assert TAG in dashboard["tags"]
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    assert {"datasource", "exchange", "coin"} <= set(variables)
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["current"]["value"] == DATASOURCE_UID
+    for name in ("exchange", "coin"):
+        assert variables[name]["datasource"] == DATASOURCE_REF
+    for panel in panels(dashboard):
+        assert panel["datasource"] == DATASOURCE_REF, panel["title"]
+        assert panel["title"].strip(), panel
+        assert panel["description"].strip(), panel["title"]
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert ref_ids, panel["title"]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+
+
+def test_dashboard_uids_are_unique() -> None:
+    uids = [load_dashboard(path)["uid"] for path in DASHBOARD_FILES]
+    assert len(uids) == len(set(uids))
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.stem)
+def test_panels_fit_the_grid_without_overlapping(path: Path) -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels(load_dashboard(path)):
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']} overlaps {cells[x, y]}"
+                cells[x, y] = panel["title"]
+
+
+def usd_only(panel: dict[str, Any]) -> bool:
+    """Every query is a plain USD quantity (no ratio, no count of orders)."""
+    exprs = [target["expr"] for target in panel["targets"]]
+    names = [name for expr in exprs for name in METRIC.findall(expr)]
+    return (
+        bool(names)
+        and all(
+            re.search(r"_usd(_total)?(:[a-z0-9]+)?$", name) and ":ratio" not in name
+            for name in names
+        )
+        and not any("/" in expr or "count" in expr for expr in exprs)
+    )
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.stem)
+def test_usd_panels_have_a_currency_unit(path: Path) -> None:
+    for panel in panels(load_dashboard(path)):
+        if panel["type"] == "heatmap" or not usd_only(panel):
+            continue
+        assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD", panel["title"]
+
+
+def heatmap_panel(uid: str, metric: str) -> dict[str, Any]:
+    dashboard = load_dashboard(generate.DASHBOARD_DIR / f"{uid}.json")
+    (panel,) = (
+        panel
+        for panel in panels(dashboard)
+        if panel["type"] == "heatmap" and metric in panel["targets"][0]["expr"]
+    )
+    return panel
+
+
+def test_liquidation_heatmap_keeps_the_bins_as_they_are() -> None:
+    """cryptoliq_heatmap_usd bins are not cumulative: the `heatmap` format would subtract
+    neighbours, and Grafana must not re-bucket them either."""
+    panel = heatmap_panel("cryptoliq-liquidation-heatmap", "cryptoliq_heatmap_usd")
+    (target,) = panel["targets"]
+    assert target["format"] == "time_series"
+    assert target["legendFormat"] == "{{price}}"
+    assert panel["options"]["calculate"] is False
+    assert panel["options"]["rowsFrame"]["layout"] == "ge"  # `price` is the bin's lower edge
+    assert panel["options"]["yAxis"]["unit"] == "currencyUSD"
+
+
+def test_mark_price_sits_below_the_heatmap_on_the_same_time_axis() -> None:
+    dashboard = load_dashboard(generate.DASHBOARD_DIR / "cryptoliq-liquidation-heatmap.json")
+    heatmap = heatmap_panel("cryptoliq-liquidation-heatmap", "cryptoliq_heatmap_usd")
+    (price,) = (p for p in panels(dashboard) if "cryptoliq_mark_price_usd" in str(p["targets"]))
+    assert price["gridPos"]["y"] == heatmap["gridPos"]["y"] + heatmap["gridPos"]["h"]
+    assert (price["gridPos"]["x"], price["gridPos"]["w"]) == (
+        heatmap["gridPos"]["x"],
+        heatmap["gridPos"]["w"],
+    )
+    width = heatmap["options"]["yAxis"]["axisWidth"]
+    assert price["fieldConfig"]["defaults"]["custom"]["axisWidth"] == width
+    assert dashboard["graphTooltip"] == 1  # shared crosshair
+
+
+def test_order_size_heatmap_reads_the_histogram() -> None:
+    panel = heatmap_panel("cryptoliq-liquidations", "cryptoliq_liquidation_size_usd_bucket")
+    (target,) = panel["targets"]
+    assert target["format"] == "heatmap"
+    assert "by (le)" in target["expr"]
+    assert panel["options"]["calculate"] is False
+
+
+def test_liquidation_bars_use_increase_per_interval_and_side_colours() -> None:
+    dashboard = load_dashboard(generate.DASHBOARD_DIR / "cryptoliq-liquidations.json")
+    (bars,) = (p for p in panels(dashboard) if p["title"] == "Liquidations by side")
+    assert "increase(cryptoliq_liquidations_usd_total" in bars["targets"][0]["expr"]
+    assert "[$__interval]" in bars["targets"][0]["expr"]
+    assert bars["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"
+    colours = {
+        override["matcher"]["options"]: override["properties"][0]["value"]["fixedColor"]
+        for override in bars["fieldConfig"]["overrides"]
+    }
+    assert colours == {"long": "red", "short": "green"}
+
+
+def test_every_dashboard_has_queries() -> None:
+    for path in DASHBOARD_FILES:
+        assert len(dashboard_expressions(load_dashboard(path))) >= 5, path.stem

@@ -1,0 +1,133 @@
+"""A fuzz run: over 10,000 malformed frames mixed with valid ones, through the fake exchange,
+ccxt.pro and the collectors. Nothing crashes, every valid liquidation is counted exactly once,
+every malformed frame is counted once by reason, and the logs stay rate-limited."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from exporter.fakeexchange import FakeExchange
+from exporter.health import Stream
+from tests.collector_harness import RecordingCore, eventually, make_collector, running
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+MALFORMED_PER_VENUE = 3400  # x 3 venues: over 10,000 in all
+VALID_SHARE = 0.2
+SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+
+
+def binance_entry(frame: dict[str, Any]) -> dict[str, Any]:
+    return frame["o"]  # type: ignore[no-any-return]
+
+
+def bybit_entry(frame: dict[str, Any]) -> dict[str, Any]:
+    return frame["data"][0]  # type: ignore[no-any-return]
+
+
+def okx_entry(frame: dict[str, Any]) -> dict[str, Any]:
+    return frame["data"][0]["details"][0]  # type: ignore[no-any-return]
+
+
+# Per venue: where the liquidation fields sit, the fields the collector reads, the market id key.
+VENUES: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], tuple[str, ...], str]] = {
+    "binance": (binance_entry, ("S", "ap", "z", "T"), "s"),
+    "bybit": (bybit_entry, ("S", "v", "p", "T"), "s"),
+    "okx": (okx_entry, ("posSide", "sz", "bkPx", "ts"), "instId"),
+}
+BAD_VALUES: list[object] = [
+    "NaN",
+    "-1",
+    "0",
+    "1e30",
+    "abc",
+    "",
+    [],
+    {},
+    True,
+    None,
+    -5,
+    1e300,
+    "inf",
+]
+
+
+def mutate(template: str, venue: str, rng: random.Random) -> str | bytes:
+    """One malformed frame built from a valid one."""
+    kind = rng.randrange(6)
+    if kind == 0:  # cut short: invalid JSON
+        return template[: rng.randrange(1, len(template) - 1)]
+    if kind == 1:  # binary junk (not UTF-8)
+        return bytes([0xFF, 0xFE]) + rng.randbytes(rng.randrange(1, 40))
+    if kind == 2:  # valid JSON, not an exchange frame
+        return rng.choice(["[1, 2]", "42", '"x"', "null", '{"foo": 1}', "{}"])
+    frame = json.loads(template)
+    entry_of, fields, id_key = VENUES[venue]
+    entry = entry_of(frame)
+    if kind == 3:  # a field with a bad value
+        entry[rng.choice(fields)] = rng.choice(BAD_VALUES)
+    elif kind == 4:  # a field missing
+        del entry[rng.choice(fields)]
+    else:  # a market nobody lists
+        holder = frame["data"][0] if venue == "okx" else entry
+        holder[id_key] = rng.choice(["FOOBARUSDT", "FOO-USDT-SWAP", "BTCUSD_999999"])
+    return json.dumps(frame)
+
+
+@pytest.mark.parametrize("venue", sorted(VENUES))
+async def test_fuzzed_frames_are_counted_and_skipped(
+    venue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="exporter")
+    rng = random.Random(f"fuzz-{venue}")
+    fake = FakeExchange(venue)  # type: ignore[arg-type]
+    await fake.start()
+    core = RecordingCore()
+    try:
+        async with running(make_collector(fake, core, SYMBOLS)):
+            await fake.wait_subscribed(SYMBOLS)
+            await eventually(lambda: core.health.is_up(venue), "up")
+            now = int(time.time() * 1000)
+            template = fake.publish_liquidation("BTC/USDT:USDT", "long", 80_000.0, 0.5, now).raw
+            assert isinstance(template, str)
+            valid = 1
+            malformed = 0
+            while malformed < MALFORMED_PER_VENUE:
+                if rng.random() < VALID_SHARE:
+                    symbol = rng.choice(SYMBOLS)
+                    price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
+                    side = rng.choice(["long", "short"])
+                    # Distinct times: equal liquidations would rightly be de-duplicated.
+                    fake.publish_liquidation(symbol, side, price, 0.5, now + valid)  # type: ignore[arg-type]
+                    valid += 1
+                else:
+                    await fake.send_raw(mutate(template, venue, rng))
+                    malformed += 1
+            await eventually(lambda: len(core.liquidations) >= valid, "every valid frame", 60)
+            invalid = core.health.snapshot().invalid
+
+            def counted() -> int:
+                return sum(
+                    n
+                    for (e, s, _), n in core.health.snapshot().invalid.items()
+                    if e == venue and s is Stream.LIQUIDATIONS
+                )
+
+            await eventually(lambda: counted() >= malformed, "every malformed frame counted", 30)
+            invalid = core.health.snapshot().invalid
+            assert core.health.is_up(venue)  # the stream survived all of it
+    finally:
+        await fake.stop()
+    assert len(core.liquidations) == valid
+    assert counted() == malformed, dict(invalid)
+    reasons = {r.value for (_, _, r) in invalid}
+    assert {"malformed", "unknown_symbol", "missing_field"} <= reasons, reasons
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 15, [r.getMessage() for r in warnings][:20]

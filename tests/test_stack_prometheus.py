@@ -1,0 +1,257 @@
+"""The exporter in ``--demo`` mode and a real Prometheus with the project's own configuration.
+
+Docker is not available on CI machines, so this runs the same parts natively: the exporter
+process, the ``prometheus`` binary (Debian's package in CI) with a temporary copy of
+``provisioning/prometheus/prometheus.yml`` whose target points at the test's port, scrape and
+evaluation every second, and the real rule files. After a few scrapes every PromQL expression of
+every dashboard panel and variable, and every recording rule, must return data, and every rule
+must be healthy. Failures name each expression (dashboard / panel / refId).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+import yaml
+
+from dashboards.config import JOB
+from exporter.config import DEFAULT_PORT
+from tests.monitoring_support import (
+    DASHBOARD_FILES,
+    LABEL_VALUES,
+    PROMETHEUS_CONFIG,
+    Expression,
+    alerting_rules,
+    dashboard_expressions,
+    load_dashboard,
+    load_yaml,
+    recording_rules,
+    require_tool,
+)
+from tests.test_lifecycle import free_port, get
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+STARTUP_SECONDS: Final = 30.0
+"""Prometheus ready, the exporter scraped a few times."""
+DATA_SECONDS: Final = 25.0
+"""After startup: time for every expression to return data (rates need two samples, the
+exporter's first liquidations and polls take a few seconds)."""
+
+# Grafana's built-in variables, as a dashboard would expand them for a short time range at the
+# test's 1 s scrape interval.
+BUILTINS: Final = (("$__rate_interval", "5s"), ("$__interval", "5s"), ("$__range", "1m"))
+
+
+def defaults(dashboard: dict[str, Any]) -> dict[str, str]:
+    """``$name`` -> what Grafana puts in a query for the variable's default selection.
+
+    A multi-value variable defaults to All, which is its ``allValue`` (``.*``); a single-value
+    one to its ``current`` value (the heatmap's coin, BTC).
+    """
+    values: dict[str, str] = {}
+    for variable in dashboard["templating"]["list"]:
+        current = variable.get("current", {}).get("value")
+        if variable.get("includeAll") and current == "$__all":
+            values[variable["name"]] = variable["allValue"]
+        elif isinstance(current, str):
+            values[variable["name"]] = current
+    return values
+
+
+def substitute(expr: str, variables: dict[str, str]) -> str:
+    for builtin, value in BUILTINS:
+        expr = expr.replace(builtin, value)
+    for name, value in variables.items():
+        expr = expr.replace(f"${{{name}}}", value).replace(f"${name}", value)
+    return expr
+
+
+def as_query(expr: str, variables: dict[str, str]) -> tuple[str, str | None]:
+    """PromQL for a dashboard expression; for ``label_values(sel, label)`` the label to expect."""
+    variable = LABEL_VALUES.match(expr)
+    if variable is None:
+        return substitute(expr, variables), None
+    label = variable.group("label")
+    return f"group by ({label}) ({substitute(variable.group('selector'), variables)})", label
+
+
+@dataclass
+class Stack:
+    prometheus_url: str
+    data_deadline: float
+
+    def api(self, path: str, params: dict[str, str] | None = None) -> Any:
+        data = urllib.parse.urlencode(params).encode() if params else None
+        request = urllib.request.Request(self.prometheus_url + path, data=data)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+                return json.load(response)
+        except urllib.error.HTTPError as error:  # a bad query answers 400 with a JSON error
+            return json.load(error)
+
+    def problem(self, expr: str, variables: dict[str, str] | None = None) -> str | None:
+        """Why ``expr`` does not (yet) return data, or None when it does."""
+        promql, label = as_query(expr, variables or {})
+        answer = self.api("/api/v1/query", {"query": promql})
+        if answer.get("status") != "success":
+            return f"error: {answer.get('error')} in {promql}"
+        result = answer["data"]["result"]
+        if not result:
+            return f"no data: {promql}"
+        if label is not None and not any(series["metric"].get(label) for series in result):
+            return f"no {label} values: {promql}"
+        return None
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def wait_for(condition: Callable[[], bool], deadline: float, what: str, logs: list[Path]) -> None:
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
+    pytest.fail(f"timed out waiting for {what}\n{tails}")
+
+
+def local_config(exporter_port: int, tmp_path: Path) -> Path:
+    """The project's prometheus.yml with the target, intervals and rule paths made local."""
+    config = load_yaml(PROMETHEUS_CONFIG)
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    (job,) = (job for job in config["scrape_configs"] if job["job_name"] == JOB)
+    (static,) = job["static_configs"]
+    assert [target.rsplit(":", 1)[1] for target in static["targets"]] == [str(DEFAULT_PORT)]
+    static["targets"] = [f"127.0.0.1:{exporter_port}"]
+    config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / path) for path in config["rule_files"]]
+    config.pop("alerting")  # no Alertmanager here; the rules page still shows every alert
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus = require_tool("prometheus")
+    tmp_path = tmp_path_factory.mktemp("stack")
+    exporter_port, prometheus_port = free_port(), free_port()
+    exporter_log, prometheus_log = tmp_path / "exporter.log", tmp_path / "prometheus.log"
+    logs = [exporter_log, prometheus_log]
+    started = time.monotonic()
+    processes = [
+        start(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--demo",
+                "--port",
+                str(exporter_port),
+                "--listen-address",
+                "127.0.0.1",
+            ],
+            exporter_log,
+        ),
+        start(
+            [
+                prometheus,
+                f"--config.file={local_config(exporter_port, tmp_path)}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            prometheus_log,
+        ),
+    ]
+    try:
+        url = f"http://127.0.0.1:{prometheus_port}"
+        deadline = started + STARTUP_SECONDS
+        wait_for(lambda: get(url + "/-/ready") is not None, deadline, "Prometheus ready", logs)
+        stack = Stack(url, data_deadline=0.0)
+        three_scrapes = f'count_over_time(up{{job="{JOB}"}}[1m]) >= 3 and up{{job="{JOB}"}} == 1'
+        wait_for(lambda: stack.problem(three_scrapes) is None, deadline, "3 scrapes", logs)
+        stack.data_deadline = time.monotonic() + DATA_SECONDS
+        yield stack
+    finally:
+        for process in processes:
+            stop(process)
+
+
+def assert_all_return_data(
+    stack: Stack, expressions: list[Expression], variables: dict[str, str] | None = None
+) -> None:
+    """Poll until every expression returns data or the shared deadline passes; then name each
+    expression that still does not."""
+    pending = {expression.name: expression.expr for expression in expressions}
+    problems: dict[str, str] = {}
+    while True:
+        problems = {
+            name: problem
+            for name, expr in pending.items()
+            if (problem := stack.problem(expr, variables)) is not None
+        }
+        pending = {name: pending[name] for name in problems}
+        if not pending or time.monotonic() > stack.data_deadline:
+            break
+        time.sleep(0.5)
+    assert not problems, f"{len(problems)} of {len(expressions)} expressions return no data:\n" + (
+        "\n".join(f"  {name}: {problem}" for name, problem in sorted(problems.items()))
+    )
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.stem)
+def test_every_dashboard_expression_returns_data(stack: Stack, path: Path) -> None:
+    dashboard = load_dashboard(path)
+    expressions = dashboard_expressions(dashboard)
+    assert expressions
+    assert_all_return_data(stack, expressions, defaults(dashboard))
+
+
+def test_every_recording_rule_returns_data(stack: Stack) -> None:
+    records = recording_rules()
+    assert records
+    assert_all_return_data(stack, [Expression(f"record {name}", name) for name in records])
+
+
+def test_every_rule_is_loaded_and_healthy(stack: Stack) -> None:
+    expected = len(recording_rules()) + len(alerting_rules())
+    unhealthy: list[str] = []
+    rules: list[dict[str, Any]] = []
+    while time.monotonic() < stack.data_deadline:
+        rules = [
+            rule
+            for group in stack.api("/api/v1/rules")["data"]["groups"]
+            for rule in group["rules"]
+        ]
+        unhealthy = [
+            f"{rule['name']}: {rule['health']} {rule.get('lastError', '')}"
+            for rule in rules
+            if rule["health"] != "ok"
+        ]
+        if len(rules) == expected and not unhealthy:
+            break
+        time.sleep(0.5)
+    assert len(rules) == expected, [rule["name"] for rule in rules]
+    assert unhealthy == []
