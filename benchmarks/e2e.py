@@ -76,16 +76,19 @@ async def pipeline(core: Core, *, poll_seconds: float) -> AsyncIterator[FakeExch
 
 
 def frames(count: int, seed: int = 0) -> list[tuple[str, str, float, float]]:
-    """Liquidations at each market's wire precision: (symbol, side, price, coins)."""
+    """Distinct liquidations at each market's wire precision: (symbol, side, price, coins).
+
+    Distinct because many share a millisecond here, and the collector drops a liquidation
+    identical to one of the same millisecond as a re-sent frame (``exporter.dedup``)."""
     rng = random.Random(seed)
-    out = []
-    for _ in range(count):
+    out: dict[tuple[str, str, float, float], None] = {}
+    while len(out) < count:
         symbol = rng.choice(SYMBOLS)
         market = MARKETS[symbol]
         price = round(market.mark_price * rng.uniform(0.95, 1.05), market.tick_decimals)
         coins = round(float(market.contract_size) * rng.randint(1, 500), market.qty_decimals)
-        out.append((symbol, rng.choice(("long", "short")), price, coins))
-    return out
+        out[symbol, rng.choice(("long", "short")), price, coins] = None
+    return list(out)
 
 
 async def publish_paced(

@@ -14,7 +14,7 @@ import time
 
 import aiohttp
 
-from benchmarks.soak import free_port
+from benchmarks.soak import free_port, wait_until_serving
 
 
 async def scraper(
@@ -52,16 +52,7 @@ async def load(clients: int, seconds: float) -> tuple[list[float], list[str]]:
     try:
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector) as session:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    async with session.get(url) as response:
-                        await response.read()
-                    break
-                except aiohttp.ClientError:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
+            await wait_until_serving(session, url)
             await asyncio.sleep(10)  # let the demo fill the heatmaps
             end = time.monotonic() + seconds
             await asyncio.gather(

@@ -52,6 +52,7 @@ async def handle_metrics(request: web.Request) -> web.Response:
     worker thread, where zlib releases the GIL."""
     exporter = request.app[EXPORTER_KEY]
     started = time.perf_counter()
+    exporter.core.health.set_task_count(len(asyncio.all_tasks()))
     snapshot = exporter.core.snapshot()
     negotiated = negotiate(request.headers.get("Accept"))
     if negotiated.fast:

@@ -19,7 +19,7 @@ DedupKey = tuple[str, str, int, str, float, float]
 class RecentLiquidations:
     """Remembers at most ``capacity`` liquidations and none older than ``horizon_ms``."""
 
-    def __init__(self, capacity: int = 20_000, horizon_ms: int = 15 * 60_000) -> None:
+    def __init__(self, capacity: int = 5_000, horizon_ms: int = 15 * 60_000) -> None:
         self._capacity = capacity
         self._horizon_ms = horizon_ms
         self._seen: OrderedDict[DedupKey, int] = OrderedDict()  # key -> exchange time ms

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25  # real seconds between simulation steps
 DEMO_BACKFILL_HOURS = 24.0
+DEMO_LOG_LIMIT = 1000  # the fakes' frame logs are ground truth for tests; a demo needs none
 
 
 def quote_symbol(coin: str) -> str:
@@ -109,7 +110,10 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     """aiohttp cleanup context: fakes up and the config rewritten before collectors start."""
     exporter = app[EXPORTER_KEY]
     venues = [e.name for e in exporter.config.enabled_exchanges()]
-    fakes = {venue: FakeExchange(venue) for venue in venues}  # type: ignore[arg-type]
+    fakes = {
+        venue: FakeExchange(venue, log_limit=DEMO_LOG_LIMIT)  # type: ignore[arg-type]
+        for venue in venues
+    }
     for fake in fakes.values():
         await fake.start()
     exporter.config = point_at_fakes(exporter.config, fakes)

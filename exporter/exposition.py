@@ -389,16 +389,14 @@ class Exposition:
         health = snapshot.health
         exchanges = health.exchanges
         page.family(metrics.EXCHANGE_UP, (((e,), 1.0 if health.up[e] else 0.0) for e in exchanges))
-        page.family(
-            metrics.COLLECTOR_RESTARTS, (((e,), health.restarts.get(e, 0)) for e in exchanges)
-        )
-        page.family(
-            metrics.DROPPED_LATE, (((e,), health.dropped_late.get(e, 0)) for e in exchanges)
-        )
+        for family, counts in metrics.exchange_counters(health):
+            page.family(family, (((e,), counts.get(e, 0)) for e in exchanges))
         last = sorted(health.last_message_s.items())
         page.family(metrics.LAST_MESSAGE, (((e, s.value), t) for (e, s), t in last))
         for family, values in metrics.health_counters(health):
             page.family(family, ((k, values[k]) for k in sorted(values)))
+        if health.tasks is not None:
+            page.family(metrics.ASYNCIO_TASKS, [((), health.tasks)])
         page.family(metrics.BUILD_INFO, [((__version__,), 1)])
         if last_render_seconds is not None:
             page.family(metrics.SCRAPE_RENDER_SECONDS, [((), last_render_seconds)])

@@ -32,6 +32,7 @@ class HealthSnapshot:
     dropped_late: dict[str, int]
     duplicates: dict[str, int]
     backfill_failures: dict[str, int]
+    tasks: int | None = None
 
 
 class Health:
@@ -55,6 +56,7 @@ class Health:
         self._dropped_late: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._backfill_failures: Counter[str] = Counter()
+        self._tasks: int | None = None
 
     def mark_up(self, exchange: str, stream: Stream) -> None:
         """The stream's latest connection or poll succeeded."""
@@ -90,6 +92,10 @@ class Health:
         """A market's history could not be fetched at start-up (the heatmap starts without it)."""
         self._backfill_failures[exchange] += 1
 
+    def set_task_count(self, tasks: int) -> None:
+        """The event loop's task count, read by the app at each scrape (leaks show as growth)."""
+        self._tasks = tasks
+
     def stream_healthy(self, exchange: str, stream: Stream) -> bool:
         return self._healthy[exchange, stream]
 
@@ -108,4 +114,5 @@ class Health:
             dropped_late=dict(self._dropped_late),
             duplicates=dict(self._duplicates),
             backfill_failures=dict(self._backfill_failures),
+            tasks=self._tasks,
         )

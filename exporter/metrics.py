@@ -19,6 +19,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.events import Reason
+from exporter.health import Stream
 from exporter.heatmap.grid import format_price
 from exporter.heatmap.views import SIDE_NAMES
 
@@ -176,6 +178,18 @@ DROPPED_LATE = Family(
     "Liquidations older than the longest window when they arrived (not in window totals).",
     ("exchange",),
 )
+DUPLICATES = Family(
+    PREFIX + "liquidations_duplicate",
+    "counter",
+    "Liquidations seen before (re-sent after a reconnect) and skipped.",
+    ("exchange",),
+)
+BACKFILL_FAILURES = Family(
+    PREFIX + "backfill_failures",
+    "counter",
+    "Markets whose history could not be fetched at start-up (their heatmap starts empty).",
+    ("exchange",),
+)
 LAST_MESSAGE = Family(
     PREFIX + "last_message_timestamp_seconds",
     "gauge",
@@ -201,6 +215,11 @@ RECONNECTS = Family(
     ("exchange", "stream"),
 )
 BUILD_INFO = Family(PREFIX + "build", "info", "Exporter version.", ("version",))
+ASYNCIO_TASKS = Family(
+    PREFIX + "asyncio_tasks",
+    "gauge",
+    "Tasks on the exporter's event loop at this scrape: steady in a healthy process.",
+)
 SCRAPE_RENDER_SECONDS = Family(
     PREFIX + "scrape_render_seconds",
     "gauge",
@@ -313,15 +332,14 @@ class SnapshotCollector(Collector):
     def _health(self) -> Iterator[Metric]:
         health = self._snapshot.health
         up = EXCHANGE_UP.gauge()
-        restarts = COLLECTOR_RESTARTS.counter()
-        dropped = DROPPED_LATE.counter()
         for exchange in health.exchanges:
             up.add_metric([exchange], 1.0 if health.up[exchange] else 0.0)
-            restarts.add_metric([exchange], health.restarts.get(exchange, 0))
-            dropped.add_metric([exchange], health.dropped_late.get(exchange, 0))
         yield up
-        yield restarts
-        yield dropped
+        for family, counts in exchange_counters(health):
+            metric = family.counter()
+            for exchange in health.exchanges:
+                metric.add_metric([exchange], counts.get(exchange, 0))
+            yield metric
 
         last = LAST_MESSAGE.gauge()
         for (exchange, stream), seconds in sorted(health.last_message_s.items()):
@@ -332,6 +350,10 @@ class SnapshotCollector(Collector):
             for key in sorted(values):
                 metric.add_metric(list(key), values[key])
             yield metric
+        if health.tasks is not None:
+            tasks = ASYNCIO_TASKS.gauge()
+            tasks.add_metric([], health.tasks)
+            yield tasks
         info = BUILD_INFO.info()
         info.add_metric([__version__], {})
         yield info
@@ -351,12 +373,33 @@ def move_label(move: float) -> str:
     return f"{move * 100:g}%"
 
 
+def exchange_counters(health: HealthSnapshot) -> list[tuple[Family, dict[str, int]]]:
+    """The per-exchange counters of ``health`` (every enabled exchange is shown, zeros too)."""
+    return [
+        (COLLECTOR_RESTARTS, health.restarts),
+        (DROPPED_LATE, health.dropped_late),
+        (DUPLICATES, health.duplicates),
+        (BACKFILL_FAILURES, health.backfill_failures),
+    ]
+
+
 def health_counters(
     health: HealthSnapshot,
 ) -> list[tuple[Family, dict[tuple[str, ...], int]]]:
-    """The per-stream counters of ``health``, keyed by their label values."""
+    """The per-stream counters of ``health``, keyed by their label values.
+
+    Every (exchange, stream[, reason]) starts at zero, so rate() and increase() work from the
+    first failure on and dashboards need no "or 0" tricks."""
+    streams = [(e, s) for e in health.exchanges for s in Stream]
     return [
-        (MESSAGES, {(e, s.value): n for (e, s), n in health.messages.items()}),
-        (INVALID_MESSAGES, {(e, s.value, r.value): n for (e, s, r), n in health.invalid.items()}),
-        (RECONNECTS, {(e, s.value): n for (e, s), n in health.reconnects.items()}),
+        (MESSAGES, {(e, s.value): health.messages.get((e, s), 0) for e, s in streams}),
+        (
+            INVALID_MESSAGES,
+            {
+                (e, s.value, r.value): health.invalid.get((e, s, r), 0)
+                for e, s in streams
+                for r in Reason
+            },
+        ),
+        (RECONNECTS, {(e, s.value): health.reconnects.get((e, s), 0) for e, s in streams}),
     ]

@@ -53,7 +53,7 @@ FATAL_RETRY_SECONDS = 300.0
 RATE_LIMITED_ERRORS: tuple[type[Exception], ...] = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)
 LOG_EVERY_SECONDS = 60.0
 # ccxt's shared liquidation cache; drained after every wake-up, so it only has to hold a burst.
-LIQUIDATION_CACHE_ROWS = 10_000
+LIQUIDATION_CACHE_ROWS = 2_000
 # The heatmap backfill may hold back the first open-interest poll at most this long.
 BACKFILL_TIMEOUT_SECONDS = 120.0
 

@@ -139,7 +139,10 @@ class FakeExchange:
         *,
         markets: Sequence[FakeMarket] | None = None,
         clock: Callable[[], int] | None = None,
+        log_limit: int | None = None,
     ) -> None:
+        """``log_limit`` bounds the ``sent``/``received`` logs to their newest rows: the demo
+        runs for days, tests want the whole ground truth (the default, unbounded)."""
         if venue not in PROTOCOLS:
             raise ValueError(f"unknown venue {venue!r}; expected one of {sorted(PROTOCOLS)}")
         self.venue: str = venue
@@ -161,8 +164,8 @@ class FakeExchange:
         self._ws_url = ""
         self._frame_seq = 0
 
-        self.sent: list[SentFrame] = []
-        self.received: list[str] = []
+        self.sent: collections.deque[SentFrame] = collections.deque(maxlen=log_limit)
+        self.received: collections.deque[str] = collections.deque(maxlen=log_limit)
         self.connections_total = 0
         self.subscriptions_total = 0
         self.pings_total = 0
