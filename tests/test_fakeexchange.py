@@ -457,7 +457,7 @@ async def test_batches_pack_per_symbol_like_the_venue(case: VenueCase, fake: Fak
     packed = case.venue != "binance"  # Binance pushes one forceOrder event per liquidation
     assert (sent[0].frame_id == sent[1].frame_id) is packed
     assert sent[0].receivers == 0  # nobody subscribed: logged anyway, delivered nowhere
-    assert fake.sent == sent
+    assert list(fake.sent) == sent
 
 
 @pytest.mark.parametrize("case", [CASES["binance"]], ids=["binance"])
