@@ -372,20 +372,26 @@ class ExchangeCollector(ABC):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted by _retry_delay; the loop must live
-                self.health.mark_down(self.name, Stream.LIQUIDATIONS)
-                self.health.reconnect(self.name, Stream.LIQUIDATIONS)
-                delay = self._retry_delay(exchange, exc, backoff)
-                self._warn.warning(
-                    f"stream:{type(exc).__name__}",
-                    "%s: liquidation stream failed (%s: %s); reconnecting in %.1fs",
-                    self.name,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
+                delay = self._failed(exchange, Stream.LIQUIDATIONS, exc, backoff)
                 with suppress(Exception):
                     await exchange.close_ws_clients()
                 await self._sleep(delay)
+
+    def _failed(self, exchange: Any, stream: Stream, exc: Exception, backoff: Backoff) -> float:
+        """Mark ``stream`` down, count the retry, log it (rate-limited); returns the delay."""
+        self.health.mark_down(self.name, stream)
+        self.health.reconnect(self.name, stream)
+        delay = self._retry_delay(exchange, exc, backoff)
+        self._warn.warning(
+            f"{stream.value}:{type(exc).__name__}",
+            "%s: %s failed (%s: %s); retrying in %.1fs",
+            self.name,
+            stream.value,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+        return delay
 
     async def _stream(self, exchange: Any, backoff: Backoff) -> None:
         await exchange.load_markets()
@@ -556,18 +562,7 @@ class ExchangeCollector(ABC):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted by _retry_delay; the loop must live
-                self.health.mark_down(self.name, Stream.OPEN_INTEREST)
-                self.health.reconnect(self.name, Stream.OPEN_INTEREST)
-                delay = self._retry_delay(exchange, exc, backoff)
-                self._warn.warning(
-                    f"poll:{type(exc).__name__}",
-                    "%s: open-interest poll failed (%s: %s); retrying in %.1fs",
-                    self.name,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-                await self._sleep(delay)
+                await self._sleep(self._failed(exchange, Stream.OPEN_INTEREST, exc, backoff))
 
     async def _backfill(self, exchange: Any, symbols: Sequence[str] | None) -> None:
         """Record each market's history once, before its first poll, so the heatmap starts
