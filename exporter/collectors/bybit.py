@@ -98,7 +98,7 @@ class BybitCollector(ExchangeCollector):
     def watch_calls(
         self, exchange: Any, symbols: Sequence[str] | None
     ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
-        wanted = list(symbols) if symbols is not None else _linear_swaps(exchange)
+        wanted = list(symbols) if symbols is not None else self.every_market(exchange)
         return [partial(exchange.watch_liquidations, symbol) for symbol in wanted]
 
     async def fetch_open_interest(
@@ -116,7 +116,3 @@ class BybitCollector(ExchangeCollector):
             if event is not None:
                 events.append(event)
         return events
-
-
-def _linear_swaps(exchange: Any) -> list[str]:
-    return [s for s, m in (exchange.markets or {}).items() if m.get("swap") and m.get("linear")]
