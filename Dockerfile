@@ -25,7 +25,10 @@ ENV CRYPTOLIQ_STATE_DIR=/var/lib/cryptoliq
 COPY --from=build /opt/cryptoliq /opt/cryptoliq
 USER 10001:10001
 EXPOSE 9877
-# /healthz answers while the process serves; feed health is cryptoliq_exchange_up.
+# GET /healthz on the configured port, over TLS when the web config has it; /healthz needs no
+# credentials. It reads the CRYPTOLIQ_* variables and config files the exporter reads, not the
+# exporter's command flags: give port, address and web config as variables in a container.
+# Feed health is cryptoliq_exchange_up, not this.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9877/healthz', timeout=4)"]
+    CMD ["cryptoliq-exporter", "--healthcheck"]
 ENTRYPOINT ["cryptoliq-exporter"]

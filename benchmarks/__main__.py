@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from benchmarks import e2e, heatmap, ingest, memory, scrape
+from benchmarks import cascade, e2e, heatmap, ingest, memory, scrape
 from benchmarks.common import Result, Size, machine, table
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[[Size], list[Result]]] = {
     "scrape": scrape.run,
     "ingest": ingest.run,
     "e2e": e2e.run,
+    "cascade": cascade.run,
     "heatmap": heatmap.run,
     "memory": memory.run,
 }

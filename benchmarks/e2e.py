@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
     from benchmarks.common import Size
     from exporter.events import Liquidation
+    from exporter.fakeexchange.server import Venue
 
-VENUE: Final = "binance"
+VENUE: Final[Venue] = "binance"
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
 MARKETS = {m.symbol: m for m in DEFAULT_MARKETS}
 TARGET_RATE = 5_000.0  # frames per second
@@ -52,18 +53,20 @@ class TimedCore(Core):
 
 
 @asynccontextmanager
-async def pipeline(core: Core, *, poll_seconds: float) -> AsyncIterator[FakeExchange]:
-    """A fake Binance on loopback and the real collector feeding ``core``, subscribed."""
-    fake = FakeExchange(VENUE)
+async def pipeline(
+    core: Core, *, poll_seconds: float, venue: Venue = VENUE
+) -> AsyncIterator[FakeExchange]:
+    """A fake ``venue`` on loopback and the real collector feeding ``core``, subscribed."""
+    fake = FakeExchange(venue)
     await fake.start()
     config = ExchangeConfig(
-        name=VENUE,
+        name=venue,
         symbols=SYMBOLS,
         rest_url=fake.rest_url,
         ws_url=fake.ws_url,
         poll_interval_seconds=poll_seconds,
     )
-    collector = COLLECTORS[VENUE](config, core, core.health, backfill_hours=0)
+    collector = COLLECTORS[venue](config, core, core.health, backfill_hours=0)
     task = asyncio.create_task(collector.run())
     try:
         await fake.wait_subscribed(SYMBOLS, timeout=20)

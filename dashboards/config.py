@@ -32,6 +32,10 @@ DATASOURCE_NAME: Final = "Prometheus"
 TAG: Final = "cryptoliq"
 """Every dashboard carries this tag; the dashboards' link bar lists dashboards by it."""
 
+FRAME_LIMIT: Final = "10 MiB"
+"""ccxt's WebSocket client refuses larger frames (``max_msg_size``, fixed in ccxt); the exporter
+counts each as a lost liquidation (``reason="frame_too_large"``)."""
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -88,6 +92,15 @@ class Thresholds:
     stale_for: str = "2m"
     exporter_down_for: str = "2m"
     """Eight failed scrapes at the 15 s scrape interval."""
+    lost_window: str = "10m"
+    """Any increase of ``cryptoliq_liquidations_lost_total`` over this window is an alert: every
+    loss understates the totals, so there is no threshold above zero. The alert stays firing for
+    this long after the last loss, so losses a few minutes apart (oversized frames come with a
+    venue's bursts) make one alert rather than a flapping one, and an isolated loss is still on
+    Alertmanager's page for a while; a longer window would only delay the resolved notice."""
+    lost_for: str = "0m"
+    """A lost liquidation is a fact, not a reading that may recover: waiting would only delay
+    the alert, and ``increase`` over ``lost_window`` already holds it that long."""
 
 
 THRESHOLDS: Final = Thresholds()

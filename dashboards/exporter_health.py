@@ -28,7 +28,7 @@ from dashboards.common import (
     timeseries_panel,
     value_mapping,
 )
-from dashboards.config import JOB, THRESHOLDS
+from dashboards.config import FRAME_LIMIT, JOB, THRESHOLDS
 
 if TYPE_CHECKING:
     from grafana_foundation_sdk.builders import dashboard as dashboard_builder
@@ -145,7 +145,7 @@ def reconnects() -> timeseries.Panel:
             )
         )
         .height(8)
-        .span(12)
+        .span(8)
     )
 
 
@@ -168,7 +168,32 @@ def invalid_messages() -> timeseries.Panel:
             )
         )
         .height(8)
-        .span(12)
+        .span(8)
+    )
+
+
+def lost_liquidations() -> timeseries.Panel:
+    # The exporter reports 0 for every exchange and reason from the start: no zero series needed.
+    return (
+        bars_panel(
+            "Lost liquidations by reason",
+            "Liquidations a venue sent that the exporter could not count, per bar, by exchange "
+            "and reason. `frame_too_large`: a WebSocket frame over the client's "
+            f"{FRAME_LIMIT} limit (a burst), counted once per frame however many liquidations "
+            "it held; `internal_error`: an entry the exporter's own parser or core failed on, "
+            "a bug (see the exporter log). Anything above 0 means that exchange's liquidation "
+            "totals are understated; the CryptoliqLiquidationsLost alert fires on it.",
+            unit="short",
+        )
+        .with_target(
+            query(
+                "sum by (exchange, reason) "
+                f"(increase(cryptoliq_liquidations_lost_total{{{EXCHANGE}}}[$__interval]))",
+                "{{exchange}} {{reason}}",
+            )
+        )
+        .height(8)
+        .span(8)
     )
 
 
@@ -294,7 +319,8 @@ def build() -> dashboard_builder.Dashboard:
         UID,
         "Exporter health",
         "Health of cryptoliq-exporter and its exchange feeds: up, freshness, message rates, "
-        "reconnects, rejected messages, data quality and the exporter's own cost.",
+        "reconnects, rejected messages, lost liquidations, data quality and the exporter's own "
+        "cost.",
         time_from="now-3h",
         variables=[datasource_variable(), exchange_variable(), coin_variable()],
     )
@@ -306,6 +332,7 @@ def build() -> dashboard_builder.Dashboard:
         message_rate(),
         reconnects(),
         invalid_messages(),
+        lost_liquidations(),
         restarts_and_drops(),
         price_spread(),
         scrape_time(),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from dashboards.config import JOB, THRESHOLDS, Thresholds
+from dashboards.config import FRAME_LIMIT, JOB, THRESHOLDS, Thresholds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -211,6 +211,48 @@ def exporter_alerts(t: Thresholds) -> list[dict[str, Any]]:
     ]
 
 
+LOST_COUNT: Final = '{{ $value | printf "%.0f" }}'
+"""The alert's value, ``increase`` of a counter: a whole number give or take extrapolation."""
+
+
+def lost_reasons(window: str) -> dict[str, str]:
+    """Every ``reason`` of ``cryptoliq_liquidations_lost_total``: what happened, what to do."""
+    return {
+        # Counted once per frame: the liquidations in a refused frame cannot be counted.
+        "frame_too_large": f"{LOST_COUNT} WebSocket frame(s) over the client's {FRAME_LIMIT} "
+        f"limit in the last {window}, a burst from the venue. The client refused each, so the "
+        "liquidations in it are not counted (a frame counts once, however many it held). If it "
+        f"keeps happening, the venue's bursts have outgrown the {FRAME_LIMIT} limit: report it.",
+        "internal_error": f"{LOST_COUNT} liquidation(s) in the last {window} on which the "
+        "exporter's own parser or core failed: a bug, not bad input (that counts as invalid "
+        "messages). Find the traceback in the exporter log and report it.",
+    }
+
+
+def lost_alert(t: Thresholds) -> dict[str, Any]:
+    """Any lost liquidation: the exchange's totals are understated by at least that much.
+
+    ``increase`` reads a counter reset (the exporter restarted) and a counter that stays where it
+    is as no increase; the counters start at 0 for every exchange and reason, so the first loss
+    after a start counts too.
+    """
+    reasons = "".join(
+        f'{{{{ {"if" if index == 0 else "else if"} eq $labels.reason "{reason}" }}}}{text}'
+        for index, (reason, text) in enumerate(lost_reasons(t.lost_window).items())
+    )
+    return alert(
+        "CryptoliqLiquidationsLost",
+        f"increase(cryptoliq_liquidations_lost_total[{t.lost_window}]) > 0",
+        duration=t.lost_for,
+        severity="warning",
+        summary="{{ $labels.exchange }} liquidations lost ({{ $labels.reason }})",
+        description="{{ $labels.exchange }} liquidation totals are understated: "
+        + reasons
+        + f"{{{{ else }}}}{LOST_COUNT} lost in the last {t.lost_window} "
+        "({{ $labels.reason }}); see the exporter log.{{ end }}",
+    )
+
+
 def records(rules: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     return [{"record": record, "expr": expr} for record, expr in rules]
 
@@ -223,7 +265,7 @@ def rule_groups(t: Thresholds = THRESHOLDS) -> dict[str, Any]:
                 "rules": [*records(LIQUIDATION_RECORDS), *liquidation_alerts(t)],
             },
             {"name": "cryptoliq.heatmap", "rules": [*records(HEATMAP_RECORDS), cluster_alert(t)]},
-            {"name": "cryptoliq.exporter", "rules": exporter_alerts(t)},
+            {"name": "cryptoliq.exporter", "rules": [*exporter_alerts(t), lost_alert(t)]},
         ]
     }
 

@@ -92,6 +92,12 @@ async def handle_healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__, "exchanges_up": exchanges})
 
 
+async def handle_liveness(_request: web.Request) -> web.Response:
+    """``/healthz`` without credentials when basic auth is on: alive, and nothing more (the
+    version and exchange status are for those who may read ``/metrics``)."""
+    return web.json_response({"status": "ok"})
+
+
 async def handle_index(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER_KEY]
     rows = []

@@ -3,10 +3,15 @@
 Every top-level setting has all three forms. Everything is validated here, once, into frozen
 dataclasses; a bad value raises ``ConfigError`` naming the key as the user wrote it, the value
 and what is allowed, and the CLI turns that into one line on stderr and exit status 2.
+
+An unknown ``CRYPTOLIQ_*`` variable is an error too, except the ones Kubernetes injects for a
+Service whose name starts with ``cryptoliq`` (``CRYPTOLIQ_SERVICE_HOST``, ``CRYPTOLIQ_PORT=tcp://…``
+and the rest of its service links): those are skipped when name and value both have that shape.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -28,10 +33,33 @@ ALL_SYMBOLS: Final = "all"
 MIN_POLL_SECONDS: Final = 1.0
 ENV_PREFIX: Final = "CRYPTOLIQ_"
 CONFIG_ENV: Final = ENV_PREFIX + "CONFIG"  # the YAML file's path, like --config
+ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104 - an exporter is scraped from other hosts
 
 _COIN = re.compile(r"^[A-Z0-9]{1,20}$")
 _UNIFIED = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,10}:[A-Z0-9]{1,10}$")
 _URL = re.compile(r"^(https?|wss?)://[^\s/]+(/\S*)?$")
+
+# Kubernetes service links (docker-link style variables, on by default: enableServiceLinks) of a
+# Service named cryptoliq or cryptoliq-*, e.g. CRYPTOLIQ_PORT_9877_TCP_ADDR=10.0.0.1. Names are
+# the Service's, upper-cased, dashes as underscores; values are an IP, a port, a protocol or
+# proto://ip:port (IPv6 in brackets).
+_SERVICE = r"CRYPTOLIQ(?:_[A-Z0-9_]+?)?"
+_LINK_PORT = rf"{_SERVICE}_PORT_(?P<port>[0-9]+)_(?P<proto>TCP|UDP|SCTP)"
+_LINK_URL = re.compile(
+    r"(?P<proto>tcp|udp|sctp)://(?:\[(?P<ip6>[^\]]+)\]|(?P<ip4>[^:\[\]]+)):(?P<port>[0-9]+)"
+)
+_SERVICE_LINKS: Final = tuple(
+    (re.compile(pattern), kind)
+    for pattern, kind in (
+        (rf"{_SERVICE}_SERVICE_HOST", "ip"),
+        (rf"{_SERVICE}_SERVICE_PORT(?:_[A-Z0-9_]+)?", "port"),  # _<PORT NAME> for named ports
+        (rf"{_SERVICE}_PORT", "url"),
+        (_LINK_PORT, "url"),
+        (rf"{_LINK_PORT}_PROTO", "proto"),
+        (rf"{_LINK_PORT}_PORT", "port"),
+        (rf"{_LINK_PORT}_ADDR", "ip"),
+    )
+)
 
 
 class ConfigError(ValueError):
@@ -57,7 +85,7 @@ class ExchangeConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    listen_address: str = "0.0.0.0"  # noqa: S104 - an exporter is scraped from other hosts
+    listen_address: str = ALL_INTERFACES
     port: int = DEFAULT_PORT
     log_level: str = "info"
     exchanges: tuple[ExchangeConfig, ...] = field(default_factory=tuple)
@@ -68,6 +96,8 @@ class Config:
     web_config_file: str | None = None  # TLS and basic auth (Prometheus exporter-toolkit format)
     heatmap: HeatmapParams = field(default_factory=HeatmapParams)
     backfill_hours: float = 72.0  # OKX keeps about 3 days of 5-minute open interest
+    # Kubernetes service-link variables that were skipped, for the CLI to log once logging is set.
+    ignored_env: tuple[str, ...] = ()
 
     def enabled_exchanges(self) -> tuple[ExchangeConfig, ...]:
         return tuple(e for e in self.exchanges if e.enabled)
@@ -135,6 +165,71 @@ def _parse_url(key: str, raw: object) -> str:
     if isinstance(raw, str) and _URL.match(raw.strip()):
         return raw.strip().rstrip("/")
     raise ConfigError(key, raw, "expected a root URL like https://host:port or wss://host:port")
+
+
+def parse_listen_address(key: str, raw: object) -> tuple[str, int]:
+    """``[HOST]:PORT`` as node_exporter's ``--web.listen-address`` takes it: ``:9877`` (no host:
+    every IPv4 interface, as by default), ``0.0.0.0:9877``, ``[::1]:9877``. Returns (listen
+    address, port)."""
+    allowed = "expected [HOST]:PORT, e.g. :9877, 127.0.0.1:9877 or [::1]:9877"
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.startswith("["):
+        host, separator, port = text[1:].partition("]:")
+        valid = bool(separator and host) and "[" not in host and "]" not in host
+    else:
+        host, separator, port = text.rpartition(":")
+        valid = bool(separator) and ":" not in host  # an unbracketed IPv6 host is ambiguous
+    if not valid or any(c.isspace() for c in host):
+        raise ConfigError(key, raw, allowed)
+    try:
+        number = _parse_port(key, port)
+    except ConfigError:
+        raise ConfigError(key, raw, allowed) from None
+    return host or ALL_INTERFACES, number
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _link_value_fits(kind: str, value: str, port: str | None, proto: str | None) -> bool:
+    """Whether ``value`` is what Kubernetes puts in a service link of this ``kind``; ``port``
+    and ``proto`` are the ones in the variable's name, if it has them."""
+    if kind == "ip":
+        return _is_ip(value)
+    if kind == "port":
+        return _is_port(value) and (port is None or value == port)
+    if kind == "proto":
+        return proto is not None and value == proto.lower()
+    url = _LINK_URL.fullmatch(value)
+    return (
+        url is not None
+        and _is_ip(url["ip6"] or url["ip4"])
+        and _is_port(url["port"])
+        and (port is None or url["port"] == port)
+        and (proto is None or url["proto"] == proto.lower())
+    )
+
+
+def is_service_link(name: str, value: str) -> bool:
+    """A variable Kubernetes injects for a Service named ``cryptoliq`` or ``cryptoliq-*``:
+    both the name and the value must have a service link's shape, so ``CRYPTOLIQ_PORT=9100``
+    is still the port setting and ``CRYPTOLIQ_PORT=abc`` still an error."""
+    for pattern, kind in _SERVICE_LINKS:
+        found = pattern.fullmatch(name)
+        if found is not None:
+            groups = found.groupdict()
+            if _link_value_fits(kind, value, groups.get("port"), groups.get("proto")):
+                return True
+    return False
 
 
 def _split_list(raw: object) -> list[object] | None:
@@ -223,6 +318,7 @@ class Setting:
     parse: Callable[[str, object], Any]
     help: str
     flag_kind: str = "value"  # "value" or "switch" (a flag without an argument)
+    aliases: tuple[str, ...] = ()  # other flags for it, e.g. node_exporter's spelling
 
     @property
     def flag(self) -> str:
@@ -264,6 +360,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "web_config_file",
         _parse_text,
         "web-config file for TLS and basic auth, in the Prometheus exporter-toolkit format",
+        aliases=("--web.config.file",),
     ),
     Setting("demo", _parse_bool, "run against the built-in simulated exchanges", "switch"),
     Setting(
@@ -370,6 +467,35 @@ def read_yaml(path: Path) -> dict[str, object]:
     return data
 
 
+def _without_service_links(env: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """``env`` without Kubernetes service links, and the names of those left out."""
+    links = sorted(
+        name
+        for name, value in env.items()
+        if name.startswith(ENV_PREFIX) and is_service_link(name, value)
+    )
+    return {k: v for k, v in env.items() if k not in links}, tuple(links)
+
+
+def _listen_flags(flags: Mapping[str, object]) -> Mapping[str, object]:
+    """``--web.listen-address`` (node_exporter's spelling) as ``--listen-address`` and
+    ``--port``; argparse collects it as a list so that a second one is an error, not a silent
+    override."""
+    key = "--web.listen-address"
+    addresses = flags.get("web_listen_address")
+    if addresses is None:
+        return flags
+    if not isinstance(addresses, list) or len(addresses) != 1:
+        raise ConfigError(key, addresses, "expected one address; this exporter listens on one")
+    for other in ("listen_address", "port"):
+        if flags.get(other) is not None:
+            raise ConfigError(
+                key, addresses[0], f"give it or {_SETTINGS_BY_KEY[other].flag}, not both"
+            )
+    host, port = parse_listen_address(key, addresses[0])
+    return {**flags, "listen_address": host, "port": port, "web_listen_address": None}
+
+
 def _reject_unknown(yaml_values: Mapping[str, object], env: Mapping[str, str]) -> None:
     """A typo must fail loudly, not silently fall back to a default."""
     for key in yaml_values:
@@ -454,6 +580,8 @@ def build_config(
     flags: Mapping[str, object],
 ) -> Config:
     """Layer the three sources and validate; keys are named as their source spells them."""
+    env, ignored_env = _without_service_links(env)
+    flags = _listen_flags(flags)
     _reject_unknown(yaml_values, env)
     values: dict[str, Any] = {}
     enabled_override: tuple[str, ...] | None = None
@@ -469,4 +597,4 @@ def build_config(
     values |= _build_heatmap(yaml_values, env, flags)
     default_symbols = values.pop("symbols", (False, tuple(f"{c}/USDT:USDT" for c in DEFAULT_COINS)))
     exchanges = _build_exchanges(yaml_values.get("exchanges"), default_symbols, enabled_override)
-    return Config(exchanges=exchanges, **values)
+    return Config(exchanges=exchanges, ignored_env=ignored_env, **values)

@@ -1,8 +1,11 @@
 """A bounded memory of recent liquidations, so frames re-sent after a reconnect count once.
 
-Two genuine liquidations with the same exchange, symbol, millisecond, side, price and quantity
-do not happen; the same frame delivered twice (a venue replaying its last push on resubscribe,
-or two overlapping connections) does.
+The key of a liquidation is (symbol, exchange time in ms, side, price, quantity, occurrence),
+per exchange, where ``occurrence`` is how many identical entries came before it in the SAME
+frame. Two identical entries inside one frame are two fills and both count; the same frame
+delivered twice (a venue replaying its last push on resubscribe, or two overlapping
+connections) yields the same keys and counts once. Two identical liquidations in different
+frames are taken as one re-sent: on a venue that stamps milliseconds that does not happen.
 """
 
 from __future__ import annotations
@@ -13,36 +16,42 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from exporter.events import Liquidation
 
-DedupKey = tuple[str, str, int, str, float, float]
+# (symbol, exchange time ms, side, price, quantity)
+EntryKey = tuple[str, int, str, float, float]
+
+# Over the largest single frame seen (Bybit, ~14,000 entries in a cascade), so a re-sent frame
+# of that size is still recognised whole. Keys are kept as 64-bit hashes: ~100 bytes each.
+CAPACITY = 50_000
+HORIZON_MS = 15 * 60_000
+
+
+def entry_key(event: Liquidation) -> EntryKey:
+    """What identifies a liquidation within one exchange (before its occurrence in a frame)."""
+    return (event.symbol, event.timestamp_ms, event.side, event.price, event.quantity)
 
 
 class RecentLiquidations:
     """Remembers at most ``capacity`` liquidations and none older than ``horizon_ms``."""
 
-    def __init__(self, capacity: int = 5_000, horizon_ms: int = 15 * 60_000) -> None:
+    def __init__(self, capacity: int = CAPACITY, horizon_ms: int = HORIZON_MS) -> None:
         self._capacity = capacity
         self._horizon_ms = horizon_ms
-        self._seen: OrderedDict[DedupKey, int] = OrderedDict()  # key -> exchange time ms
+        self._seen: OrderedDict[int, int] = OrderedDict()  # hash of the key -> exchange time ms
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def is_duplicate(self, event: Liquidation) -> bool:
-        """True when this liquidation was seen before; otherwise remember it."""
-        key = (
-            event.exchange,
-            event.symbol,
-            event.timestamp_ms,
-            event.side,
-            event.price,
-            event.quantity,
-        )
-        if key in self._seen:
+    def is_duplicate(self, key: EntryKey, occurrence: int, timestamp_ms: int) -> bool:
+        """True when this liquidation was seen before; otherwise remember it.
+
+        A hash collision (about 1 in 2**64 per pair) would skip one liquidation as a duplicate.
+        """
+        digest = hash((key, occurrence))
+        if digest in self._seen:
             return True
-        self._seen[key] = event.timestamp_ms
-        oldest_allowed = event.timestamp_ms - self._horizon_ms
-        while self._seen and (
-            len(self._seen) > self._capacity or next(iter(self._seen.values())) < oldest_allowed
-        ):
-            self._seen.popitem(last=False)
+        self._seen[digest] = timestamp_ms
+        oldest_allowed = timestamp_ms - self._horizon_ms
+        seen = self._seen
+        while len(seen) > self._capacity or next(iter(seen.values())) < oldest_allowed:
+            seen.popitem(last=False)
         return False

@@ -20,6 +20,18 @@ class Stream(StrEnum):
     OPEN_INTEREST = "open_interest"
 
 
+class LostReason(StrEnum):
+    """Why liquidations a venue sent could not be counted: the ``reason`` label of
+    ``cryptoliq_liquidations_lost_total``. Bad input is not loss (it is an invalid message);
+    loss is what the exporter itself failed to take in."""
+
+    # A frame over the WebSocket client's size limit: the client drops it and the connection,
+    # so its entries cannot be counted; it counts as one.
+    FRAME_TOO_LARGE = "frame_too_large"
+    # An entry on which the exporter's own parsing or core failed unexpectedly (a bug).
+    INTERNAL_ERROR = "internal_error"
+
+
 @dataclass(frozen=True, slots=True)
 class HealthSnapshot:
     exchanges: tuple[str, ...]
@@ -31,6 +43,7 @@ class HealthSnapshot:
     restarts: dict[str, int]
     dropped_late: dict[str, int]
     duplicates: dict[str, int]
+    lost: dict[tuple[str, LostReason], int]
     backfill_failures: dict[str, int]
     tasks: int | None = None
 
@@ -55,6 +68,7 @@ class Health:
         self._restarts: Counter[str] = Counter()
         self._dropped_late: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
+        self._lost: Counter[tuple[str, LostReason]] = Counter()
         self._backfill_failures: Counter[str] = Counter()
         self._tasks: int | None = None
 
@@ -88,6 +102,10 @@ class Health:
         """A liquidation seen before (re-sent after a reconnect) was skipped."""
         self._duplicates[exchange] += 1
 
+    def lost(self, exchange: str, reason: LostReason, count: int = 1) -> None:
+        """``count`` liquidations the venue sent could not be counted."""
+        self._lost[exchange, reason] += count
+
     def backfill_failed(self, exchange: str) -> None:
         """A market's history could not be fetched at start-up (the heatmap starts without it)."""
         self._backfill_failures[exchange] += 1
@@ -113,6 +131,7 @@ class Health:
             restarts=dict(self._restarts),
             dropped_late=dict(self._dropped_late),
             duplicates=dict(self._duplicates),
+            lost=dict(self._lost),
             backfill_failures=dict(self._backfill_failures),
             tasks=self._tasks,
         )

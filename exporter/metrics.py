@@ -7,7 +7,7 @@ disappeared disappears from the scrape instead of going stale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -17,15 +17,16 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
 from exporter.events import Reason
-from exporter.health import Stream
+from exporter.health import LostReason, Stream
 from exporter.heatmap.grid import format_price
 from exporter.heatmap.views import SIDE_NAMES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from exporter.core import Snapshot
     from exporter.health import HealthSnapshot
@@ -183,6 +184,13 @@ DUPLICATES = Family(
     "counter",
     "Liquidations seen before (re-sent after a reconnect) and skipped.",
     ("exchange",),
+)
+LOST = Family(
+    PREFIX + "liquidations_lost",
+    "counter",
+    "Liquidations a venue sent that could not be counted, by reason (totals are understated "
+    "by at least this much).",
+    ("exchange", "reason"),
 )
 BACKFILL_FAILURES = Family(
     PREFIX + "backfill_failures",
@@ -363,9 +371,15 @@ class SnapshotCollector(Collector):
             yield render
 
 
+# prometheus_client's formatting of ``le`` (untyped there, hence the annotation here).
+_go_float_string: Final[Callable[[float], str]] = floatToGoString
+
+
 def bucket_labels(bounds: tuple[float, ...]) -> list[str]:
-    """``le`` label values of the size histogram's bounds."""
-    return ["+Inf" if b == float("inf") else repr(float(b)) for b in bounds]
+    """``le`` label values of the size histogram's bounds, as prometheus_client's ``Histogram``
+    (and Go's client) write them: ``1e+06``, not ``1000000.0``, or the series would not match
+    those of a histogram another client exports with the same buckets."""
+    return [_go_float_string(b) for b in bounds]
 
 
 def move_label(move: float) -> str:
@@ -390,7 +404,8 @@ def health_counters(
 
     Every (exchange, stream[, reason]) starts at zero, so rate() and increase() work from the
     first failure on and dashboards need no "or 0" tricks."""
-    streams = [(e, s) for e in health.exchanges for s in Stream]
+    exchanges = health.exchanges
+    streams = [(e, s) for e in exchanges for s in Stream]
     return [
         (MESSAGES, {(e, s.value): health.messages.get((e, s), 0) for e, s in streams}),
         (
@@ -402,4 +417,12 @@ def health_counters(
             },
         ),
         (RECONNECTS, {(e, s.value): health.reconnects.get((e, s), 0) for e, s in streams}),
+        (
+            LOST,
+            {
+                (e, r.value): health.lost.get((e, r), 0)
+                for e in health.exchanges
+                for r in LostReason
+            },
+        ),
     ]

@@ -1,53 +1,97 @@
-"""Optional TLS and basic auth, from a web-config file in the Prometheus exporter-toolkit format.
+"""TLS, basic auth, headers and a rate limit from a web-config file in the Prometheus
+exporter-toolkit format (``--web-config-file``/``--web.config.file``), so one file serves
+node_exporter and this exporter alike:
 
 ```yaml
-tls_server_config:
-  cert_file: server.crt
-  key_file: server.key
-  client_auth_type: RequireAndVerifyClientCert   # optional; default NoClientCert
-  client_ca_file: clients.pem                    # needed for client certificates
-  min_version: TLS12                             # TLS12 (default) or TLS13
+tls_server_config:                 # exporter.tlsconfig: what Python's ssl honours, and what not
+  cert_file: server.crt            # or cert: inline PEM
+  key_file: server.key             # or key: inline PEM
+  client_auth_type: RequireAndVerifyClientCert   # default NoClientCert
+  client_ca_file: clients.pem      # or client_ca: inline PEM
+  client_allowed_sans: [prometheus.example]      # checked per request: 403 otherwise
+  min_version: TLS12               # TLS12 (default) or TLS13; max_version likewise
+  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]   # Go's names, TLS 1.2
+  prefer_server_cipher_suites: true
+  curve_preferences: [X25519]      # one curve
+http_server_config:
+  http2: true                      # accepted; aiohttp serves HTTP/1.1, clients fall back
+  headers: {X-Frame-Options: deny}  # the toolkit's five security headers, on every response
 basic_auth_users:
-  prometheus: $2y$10$...                         # bcrypt hash, e.g. `htpasswd -nBC 10 ""`
+  prometheus: $2y$10$...           # bcrypt hash, e.g. `htpasswd -nBC 10 ""`
+rate_limit: {interval: 1s, burst: 10}   # token bucket over all requests; 429 beyond it
 ```
 
-Relative paths are relative to the file. Passwords are only ever compared against bcrypt hashes;
-neither is logged.
+Relative paths are relative to the file. A key or value that cannot be honoured is a
+``ConfigError`` (exit status 2). Passwords are only ever compared against bcrypt hashes, by
+``exporter.access``; neither is logged.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import logging
-import ssl
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-import bcrypt
 import yaml
-from aiohttp import web
 
 from exporter.config import ConfigError
+from exporter.tlsconfig import ServerTLS, server_tls
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    import ssl
+    from collections.abc import Mapping
     from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-TOP_KEYS = ("tls_server_config", "basic_auth_users", "http_server_config")
-TLS_KEYS = ("cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version")
-CLIENT_AUTH_TYPES = ("NoClientCert", "RequireAndVerifyClientCert")
-MIN_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+TOP_KEYS: Final = ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit")
+HTTP_KEYS: Final = ("http2", "headers")
+RATE_LIMIT_KEYS: Final = ("interval", "burst")
+# The toolkit's fixed set of headers, with the values it allows where it checks them
+# (exporter-toolkit web/handler.go: private on purpose, for consistency across exporters).
+HEADERS: Final[dict[str, tuple[str, ...] | None]] = {
+    "Strict-Transport-Security": None,
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": None,
+    "Content-Security-Policy": None,
+}
+# What bcrypt.Cost accepts in Go: $2a$/$2b$/$2y$, cost 04-31, 22 characters of salt, 31 of hash.
+_BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
+_UNIT_SECONDS: Final = {  # Go's time.ParseDuration units, both micro signs included
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_UNITS = "|".join(sorted(_UNIT_SECONDS, key=len, reverse=True))  # "ms" before "m" and "s"
+_DURATION_PART = re.compile(rf"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)({_UNITS})")
+_DURATION = re.compile(rf"^(?:{_DURATION_PART.pattern})+$")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: ``burst`` requests at once, then one per ``interval_seconds``."""
+
+    interval_seconds: float
+    burst: int
 
 
 @dataclass(frozen=True)
 class WebConfig:
-    ssl_context: ssl.SSLContext | None = None
+    tls: ServerTLS | None = None
     users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
+    headers: Mapping[str, str] = field(default_factory=dict)  # added to every response
+    rate_limit: RateLimit | None = None
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.tls.context if self.tls is not None else None
 
 
 def _mapping(
@@ -73,9 +117,13 @@ def load_web_config(path: Path) -> WebConfig:
     except yaml.YAMLError:
         raise ConfigError(key, str(path), "not valid YAML") from None
     top = _mapping(key, data, TOP_KEYS)
+    tls = server_tls(top.get("tls_server_config"), path.parent)
+    headers = _http(top.get("http_server_config"), tls_on=tls is not None)
     return WebConfig(
-        ssl_context=_tls(top.get("tls_server_config"), path.parent),
+        tls=tls,
         users=_users(top.get("basic_auth_users")),
+        headers=headers,
+        rate_limit=_rate_limit(top.get("rate_limit")),
     )
 
 
@@ -86,93 +134,71 @@ def _users(raw: object) -> dict[str, bytes]:
         raise ConfigError("basic_auth_users", raw, "expected a mapping of user to bcrypt hash")
     users = {}
     for user, hashed in raw.items():
-        if not (isinstance(hashed, str) and hashed.startswith(("$2a$", "$2b$", "$2y$"))):
+        if not (isinstance(hashed, str) and _BCRYPT_HASH.match(hashed)):
             # The value stands for a secret: name the user, never echo it.
             raise ConfigError(f"basic_auth_users.{user}", "(hidden)", "expected a bcrypt hash")
         users[str(user)] = hashed.replace("$2y$", "$2b$", 1).encode()
     return users
 
 
-def _tls(raw: object, base: Path) -> ssl.SSLContext | None:
+def _http(raw: object, *, tls_on: bool) -> dict[str, str]:
+    """``http_server_config``: the headers to add; ``http2`` is checked and needs nothing."""
+    if raw is None:
+        return {}
+    prefix = "http_server_config"
+    http = _mapping(prefix, raw, HTTP_KEYS, prefix + ".")
+    http2 = http.get("http2", True)
+    if not isinstance(http2, bool):
+        raise ConfigError(f"{prefix}.http2", http2, "expected true or false")
+    if http2 and "http2" in http and tls_on:
+        log.info("http2: aiohttp serves HTTP/1.1 only; HTTP/2 clients fall back to it over ALPN")
+    headers = http.get("headers")
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict):
+        raise ConfigError(
+            f"{prefix}.headers", headers, f"expected a mapping of {', '.join(HEADERS)}"
+        )
+    result = {}
+    for name, value in headers.items():
+        key = f"{prefix}.headers.{name}"
+        if name not in HEADERS:
+            raise ConfigError(key, value, f"cannot be configured; allowed: {', '.join(HEADERS)}")
+        text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
+        if text is None or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            raise ConfigError(key, value, "expected a header value on one line")
+        allowed = HEADERS[name]
+        if allowed is not None and text not in allowed:
+            raise ConfigError(key, value, f"expected one of {', '.join(allowed)}")
+        if text:  # blank: unset, as the toolkit documents
+            result[name] = text
+    return result
+
+
+def parse_go_duration(key: str, raw: object) -> float:
+    """Seconds of a Go duration (``time.ParseDuration``): ``1s``, ``500ms``, ``1m30s``."""
+    allowed = "expected a Go duration like 500ms, 1s or 1m30s (or 0 to turn it off)"
+    if raw == "0" or (isinstance(raw, int | float) and not isinstance(raw, bool) and raw == 0):
+        return 0.0
+    if not isinstance(raw, str) or not _DURATION.match(raw.strip()):
+        # A bare number would be nanoseconds in Go: surely not what was meant.
+        raise ConfigError(key, raw, allowed)
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(raw.strip()))
+
+
+def _rate_limit(raw: object) -> RateLimit | None:
     if raw is None:
         return None
-    prefix = "tls_server_config"
-    tls = _mapping(prefix, raw, TLS_KEYS, prefix + ".")
-    for name in ("cert_file", "key_file"):
-        if not isinstance(tls.get(name), str) or not tls[name]:
-            raise ConfigError(f"{prefix}.{name}", tls.get(name), "required when TLS is configured")
-    auth = tls.get("client_auth_type", "NoClientCert")
-    if auth not in CLIENT_AUTH_TYPES:
-        allowed = f"expected one of {', '.join(CLIENT_AUTH_TYPES)}"
-        raise ConfigError(f"{prefix}.client_auth_type", auth, allowed)
-    version = tls.get("min_version", "TLS12")
-    if version not in MIN_VERSIONS:
-        raise ConfigError(f"{prefix}.min_version", version, "expected TLS12 or TLS13")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = MIN_VERSIONS[version]
-    cert, key = base / tls["cert_file"], base / tls["key_file"]
-    try:
-        context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        allowed = f"cannot load it with its key ({exc})"
-        raise ConfigError(f"{prefix}.cert_file", str(cert), allowed) from None
-    if auth == "RequireAndVerifyClientCert":
-        ca = tls.get("client_ca_file")
-        if not isinstance(ca, str) or not ca:
-            allowed = "required with RequireAndVerifyClientCert"
-            raise ConfigError(f"{prefix}.client_ca_file", ca, allowed)
-        try:
-            context.load_verify_locations(base / ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"{prefix}.client_ca_file", ca, f"cannot load it ({exc})") from None
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
-
-
-def basic_auth_middleware(
-    users: Mapping[str, bytes],
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """401 unless the request carries one of ``users`` with the right password.
-
-    bcrypt is slow on purpose; a verified (user, password) pair is remembered by its SHA-256 so a
-    scrape every few seconds does not pay for it each time (as exporter-toolkit does).
-    """
-    verified: set[bytes] = set()
-
-    @web.middleware
-    async def middleware(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if _authorised(request.headers.get("Authorization", ""), users, verified):
-            return await handler(request)
-        return web.Response(
-            status=401,
-            text="Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="cryptoliq-exporter"'},
+    prefix = "rate_limit"
+    limit = _mapping(prefix, raw, RATE_LIMIT_KEYS, prefix + ".")
+    interval = parse_go_duration(f"{prefix}.interval", limit.get("interval", 0))
+    burst = limit.get("burst", 0)
+    if not isinstance(burst, int) or isinstance(burst, bool) or burst < 0:
+        raise ConfigError(
+            f"{prefix}.burst", burst, "expected a whole number of requests, 0 or more"
         )
-
-    return middleware
-
-
-def _authorised(header: str, users: Mapping[str, bytes], verified: set[bytes]) -> bool:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    hashed = users.get(user)
-    if hashed is None:
-        bcrypt.checkpw(b"timing", _DUMMY_HASH)  # same cost whether or not the user exists
-        return False
-    token = hashlib.sha256(hashed + b"\0" + password.encode()).digest()
-    if any(hmac.compare_digest(token, known) for known in verified):
-        return True
-    if bcrypt.checkpw(password.encode(), hashed):
-        verified.add(token)
-        return True
-    return False
-
-
-_DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(rounds=4))
+    if interval == 0:
+        return None  # the toolkit's "off"
+    if burst == 0:
+        log.warning("rate_limit.burst is 0: every request is refused with 429, as in the toolkit")
+    return RateLimit(interval_seconds=interval, burst=burst)

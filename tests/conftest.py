@@ -1,8 +1,9 @@
-"""Shared test helpers: an injectable clock and event factories."""
+"""Shared test helpers: an injectable clock, event factories, and skip-but-fail-in-CI."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, NoReturn
 
 import pytest
 
@@ -24,6 +25,15 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def unavailable(what: str, how: str) -> NoReturn:
+    """Skip a test whose tool or side install is missing, except in CI (``CI`` set), which
+    must provide it (``.ci/run``), so there it fails. ``what`` says what is missing, ``how``
+    how to get it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what}, and CI must run this ({how})")
+    pytest.skip(f"{what} ({how}); CI runs this test")
 
 
 def make_liquidation(clock: FakeClock, **changes: Any) -> Liquidation:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import pytest
 import yaml
+
+from tests.conftest import unavailable
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 PROVISIONING: Final = ROOT / "provisioning"
@@ -32,11 +32,9 @@ def require_tool(name: str) -> str:
     everything else.
     """
     path = shutil.which(name)
-    if path is not None:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed, and CI must run this (apt-get install prometheus)")
-    pytest.skip(f"{name} is not installed (apt-get install prometheus); CI runs this test")
+    if path is None:
+        unavailable(f"{name} is not installed", "apt-get install prometheus")
+    return path
 
 
 def load_yaml(path: Path) -> Any:

@@ -7,6 +7,7 @@ datasource uid the dashboards do not use, a variable `.env.example` does not def
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import PurePosixPath
@@ -16,6 +17,7 @@ import pytest
 
 from dashboards.config import DATASOURCE_UID, JOB
 from exporter.config import DEFAULT_PORT
+from exporter.healthcheck import TIMEOUT_SECONDS
 from tests.monitoring_support import (
     DASHBOARD_FILES,
     PROMETHEUS_CONFIG,
@@ -119,7 +121,7 @@ def test_named_volumes_are_declared_and_used() -> None:
 def test_every_service_has_a_health_check() -> None:
     for name, service in SERVICES.items():
         if "build" in service:
-            assert re.search(r"^HEALTHCHECK .*healthz", DOCKERFILE, re.MULTILINE), name
+            assert re.search(r"^HEALTHCHECK .*--healthcheck", DOCKERFILE, re.MULTILINE), name
         else:
             test = service["healthcheck"]["test"]
             assert test[0] == "CMD", name
@@ -149,12 +151,30 @@ def test_scrape_target_and_ports_agree_with_the_exporter_defaults() -> None:
         assert (DEFAULT_PORT, DEFAULT_PORT) in published(service), name
         assert "--port" not in service.get("command", []), name
     assert re.search(rf"^EXPOSE {DEFAULT_PORT}$", DOCKERFILE, re.MULTILINE)
-    assert f"127.0.0.1:{DEFAULT_PORT}/healthz" in DOCKERFILE
     (alertmanager,) = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert alertmanager == "alertmanager:9093"
     assert (9093, 9093) in published(SERVICES["alertmanager"])
     assert (9090, 9090) in published(SERVICES["prometheus"])
     assert (3000, 3000) in published(SERVICES["grafana"])
+
+
+def test_image_health_check_asks_the_exporter_itself() -> None:
+    """A fixed URL fails with basic auth (401), TLS (plain HTTP to a TLS port) or another port;
+    ``--healthcheck`` reads the same settings as the exporter to find all three
+    (tests/test_healthcheck.py runs it against the real app)."""
+    found = re.search(
+        r"^HEALTHCHECK (?P<options>.*?)\s*CMD (?P<command>\[.*\])$", DOCKERFILE, re.MULTILINE
+    )
+    assert found, "the Dockerfile has an exec-form HEALTHCHECK"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (script,) = pyproject["project"]["scripts"]
+    assert json.loads(found["command"]) == [script, "--healthcheck"]
+    timeout = re.search(r"--timeout=(\d+)s", found["options"])
+    assert timeout, found["options"]
+    assert int(timeout[1]) > TIMEOUT_SECONDS, "the check must give up before Docker does"
+    for name, service in EXPORTERS.items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test is None or test[:3] == ["CMD", script, "--healthcheck"], name
 
 
 def test_prometheus_reads_the_mounted_config_and_rules() -> None:

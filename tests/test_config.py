@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from exporter.cli import EXIT_CONFIG_ERROR, load_config, main
+from exporter.config import ALL_INTERFACES
+from tests.test_lifecycle import free_port, get, poll
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -116,6 +118,37 @@ def test_demo_switch_and_speed() -> None:
         (["--exchanges", "kraken"], {}, None, "--exchanges = 'kraken': expected a list of binance"),
         ([], {}, "port: [1\n", "not valid YAML at line"),
         ([], {}, "- 1\n", "expected a YAML mapping at the top level"),
+        # Not Kubernetes service links: a bad port, a name or a value of another shape.
+        ([], {"CRYPTOLIQ_PORT": "abc"}, None, "CRYPTOLIQ_PORT = 'abc': expected a port number"),
+        ([], {"CRYPTOLIQ_PORT": "99999"}, None, "CRYPTOLIQ_PORT = '99999': expected a port"),
+        ([], {"CRYPTOLIQ_PORT": "tcp://10.0.0.1:99999"}, None, "CRYPTOLIQ_PORT = 'tcp://"),
+        ([], {"CRYPTOLIQ_SERVICE_HOST": "exporter"}, None, "CRYPTOLIQ_SERVICE_HOST = 'exporter"),
+        ([], {"CRYPTOLIQ_PORT_9877_TCP_PORT": "9878"}, None, "unknown variable"),
+        ([], {"CRYPTOLIQ_PORT_9877_TCP_PROTO": "udp"}, None, "unknown variable"),
+        ([], {"CRYPTOLIQ_SERVICE_PORTS": "9877"}, None, "CRYPTOLIQ_SERVICE_PORTS = '9877'"),
+        # node_exporter's --web.listen-address
+        (
+            ["--web.listen-address", "9877"],
+            {},
+            None,
+            "--web.listen-address = '9877': expected [HOST]:PORT, e.g. :9877",
+        ),
+        (["--web.listen-address", "::1:9877"], {}, None, "--web.listen-address = '::1:9877'"),
+        (["--web.listen-address", "[::1]"], {}, None, "--web.listen-address = '[::1]'"),
+        (["--web.listen-address", ":0"], {}, None, "--web.listen-address = ':0': expected"),
+        (["--web.listen-address", "a b:80"], {}, None, "--web.listen-address = 'a b:80'"),
+        (
+            ["--web.listen-address", ":1", "--web.listen-address", ":2"],
+            {},
+            None,
+            "--web.listen-address = [':1', ':2']: expected one address",
+        ),
+        (
+            ["--web.listen-address", ":9100", "--port", "9200"],
+            {},
+            None,
+            "--web.listen-address = ':9100': give it or --port, not both",
+        ),
     ],
 )
 def test_bad_config_exits_2_with_one_line(
@@ -164,3 +197,83 @@ def test_console_entry_point_exit_status() -> None:
     ).stdout
     assert "CRYPTOLIQ_PORT" in help_text
     assert "--demo" in help_text
+
+
+# What Kubernetes injects for Services named cryptoliq (ports "metrics" 9877/TCP and 9878/UDP)
+# and cryptoliq-exporter (IPv6, SCTP) in the same namespace.
+SERVICE_LINKS = {
+    "CRYPTOLIQ_SERVICE_HOST": "10.0.0.1",
+    "CRYPTOLIQ_SERVICE_PORT": "9877",
+    "CRYPTOLIQ_SERVICE_PORT_METRICS": "9877",
+    "CRYPTOLIQ_PORT": "tcp://10.0.0.1:9877",
+    "CRYPTOLIQ_PORT_9877_TCP": "tcp://10.0.0.1:9877",
+    "CRYPTOLIQ_PORT_9877_TCP_PROTO": "tcp",
+    "CRYPTOLIQ_PORT_9877_TCP_PORT": "9877",
+    "CRYPTOLIQ_PORT_9877_TCP_ADDR": "10.0.0.1",
+    "CRYPTOLIQ_PORT_9878_UDP": "udp://10.0.0.1:9878",
+    "CRYPTOLIQ_PORT_9878_UDP_PROTO": "udp",
+    "CRYPTOLIQ_PORT_9878_UDP_PORT": "9878",
+    "CRYPTOLIQ_PORT_9878_UDP_ADDR": "10.0.0.1",
+    "CRYPTOLIQ_EXPORTER_SERVICE_HOST": "fd00::1",
+    "CRYPTOLIQ_EXPORTER_SERVICE_PORT": "9877",
+    "CRYPTOLIQ_EXPORTER_PORT": "sctp://[fd00::1]:9877",
+    "CRYPTOLIQ_EXPORTER_PORT_9877_SCTP": "sctp://[fd00::1]:9877",
+    "CRYPTOLIQ_EXPORTER_PORT_9877_SCTP_PROTO": "sctp",
+    "CRYPTOLIQ_EXPORTER_PORT_9877_SCTP_PORT": "9877",
+    "CRYPTOLIQ_EXPORTER_PORT_9877_SCTP_ADDR": "fd00::1",
+}
+
+
+def test_kubernetes_service_links_are_skipped() -> None:
+    config = load_config([], SERVICE_LINKS)
+    assert config.port == 9877
+    assert config.ignored_env == tuple(sorted(SERVICE_LINKS))
+    # A real CRYPTOLIQ_PORT is still the setting; other variables are still read.
+    env = {**SERVICE_LINKS, "CRYPTOLIQ_PORT": "9100", "CRYPTOLIQ_LOG_LEVEL": "debug"}
+    config = load_config([], env)
+    assert (config.port, config.log_level) == (9100, "debug")
+    assert "CRYPTOLIQ_PORT" not in config.ignored_env
+
+
+def test_kubernetes_service_links_are_logged_and_do_not_stop_the_process() -> None:
+    port = free_port()
+    env = {**SERVICE_LINKS, "PATH": "/usr/bin:/bin", "CRYPTOLIQ_LOG_LEVEL": "debug"}
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "exporter"),
+            *("--web.listen-address", f"127.0.0.1:{port}"),
+            *("--exchanges", "okx", "--backfill-hours", "0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        poll(lambda: get(f"http://127.0.0.1:{port}/healthz") is not None, 30, "/healthz")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    for name in SERVICE_LINKS:
+        assert f"ignoring {name}: a Kubernetes service link, not a setting" in output
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (":9877", (ALL_INTERFACES, 9877)),
+        (f"{ALL_INTERFACES}:9100", (ALL_INTERFACES, 9100)),
+        ("127.0.0.1:9200", ("127.0.0.1", 9200)),
+        ("[::1]:9300", ("::1", 9300)),
+        ("localhost:9400", ("localhost", 9400)),
+    ],
+)
+def test_node_exporter_listen_address_flag(address: str, expected: tuple[str, int]) -> None:
+    env = {"CRYPTOLIQ_LISTEN_ADDRESS": "10.1.1.1", "CRYPTOLIQ_PORT": "9999"}  # flags win
+    config = load_config([f"--web.listen-address={address}"], env)
+    assert (config.listen_address, config.port) == expected
+
+
+def test_node_exporter_web_config_flag() -> None:
+    assert load_config(["--web.config.file", "web.yml"], {}).web_config_file == "web.yml"
+    assert load_config(["--web-config-file=w.yml"], {}).web_config_file == "w.yml"

@@ -12,7 +12,7 @@ from exporter.app import Exporter, create_app
 from exporter.config import Config, ExchangeConfig
 from exporter.core import Core
 from exporter.events import Reason
-from exporter.health import Stream
+from exporter.health import LostReason, Stream
 from tests.conftest import FakeClock, make_liquidation, make_open_interest
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ CONTRACT = {
     "cryptoliq_messages": "counter",
     "cryptoliq_invalid_messages": "counter",
     "cryptoliq_reconnects": "counter",
+    "cryptoliq_liquidations_lost": "counter",
     "cryptoliq_build_info": "gauge",  # an info family; the text format calls it a gauge
 }
 EXCHANGES = ("binance", "bybit", "okx")
@@ -113,7 +114,7 @@ async def test_scrape_follows_naming_rules(aiohttp_client: AiohttpClient, clock:
         "side": {"long", "short"},
         "window": {"5m", "1h", "4h", "12h", "24h"},
         "stream": {s.value for s in Stream},
-        "reason": {r.value for r in Reason},
+        "reason": {r.value for r in Reason} | {r.value for r in LostReason},
     }
     for family in text_string_to_metric_families(text):
         if family.name.startswith(("process_", "python_")):

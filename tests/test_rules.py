@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from dashboards.config import JOB, THRESHOLDS
+from exporter.health import LostReason
 from tests.monitoring_support import (
     PROMETHEUS_CONFIG,
     PROMTOOL_TESTS,
@@ -107,6 +108,14 @@ def test_rules_carry_the_configured_thresholds() -> None:
     assert f">= {THRESHOLDS.cascade_ratio:g}\n" in exprs["LiquidationCascade"]
     assert f"> {THRESHOLDS.stale_liquidations_seconds}\n" in exprs["CryptoliqFeedStale"]
     assert f"<= {THRESHOLDS.cluster_distance:g})" in exprs["LiquidationClusterNearPrice"]
+    assert f"[{THRESHOLDS.lost_window}]) > 0" in exprs["CryptoliqLiquidationsLost"]
+
+
+def test_lost_liquidations_alert_explains_every_reason_the_exporter_counts() -> None:
+    """A new ``reason`` of ``cryptoliq_liquidations_lost_total`` needs its own advice."""
+    (lost,) = (rule for rule in alerting_rules() if rule["alert"] == "CryptoliqLiquidationsLost")
+    explained = set(re.findall(r'eq \$labels\.reason "(\w+)"', lost["annotations"]["description"]))
+    assert explained == {reason.value for reason in LostReason}
 
 
 def referenced_alert_names(matchers: list[str]) -> set[str]:

@@ -12,7 +12,6 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from contextlib import suppress
-from dataclasses import dataclass
 from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -23,16 +22,16 @@ import ccxt.pro
 from exporter.backoff import Backoff
 from exporter.collectors import history
 from exporter.collectors.ccxt_hooks import guarded_exchange_class
-from exporter.dedup import RecentLiquidations
+from exporter.collectors.intake import FrameIntake, FrameItem, RawLiquidation, markets_by_id
+from exporter.collectors.ratelimitedlog import RateLimitedLog
 from exporter.events import (
     InvalidEventError,
     Liquidation,
     MarketHistory,
     OpenInterest,
     Reason,
-    Side,
 )
-from exporter.health import Stream
+from exporter.health import LostReason, Stream
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -51,9 +50,9 @@ FATAL_ERRORS: tuple[type[Exception], ...] = (
 )
 FATAL_RETRY_SECONDS = 300.0
 RATE_LIMITED_ERRORS: tuple[type[Exception], ...] = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)
-LOG_EVERY_SECONDS = 60.0
-# ccxt's shared liquidation cache; drained after every wake-up, so it only has to hold a burst.
-LIQUIDATION_CACHE_ROWS = 2_000
+# Liquidations are taken from each frame as it arrives (exporter/collectors/intake.py), never
+# from ccxt's cache, which data frames do not reach; keep that cache minimal.
+LIQUIDATION_CACHE_ROWS = 1
 # The heatmap backfill may hold back the first open-interest poll at most this long.
 BACKFILL_TIMEOUT_SECONDS = 120.0
 
@@ -70,19 +69,6 @@ class SubscriptionError(ccxt.NetworkError):  # type: ignore[misc]  # ccxt ships 
     """The exchange rejected our subscription or never acknowledged it."""
 
 
-@dataclass(frozen=True, slots=True)
-class RawLiquidation:
-    """One liquidation as an exchange states it, before market metadata is applied.
-
-    ``amount`` is in coins, or in contracts where ``quantity_in_contracts`` is set.
-    """
-
-    side: Side
-    price: float
-    amount: float
-    timestamp_ms: int
-
-
 # (coins, USD or None to derive from the mark price, mark price, exchange time ms or None)
 OpenInterestFields = tuple[float, float | None, float, int | None]
 
@@ -93,23 +79,6 @@ class EventSink(Protocol):
     def record_open_interest(self, event: OpenInterest) -> None: ...
 
     def record_history(self, history: MarketHistory) -> None: ...
-
-
-class _RateLimitedLog:
-    """At most one warning per key per interval; the rest go to debug."""
-
-    def __init__(self, clock: Callable[[], float], interval: float = LOG_EVERY_SECONDS) -> None:
-        self._clock = clock
-        self._interval = interval
-        self._last: dict[str, float] = {}
-
-    def warning(self, key: str, msg: str, *args: object) -> None:
-        now = self._clock()
-        if now - self._last.get(key, -self._interval) >= self._interval:
-            self._last[key] = now
-            log.warning(msg, *args)
-        else:
-            log.debug(msg, *args)
 
 
 class ExchangeCollector(ABC):
@@ -148,16 +117,20 @@ class ExchangeCollector(ABC):
         self._subscribe_timeout = subscribe_timeout
         self._check_interval = check_interval
         self._request_timeout = request_timeout
-        self._warn = _RateLimitedLog(clock)
+        self._warn = RateLimitedLog(clock)
         self._acks = 0
         self._data_seen = False
         self._rejection: object = None
         self._frame_counted = False
-        self._cache: Any = None  # ccxt's liquidation cache, and the newest entry taken from it
-        self._last_entry: Any = None
-        # Frames a venue re-sends after a reconnect must count once.
-        self._recent = RecentLiquidations()
-        self._wanted: frozenset[str] | None = None
+        self._intake = FrameIntake(
+            self.name,
+            self,
+            sink,
+            health=health,
+            warn=self._warn,
+            clock=clock,
+            quantity_in_contracts=self.quantity_in_contracts,
+        )
         self._backfill_hours = backfill_hours
         self._backfill_timeout = backfill_timeout
         self._backfilled: set[str] = set()
@@ -185,8 +158,13 @@ class ExchangeCollector(ABC):
     def classify_frame(self, message: object) -> FrameKind: ...
 
     @abstractmethod
-    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
-        """Every liquidation in one raw cache entry (``info``); raises InvalidEventError."""
+    def split_frame(self, message: Mapping[str, Any]) -> Sequence[FrameItem]:
+        """Every liquidation of a data frame, in order; an element that is not one becomes an
+        InvalidEventError in its place (a frame whose container is wrong, one)."""
+
+    @abstractmethod
+    def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
+        """One entry's side, price, amount and time; raises InvalidEventError."""
 
     @abstractmethod
     def watch_calls(
@@ -333,7 +311,9 @@ class ExchangeCollector(ABC):
         self._data_seen = False
         self._rejection = None
 
-    def on_frame(self, message: object) -> None:
+    def on_frame(self, message: object) -> bool:
+        """Count and classify a decoded frame; True when it was a data frame, taken here
+        entry by entry (ccxt does not see it: its parser and its capped cache lose entries)."""
         self.health.message(self.name, Stream.LIQUIDATIONS)
         kind = self.classify_frame(message)
         self._frame_counted = kind is FrameKind.UNKNOWN
@@ -343,8 +323,22 @@ class ExchangeCollector(ABC):
             self._acks += 1
         elif kind is FrameKind.REJECT:
             self._rejection = message
-        elif kind is FrameKind.DATA:
+        elif kind is FrameKind.DATA and isinstance(message, dict):
             self._data_seen = True
+            self._intake.take(message)
+            return True
+        return False
+
+    def on_frame_too_large(self, error: Exception) -> None:
+        """The WebSocket client refused a frame over its size limit and drops the connection:
+        the frame's entries cannot be counted, so it counts as one lost liquidation."""
+        self.health.lost(self.name, LostReason.FRAME_TOO_LARGE)
+        self._warn.warning(
+            "lost:frame_too_large",
+            "%s: a frame over the WebSocket size limit was dropped (%s); counted as lost",
+            self.name,
+            error,
+        )
 
     def on_malformed(self, data: object, error: Exception) -> None:
         """A frame that did not even decode (bad JSON, binary junk)."""
@@ -396,7 +390,8 @@ class ExchangeCollector(ABC):
     async def _stream(self, exchange: Any, backoff: Backoff) -> None:
         await exchange.load_markets()
         symbols = self.resolve_symbols(exchange)
-        self._wanted = frozenset(symbols) if symbols is not None else None
+        wanted = frozenset(symbols) if symbols is not None else None
+        self._intake.use_markets(markets_by_id(exchange.markets or {}), wanted)
         expected_acks = len(symbols) if self.watch_per_symbol and symbols else 1
         self.on_connected()
         deadline = self._clock() + self._subscribe_timeout
@@ -404,16 +399,15 @@ class ExchangeCollector(ABC):
         pending = {asyncio.ensure_future(call()): call for call in calls}
         try:
             while True:
+                # The watches hold the subscriptions and end only with what ccxt raises
+                # (disconnects, rejections); data frames reach on_frame, never their results.
                 done, _ = await asyncio.wait(
                     pending, timeout=self._check_interval, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in done:
                     call = pending.pop(task)
-                    task.result()  # raises what ccxt raised: disconnects, rejections
+                    task.result()
                     pending[asyncio.ensure_future(call())] = call
-                # Also on a timeout: an entry for a market outside our subscription (an unknown
-                # symbol) lands in the cache without waking our watch, and must still count.
-                self._drain(exchange)
                 if self._subscribed(expected_acks, deadline):
                     if not self.health.stream_healthy(self.name, Stream.LIQUIDATIONS):
                         log.info("%s: liquidation stream subscribed", self.name)
@@ -435,105 +429,6 @@ class ExchangeCollector(ABC):
         if self._clock() > deadline:
             raise SubscriptionError(f"no acknowledgement within {self._subscribe_timeout:g}s")
         return False
-
-    def _drain(self, exchange: Any) -> None:
-        """Take every liquidation ccxt cached since the last drain (the watch result may hold
-        only the one that woke us)."""
-        received_ms = int(self._clock() * 1000)
-        markets: Mapping[str, Any] = exchange.markets or {}
-        for item in self._new_entries(exchange.liquidations):
-            self._record(item, markets, received_ms)
-
-    def _new_entries(self, cache: Any) -> list[Any]:
-        """The cache entries after the last one we took, oldest first.
-
-        Found by identity from the newest end rather than with ccxt's ``getLimit``: that count
-        is reset lazily (on the next append), so two drains with nothing new in between would
-        take the same entries twice.
-        """
-        if cache is None:
-            return []
-        if cache is not self._cache:
-            self._cache, self._last_entry = cache, None
-        new = []
-        for item in reversed(cache):
-            if item is self._last_entry:
-                break
-            new.append(item)
-        else:
-            if self._last_entry is not None:
-                self._warn.warning(
-                    "overflow", "%s: liquidations overflowed ccxt's cache between drains", self.name
-                )
-        if new:
-            self._last_entry = new[0]
-            new.reverse()
-        return new
-
-    def _record(
-        self, item: Mapping[str, Any], markets: Mapping[str, Any], received_ms: int
-    ) -> None:
-        try:
-            for event in self._to_events(item, markets, received_ms):
-                if self._recent.is_duplicate(event):
-                    self.health.duplicate(self.name)
-                else:
-                    self.sink.record_liquidation(event)
-        except InvalidEventError as exc:
-            self.health.invalid(self.name, Stream.LIQUIDATIONS, exc.reason)
-            self._warn.warning(
-                f"invalid:{exc.reason}", "%s: skipped an invalid liquidation: %s", self.name, exc
-            )
-
-    def _to_events(
-        self, item: Mapping[str, Any], markets: Mapping[str, Any], received_ms: int
-    ) -> list[Liquidation]:
-        """The validated events of one cache entry; raises InvalidEventError."""
-        symbol = item.get("symbol")
-        market = markets.get(symbol) if isinstance(symbol, str) else None
-        if market is None:
-            raise InvalidEventError(Reason.UNKNOWN_SYMBOL, f"symbol={symbol!r}")
-        if self._wanted is not None and symbol not in self._wanted:
-            return []  # an all-market subscription (OKX) also brings markets we do not watch
-        info = item.get("info")
-        if not isinstance(info, dict):
-            raise InvalidEventError(Reason.MALFORMED, f"info={info!r:.100}")
-        events = []
-        for raw in self.parse_entries(info):
-            coins, usd = self.amounts(market, raw.price, raw.amount)
-            events.append(
-                Liquidation(
-                    exchange=self.name,
-                    symbol=market["symbol"],
-                    coin=market["base"],
-                    side=raw.side,
-                    price=raw.price,
-                    quantity=coins,
-                    notional_usd=usd,
-                    timestamp_ms=raw.timestamp_ms,
-                    received_ms=received_ms,
-                )
-            )
-        return events
-
-    def amounts(
-        self, market: Mapping[str, Any], price: float, amount: float
-    ) -> tuple[float, float]:
-        """(coins, USD) of ``amount`` at ``price`` on ``market``.
-
-        Linear contracts are worth ``contractSize`` coins; inverse ones ``contractSize`` USD.
-        Quote currencies USDT and USDC are taken at 1 USD.
-        """
-        if not self.quantity_in_contracts:
-            return amount, amount * price
-        size = market.get("contractSize")
-        if not isinstance(size, int | float) or size <= 0:
-            raise InvalidEventError(Reason.MISSING_FIELD, f"contractSize of {market.get('symbol')}")
-        if market.get("inverse"):
-            usd = amount * size
-            return usd / price, usd
-        coins = amount * size
-        return coins, coins * price
 
     # open interest poll
 

@@ -17,10 +17,10 @@ from exporter.collectors.base import (
     ExchangeCollector,
     FrameKind,
     OpenInterestFields,
-    RawLiquidation,
 )
 from exporter.collectors.history import HistoryLimits
-from exporter.events import Reason, Side
+from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.events import InvalidEventError, Reason, Side
 from exporter.health import Stream
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from exporter.events import OpenInterest
 
+# Stream names of liquidation feeds: `<symbol>@forceOrder` and the all-market `!forceOrder@arr`.
+FORCE_ORDER_STREAMS = ("@forceOrder", "!forceOrder@arr")
 # 2400 weight/min per IP; openInterest costs 1 per symbol. Stay under half the budget.
 REQUEST_WEIGHT_PER_MINUTE = 1200
 
@@ -83,20 +85,36 @@ class BinanceCollector(ExchangeCollector):
             return FrameKind.REJECT
         if "result" in message and "id" in message:
             return FrameKind.ACK
-        payload = message.get("data", message)
-        if isinstance(payload, dict) and payload.get("e") == "forceOrder":
+        stream = message.get("stream")
+        if isinstance(stream, str) and stream.endswith(FORCE_ORDER_STREAMS):
+            return FrameKind.DATA  # a combined-stream frame, whatever its data holds
+        if message.get("e") == "forceOrder":
             return FrameKind.DATA
         return FrameKind.UNKNOWN  # keepalive is WebSocket ping/pong, never a text frame
 
-    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
-        return [
-            RawLiquidation(
-                side=fields.lookup(info, "S", self.SIDES, Reason.INVALID_SIDE),
-                price=fields.number(info, "ap"),
-                amount=fields.number(info, "z"),
-                timestamp_ms=fields.timestamp_ms(info, "T"),
-            )
-        ]
+    def split_frame(self, message: Mapping[str, Any]) -> Sequence[FrameItem]:
+        """One order per frame: ``o`` of the event, raw (``/ws``) or wrapped in a combined
+        stream's ``{"stream", "data"}``."""
+        payload = message.get("data", message) if "stream" in message else message
+        if not isinstance(payload, dict):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"data={payload!r:.50}")]
+        order = payload.get("o")
+        if order is None:
+            return [InvalidEventError(Reason.MISSING_FIELD, "o")]
+        if not isinstance(order, dict):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"o={order!r:.50}")]
+        market_id = order.get("s")
+        if not isinstance(market_id, str) or not market_id:
+            return [InvalidEventError(Reason.MISSING_FIELD, f"o.s={market_id!r:.50}")]
+        return [RawEntry(market_id, order)]
+
+    def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
+        return RawLiquidation(
+            side=fields.lookup(entry, "S", self.SIDES, Reason.INVALID_SIDE),
+            price=fields.number(entry, "ap"),
+            amount=fields.number(entry, "z"),
+            timestamp_ms=fields.timestamp_ms(entry, "T"),
+        )
 
     def watch_calls(
         self, exchange: Any, symbols: Sequence[str] | None

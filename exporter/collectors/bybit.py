@@ -17,10 +17,10 @@ from exporter.collectors.base import (
     ExchangeCollector,
     FrameKind,
     OpenInterestFields,
-    RawLiquidation,
 )
 from exporter.collectors.history import HistoryLimits
-from exporter.events import Reason, Side
+from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.events import InvalidEventError, Reason, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -33,6 +33,12 @@ ENTRY_FIELDS: dict[str, tuple[str, str, str, str]] = {
     "S": ("S", "v", "p", "T"),
     "side": ("side", "size", "price", "updatedTime"),
 }
+# Per topic: the market id field of an entry, and whether `data` is a list of entries
+# (allLiquidation, several per push) or a single entry (the older liquidation.* topic).
+TOPICS: dict[str, tuple[str, bool]] = {
+    "allLiquidation.": ("s", True),
+    "liquidation.": ("symbol", False),
+}
 
 
 def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
@@ -43,6 +49,15 @@ def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
         fields.number(info, "markPrice"),
         None,
     )
+
+
+def _entry(item: object, id_field: str) -> FrameItem:
+    if not isinstance(item, dict):
+        return InvalidEventError(Reason.WRONG_TYPE, f"data entry {item!r:.50}")
+    market_id = item.get(id_field)
+    if not isinstance(market_id, str) or not market_id:
+        return InvalidEventError(Reason.MISSING_FIELD, f"{id_field}={market_id!r:.50}")
+    return RawEntry(market_id, item)
 
 
 # The answer to the app-level {"op": "ping"} keepalive carries op "ping" (or "pong").
@@ -79,21 +94,31 @@ class BybitCollector(ExchangeCollector):
         if message.get("op") == "subscribe":
             return FrameKind.ACK if message.get("success") is True else FrameKind.REJECT
         topic = message.get("topic")
-        if isinstance(topic, str) and topic.startswith(("allLiquidation.", "liquidation.")):
+        if isinstance(topic, str) and topic.startswith(tuple(TOPICS)):
             return FrameKind.DATA
         return FrameKind.UNKNOWN
 
-    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
-        shape = next((ENTRY_FIELDS[k] for k in ENTRY_FIELDS if k in info), ENTRY_FIELDS["S"])
+    def split_frame(self, message: Mapping[str, Any]) -> Sequence[FrameItem]:
+        topic = str(message.get("topic"))
+        id_field, is_list = next(TOPICS[t] for t in TOPICS if topic.startswith(t))
+        data = message.get("data")
+        if data is None:
+            return [InvalidEventError(Reason.MISSING_FIELD, "data")]
+        if not is_list:
+            data = [data]
+        elif not isinstance(data, list):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
+        return [_entry(item, id_field) for item in data]
+
+    def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
+        shape = next((ENTRY_FIELDS[k] for k in ENTRY_FIELDS if k in entry), ENTRY_FIELDS["S"])
         side, size, price, time = shape
-        return [
-            RawLiquidation(
-                side=fields.lookup(info, side, self.SIDES, Reason.INVALID_SIDE),
-                price=fields.number(info, price),
-                amount=fields.number(info, size),
-                timestamp_ms=fields.timestamp_ms(info, time),
-            )
-        ]
+        return RawLiquidation(
+            side=fields.lookup(entry, side, self.SIDES, Reason.INVALID_SIDE),
+            price=fields.number(entry, price),
+            amount=fields.number(entry, size),
+            timestamp_ms=fields.timestamp_ms(entry, time),
+        )
 
     def watch_calls(
         self, exchange: Any, symbols: Sequence[str] | None

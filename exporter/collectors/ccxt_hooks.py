@@ -6,11 +6,17 @@
    error, reports the frame as malformed, and lets the loop go on.
 2. Subscription acknowledgements and errors are not surfaced uniformly (Binance never resolves
    a rejected SUBSCRIBE). The observer sees every decoded frame and classifies it itself.
+3. Liquidation data frames are taken by the observer, entry by entry, and not passed on: ccxt's
+   parser stops at a frame's first bad entry and its shared cache overflows in a burst.
+4. A frame over the client's size limit (ccxt asks aiohttp for 10 MiB) closes the connection
+   with no trace of what it held; the observer counts it as lost.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,7 +25,11 @@ if TYPE_CHECKING:
 class FrameObserver(Protocol):
     def on_connected(self) -> None: ...
 
-    def on_frame(self, message: object) -> None: ...
+    def on_frame(self, message: object) -> bool:
+        """Sees every decoded frame; True when it consumed the frame (ccxt must not see it)."""
+        ...
+
+    def on_frame_too_large(self, error: Exception) -> None: ...
 
     def on_malformed(self, data: object, error: Exception) -> None: ...
 
@@ -42,6 +52,7 @@ def guarded_exchange_class(base: type[Any]) -> type[Any]:
                 client.handle_text_or_binary_message = _guard(
                     client.handle_text_or_binary_message, self.cryptoliq_observer
                 )
+                client.handle_message = _watch_size(client.handle_message, self.cryptoliq_observer)
                 client.cryptoliq_guarded = True
             return client
 
@@ -54,7 +65,8 @@ def guarded_exchange_class(base: type[Any]) -> type[Any]:
             observer = self.cryptoliq_observer
             if observer is None:
                 return super().handle_message(client, message)
-            observer.on_frame(message)
+            if observer.on_frame(message):
+                return None
             try:
                 return super().handle_message(client, message)
             except Exception as exc:  # noqa: BLE001 - would end ccxt's receive loop
@@ -76,3 +88,21 @@ def _guard(
                 observer.on_malformed(data, exc)
 
     return guarded
+
+
+def _watch_size(
+    handle_ws_message: Callable[[Any], None], observer: FrameObserver | None
+) -> Callable[[Any], None]:
+    """Reports a frame refused for its size before ccxt turns it into a network error."""
+
+    def watched(message: Any) -> None:
+        if (
+            observer is not None
+            and getattr(message, "type", None) == WSMsgType.ERROR
+            and isinstance(message.data, WebSocketError)
+            and message.data.code == WSCloseCode.MESSAGE_TOO_BIG
+        ):
+            observer.on_frame_too_large(message.data)
+        handle_ws_message(message)
+
+    return watched

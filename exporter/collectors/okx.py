@@ -17,9 +17,9 @@ from exporter.collectors.base import (
     ExchangeCollector,
     FrameKind,
     OpenInterestFields,
-    RawLiquidation,
 )
 from exporter.collectors.history import HistoryLimits
+from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.events import InvalidEventError, Reason, Side
 
 if TYPE_CHECKING:
@@ -40,6 +40,27 @@ def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> O
         fields.number(mark, "markPx"),
         fields.timestamp_ms(info, "ts"),
     )
+
+
+def _details(order: object) -> list[FrameItem]:
+    """The liquidations of one ``data`` item; one InvalidEventError for an item that is not
+    one, and one in the place of each ``details`` element that is not a mapping."""
+    if not isinstance(order, dict):
+        return [InvalidEventError(Reason.WRONG_TYPE, f"data entry {order!r:.50}")]
+    market_id = order.get("instId")
+    if not isinstance(market_id, str) or not market_id:
+        return [InvalidEventError(Reason.MISSING_FIELD, f"instId={market_id!r:.50}")]
+    details = order.get("details")
+    if details is None or details == []:
+        return [InvalidEventError(Reason.MISSING_FIELD, "details")]
+    if not isinstance(details, list):
+        return [InvalidEventError(Reason.WRONG_TYPE, f"details={details!r:.50}")]
+    return [
+        RawEntry(market_id, detail)
+        if isinstance(detail, dict)
+        else InvalidEventError(Reason.WRONG_TYPE, f"details entry {detail!r:.50}")
+        for detail in details
+    ]
 
 
 class OkxCollector(ExchangeCollector):
@@ -90,24 +111,27 @@ class OkxCollector(ExchangeCollector):
             return FrameKind.DATA
         return FrameKind.CONTROL if event in INFORMATIONAL_EVENTS else FrameKind.UNKNOWN
 
-    def parse_entries(self, info: Mapping[str, Any]) -> list[RawLiquidation]:
-        details = info.get("details")
-        if not isinstance(details, list) or not details:
-            raise InvalidEventError(Reason.MISSING_FIELD, "details")
-        return [self._parse_detail(detail) for detail in details]
+    def split_frame(self, message: Mapping[str, Any]) -> Sequence[FrameItem]:
+        """Every ``details`` item of every ``data`` item: one liquidation each."""
+        data = message.get("data")
+        if not isinstance(data, list):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
+        items: list[FrameItem] = []
+        for order in data:
+            items.extend(_details(order))
+        return items
 
-    def _parse_detail(self, detail: object) -> RawLiquidation:
-        if not isinstance(detail, dict):
-            raise InvalidEventError(Reason.WRONG_TYPE, f"details entry {detail!r:.50}")
-        if detail.get("posSide") == "net":
-            side = fields.lookup(detail, "side", self.NET_MODE_SIDES, Reason.INVALID_SIDE)
+    def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
+        """One ``details`` item."""
+        if entry.get("posSide") == "net":
+            side = fields.lookup(entry, "side", self.NET_MODE_SIDES, Reason.INVALID_SIDE)
         else:
-            side = fields.lookup(detail, "posSide", self.POSITION_SIDES, Reason.INVALID_SIDE)
+            side = fields.lookup(entry, "posSide", self.POSITION_SIDES, Reason.INVALID_SIDE)
         return RawLiquidation(
             side=side,
-            price=fields.number(detail, "bkPx"),
-            amount=fields.number(detail, "sz"),
-            timestamp_ms=fields.timestamp_ms(detail, "ts"),
+            price=fields.number(entry, "bkPx"),
+            amount=fields.number(entry, "sz"),
+            timestamp_ms=fields.timestamp_ms(entry, "ts"),
         )
 
     def every_market(self, exchange: Any) -> list[str]:

@@ -309,6 +309,16 @@ class FakeExchange:
                 rows[id(liq)] = row
         return [rows[id(liq)] for liq in liquidations]
 
+    def encode(self, items: Sequence[tuple[str, str, float, float, int]]) -> list[Frame]:
+        """The frames ``publish_batch`` would send for ``items``, to send later with
+        ``publish_frames`` (a benchmark encodes before it starts its clock)."""
+        return self._protocol.encode([self._liquidation(*item) for item in items])
+
+    def publish_frames(self, frames: Sequence[Frame]) -> None:
+        """Send frames made by ``encode`` to their symbols' subscribers, without waiting."""
+        for frame in frames:
+            self._broadcast(frame)
+
     def _liquidation(
         self,
         symbol: str,
@@ -338,6 +348,12 @@ class FakeExchange:
 
     async def send_raw(self, payload: str | bytes) -> None:
         """Send verbatim to every connection (text or binary) and wait until it is written."""
+        receivers = self.queue_raw(payload)
+        await asyncio.gather(*(conn.outbox.join() for conn in receivers))
+
+    def queue_raw(self, payload: str | bytes) -> list[_Connection]:
+        """Queue ``payload`` verbatim for every connection without waiting (bursts); logs it
+        like a published frame. Returns the connections it was queued for."""
         receivers = list(self._connections.values())
         for conn in receivers:
             conn.outbox.put_nowait(payload)
@@ -353,7 +369,7 @@ class FakeExchange:
             )
         else:
             self.sent.append(SentFrame(self.venue, frame_id, payload, len(receivers)))
-        await asyncio.gather(*(conn.outbox.join() for conn in receivers))
+        return receivers
 
     def _next_frame_id(self) -> int:
         self._frame_seq += 1
