@@ -21,10 +21,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from benchmarks.common import Size
+    from exporter.config import Transport
     from exporter.fakeexchange import FakeExchange
-    from exporter.fakeexchange.server import Venue
+    from exporter.venues import Venue
 
-VENUES: Final[tuple[Venue, ...]] = ("binance", "bybit", "okx")
+# Every venue through ccxt.pro, and one through the exporter's own WebSocket client.
+RUNS: Final[tuple[tuple[Venue, Transport], ...]] = (
+    ("binance", "ccxt"),
+    ("bybit", "ccxt"),
+    ("okx", "ccxt"),
+    ("bybit", "native"),
+)
+CLIENTS: Final[dict[Transport, str]] = {"ccxt": "ccxt.pro", "native": "native aiohttp client"}
 TARGET_FRAMES_PER_SECOND = 20_000.0
 FRAMES = 20_000
 BYBIT_ENTRIES = 14_000  # one allLiquidation frame, ~1 MB
@@ -68,11 +76,11 @@ def stamped(items: list[tuple[str, str, float, float]]) -> list[tuple[str, str, 
     return [(symbol, side, price, coins, now_ms) for symbol, side, price, coins in items]
 
 
-async def back_to_back(venue: Venue, count: int) -> Run:
+async def back_to_back(venue: Venue, count: int, transport: Transport = "ccxt") -> Run:
     """``count`` frames of one liquidation each, encoded first, then all queued at once."""
     core = TimedCore()
     items = stamped(frames(count, seed=sum(map(ord, venue))))
-    async with pipeline(core, poll_seconds=60.0, venue=venue) as fake:
+    async with pipeline(core, poll_seconds=60.0, venue=venue, transport=transport) as fake:
         encoded = [frame for item in items for frame in fake.encode([item])]
 
         def queue() -> int:
@@ -82,7 +90,7 @@ async def back_to_back(venue: Venue, count: int) -> Run:
         return await delivered(core, fake, queue)
 
 
-async def big_frame(venue: Venue, count: int) -> Run:
+async def big_frame(venue: Venue, count: int, transport: Transport = "ccxt") -> Run:
     """The venue's largest single push: Bybit ``count`` entries in one frame, OKX ``count``
     details in one data item, Binance ``count`` combined-stream frames back to back."""
     core = TimedCore()
@@ -90,7 +98,7 @@ async def big_frame(venue: Venue, count: int) -> Run:
     items = [item for item in frames(count * 4, seed=7) if item[0] == symbol][:count]
     if len(items) < count:
         raise RuntimeError(f"only {len(items)} distinct {symbol} liquidations")
-    async with pipeline(core, poll_seconds=60.0, venue=venue) as fake:
+    async with pipeline(core, poll_seconds=60.0, venue=venue, transport=transport) as fake:
         if venue == "binance":  # the !forceOrder@arr events in their combined-stream envelope
             texts = [
                 json.dumps({"stream": "!forceOrder@arr", "data": json.loads(frame.text)})
@@ -124,21 +132,21 @@ def run(size: Size) -> list[Result]:
     scale = 20 if size.smoke else 1
     runs = 1 if size.smoke else 3
     results = []
-    for venue in VENUES:
-        bursts = [asyncio.run(back_to_back(venue, FRAMES // scale)) for _ in range(runs)]
+    for venue, transport in RUNS:
+        bursts = [asyncio.run(back_to_back(venue, FRAMES // scale, transport)) for _ in range(runs)]
         rate = statistics.median(b.rate for b in bursts)
         count, label = BIG[venue]
         count //= scale
-        bigs = [asyncio.run(big_frame(venue, count)) for _ in range(runs)]
+        bigs = [asyncio.run(big_frame(venue, count, transport)) for _ in range(runs)]
         complete = all(b.complete for b in bursts + bigs)
         burst_worst = min(bursts, key=lambda b: b.counted - b.sent)
         big_worst = min(bigs, key=lambda b: b.counted - b.sent)
         results.append(
             Result(
-                what=f"cascade, {venue}",
+                what=f"cascade, {venue}" + ("" if transport == "ccxt" else f" ({transport})"),
                 workload=f"{FRAMES // scale:,} distinct frames back to back; "
                 + label.format(n=count)
-                + ": fake exchange -> ccxt.pro -> collector -> core",
+                + f": fake exchange -> {CLIENTS[transport]} -> collector -> core",
                 baseline="",
                 measured=f"{rate:,.0f} frames/s flat out, counted {burst_worst.counted:,} of "
                 f"{burst_worst.sent:,}; big frame "

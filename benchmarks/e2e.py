@@ -17,17 +17,19 @@ from aiohttp import web
 
 from benchmarks.common import Result, ms, percentile
 from exporter.app import Exporter, create_app
-from exporter.collectors import COLLECTORS
+from exporter.collectors import make_collector
 from exporter.config import Config, ExchangeConfig
 from exporter.core import Core
 from exporter.fakeexchange import DEFAULT_MARKETS, FakeExchange
+from exporter.venues import VENUES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from benchmarks.common import Size
+    from exporter.config import Transport
     from exporter.events import Liquidation
-    from exporter.fakeexchange.server import Venue
+    from exporter.venues import Venue
 
 VENUE: Final[Venue] = "binance"
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
@@ -40,7 +42,7 @@ class TimedCore(Core):
     """The real core; also notes when each liquidation reached it (perf_counter seconds)."""
 
     def __init__(self, expected: int = 0) -> None:
-        super().__init__(("binance", "bybit", "okx"), time.time)
+        super().__init__(VENUES, time.time)
         self.arrivals: list[float] = []
         self.expected = expected
         self.all_in = asyncio.Event()  # set once ``expected`` liquidations arrived
@@ -54,7 +56,7 @@ class TimedCore(Core):
 
 @asynccontextmanager
 async def pipeline(
-    core: Core, *, poll_seconds: float, venue: Venue = VENUE
+    core: Core, *, poll_seconds: float, venue: Venue = VENUE, transport: Transport = "ccxt"
 ) -> AsyncIterator[FakeExchange]:
     """A fake ``venue`` on loopback and the real collector feeding ``core``, subscribed."""
     fake = FakeExchange(venue)
@@ -65,8 +67,9 @@ async def pipeline(
         rest_url=fake.rest_url,
         ws_url=fake.ws_url,
         poll_interval_seconds=poll_seconds,
+        transport=transport,
     )
-    collector = COLLECTORS[venue](config, core, core.health, backfill_hours=0)
+    collector = make_collector(config, core, core.health, backfill_hours=0)
     task = asyncio.create_task(collector.run())
     try:
         await fake.wait_subscribed(SYMBOLS, timeout=20)

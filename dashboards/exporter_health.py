@@ -13,6 +13,7 @@ from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 
 from dashboards.common import (
+    COIN,
     EXCHANGE,
     MARKET,
     RATIO,
@@ -89,6 +90,51 @@ def version() -> stat.Panel:
         .text_mode(common_model.BigValueTextMode.NAME)
         .height(4)
         .span(6)
+    )
+
+
+def backfill_progress() -> stat.Panel:
+    return (
+        stat_panel(
+            "Start-up backfill",
+            "Share of each exchange's markets whose open-interest history (the heatmap's past) "
+            "has been fetched or given up since start-up "
+            "(`cryptoliq_backfill_progress_ratio`). The feeds do not wait for it: an exchange "
+            "is up as soon as its stream and first poll are.",
+            unit=RATIO,
+        )
+        .with_target(
+            query(
+                f"max by (exchange) (cryptoliq_backfill_progress_ratio{{{EXCHANGE}}})",
+                "{{exchange}}",
+                instant=True,
+            )
+        )
+        .height(4)
+        .span(12)
+    )
+
+
+def heatmap_ready() -> stat.Panel:
+    return (
+        stat_panel(
+            "Heatmap ready",
+            "READY once every market of the coin has its history in the heatmap "
+            "(`cryptoliq_heatmap_ready`); WAITING while its live readings wait for the "
+            "backfill, when the heatmap of that coin shows nothing or only the past.",
+            unit="none",
+        )
+        .with_target(
+            query(
+                f"min by (coin) (cryptoliq_heatmap_ready{{{COIN}}})",
+                "{{coin}}",
+                instant=True,
+            )
+        )
+        .mappings(value_mapping({"1": ("READY", "green"), "0": ("WAITING", "orange")}))
+        .color_mode(common_model.BigValueColorMode.BACKGROUND)
+        .height(4)
+        .span(12)
     )
 
 
@@ -200,16 +246,16 @@ def lost_liquidations() -> timeseries.Panel:
 def restarts_and_drops() -> timeseries.Panel:
     return (
         bars_panel(
-            "Collector restarts and late liquidations",
-            "Collector tasks that died and were restarted, and liquidations older than 24 h "
-            "on arrival (counted in totals, not in windows), per bar.",
+            "Task restarts and late liquidations",
+            "Supervised tasks (each exchange's collector, the demo, the state snapshots) that "
+            "died and were restarted, whatever the exchange selection, and liquidations older "
+            "than 24 h on arrival (counted in totals, not in windows), per bar.",
             unit="short",
         )
         .with_target(
             query(
-                "sum by (exchange) "
-                f"(increase(cryptoliq_collector_restarts_total{{{EXCHANGE}}}[$__interval]))",
-                "{{exchange}} restarts",
+                f"sum by (task) (increase(cryptoliq_task_restarts_total{{{TARGET}}}[$__interval]))",
+                "{{task}} restarts",
                 ref_id="restarts",
             )
         )
@@ -328,6 +374,8 @@ def build() -> dashboard_builder.Dashboard:
         exchange_up(),
         exporter_up(),
         version(),
+        backfill_progress(),
+        heatmap_ready(),
         message_age(),
         message_rate(),
         reconnects(),

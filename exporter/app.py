@@ -1,11 +1,11 @@
-"""The aiohttp application: ``/metrics``, ``/healthz``, the landing page, background tasks."""
+"""The aiohttp application: ``/metrics``, ``/healthz``, the landing page; its background tasks
+start and stop with it (``exporter.lifecycle``)."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -13,26 +13,25 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.exposition import Exposition, negotiate, reference_body
-from exporter.supervisor import supervise
+from exporter.lifecycle import lifecycle_context
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Generator, Sequence
+    from collections.abc import Generator
 
     from exporter.config import Config
     from exporter.core import Core
-    from exporter.supervisor import Runnable
+    from exporter.lifecycle import BuildCollectors
 
 
 @dataclass
 class Exporter:
-    """What the handlers need: the config, the core, and the tasks to keep running."""
+    """What the app serves: the config as given, the core, and the collectors to run."""
 
     config: Config
     core: Core
-    # Called at start-up (after any earlier start-up step, e.g. the demo's fake exchanges,
-    # has had a chance to rewrite ``config``) to make the tasks to supervise.
-    build_runnables: Callable[[Config, Core], Sequence[Runnable]] = lambda _c, _k: ()
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Makes the collectors at start-up, from the config they run with (in a demo, pointed at
+    # the fake exchanges: exporter.lifecycle). By default none: an app that only serves.
+    build_runnables: BuildCollectors = lambda _c, _k: ()
     last_render_seconds: float | None = None
     exposition: Exposition = field(default_factory=Exposition)
 
@@ -123,28 +122,13 @@ async def handle_index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
-    """Start every runnable under supervision; on shutdown cancel them and wait."""
-    exporter = app[EXPORTER_KEY]
-    for runnable in exporter.build_runnables(exporter.config, exporter.core):
-        task = asyncio.create_task(
-            supervise(runnable, exporter.core.health), name=f"supervise:{runnable.name}"
-        )
-        exporter.tasks.append(task)
-    yield
-    for task in exporter.tasks:
-        task.cancel()
-    for task in exporter.tasks:
-        with suppress(asyncio.CancelledError):
-            await task
-    exporter.tasks.clear()
-
-
 def create_app(exporter: Exporter) -> web.Application:
     app = web.Application()
     app[EXPORTER_KEY] = exporter
     app.router.add_get("/", handle_index)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/healthz", handle_healthz)
-    app.cleanup_ctx.append(_background_tasks)
+    app.cleanup_ctx.append(
+        lifecycle_context(exporter.config, exporter.core, exporter.build_runnables)
+    )
     return app

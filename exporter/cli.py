@@ -15,15 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from exporter import __version__, healthcheck
-from exporter.config import (
-    CONFIG_ENV,
-    HEATMAP_SETTINGS,
-    SETTINGS,
-    Config,
-    ConfigError,
-    build_config,
-    read_yaml,
-)
+from exporter.config import CONFIG_ENV, SETTINGS, Config, ConfigError, build_config, read_yaml
 from exporter.webconfig import load_web_config
 
 if TYPE_CHECKING:
@@ -51,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, default=None, help=f"YAML configuration file [{CONFIG_ENV}]"
     )
-    for setting in SETTINGS + HEATMAP_SETTINGS:
+    for setting in SETTINGS:
+        if setting.flag_kind == "none":  # YAML only
+            continue
         help_text = f"{setting.help} [{setting.env}]"
         if setting.flag_kind == "switch":
             parser.add_argument(
@@ -67,8 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(
                 setting.flag, *setting.aliases, dest=setting.key, default=None, help=help_text
             )
-    # The spelling of the demo speed flag.
-    parser.add_argument("--speed", dest="demo_speed", default=None, help=argparse.SUPPRESS)
+        if setting.former_flag is not None:
+            parser.add_argument(
+                setting.former_flag,
+                dest=setting.former_dest,
+                default=None,
+                help=f"former name of {setting.flag}: works, with a warning [{setting.former_env}]",
+            )
     parser.add_argument(
         "--web.listen-address",
         dest="web_listen_address",
@@ -129,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return healthcheck.run(config, web_config)
     for name in config.ignored_env:
         log.debug("ignoring %s: a Kubernetes service link, not a setting", name)
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
     from exporter.serve import serve  # noqa: PLC0415 - see the module docstring
 
     return serve(config, web_config)

@@ -1,8 +1,11 @@
 """Configuration: defaults < YAML file < ``CRYPTOLIQ_*`` environment < command-line flags.
 
-Every top-level setting has all three forms. Everything is validated here, once, into frozen
-dataclasses; a bad value raises ``ConfigError`` naming the key as the user wrote it, the value
-and what is allowed, and the CLI turns that into one line on stderr and exit status 2.
+Every setting is one row of ``SETTINGS``: its YAML key, from which its flag and variable are
+spelt, its parser and its target, the field its value goes to (of ``Config``, of the heatmap
+model's ``HeatmapParams``, or of the per-exchange configs). Everything is validated here, once,
+into frozen dataclasses; a bad value raises ``ConfigError`` naming the key as the user wrote it,
+the value and what is allowed, and the CLI turns that into one line on stderr and exit status 2.
+A former spelling that still works is reported in ``Config.warnings``, saying what to write now.
 
 An unknown ``CRYPTOLIQ_*`` variable is an error too, except the ones Kubernetes injects for a
 Service whose name starts with ``cryptoliq`` (``CRYPTOLIQ_SERVICE_HOST``, ``CRYPTOLIQ_PORT=tcp://…``
@@ -15,18 +18,19 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
 from exporter.heatmap.params import SIDE_ATTRIBUTIONS, HeatmapParams
+from exporter.venues import DEFAULT_VENUES, VENUES, Venue, is_venue
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-EXCHANGE_NAMES: Final = ("binance", "bybit", "okx")
 DEFAULT_COINS: Final = ("BTC", "ETH", "SOL")
+DEFAULT_SYMBOLS: Final = tuple(f"{coin}/USDT:USDT" for coin in DEFAULT_COINS)
 DEFAULT_PORT: Final = 9877
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 ALL_SYMBOLS: Final = "all"
@@ -34,6 +38,9 @@ MIN_POLL_SECONDS: Final = 1.0
 ENV_PREFIX: Final = "CRYPTOLIQ_"
 CONFIG_ENV: Final = ENV_PREFIX + "CONFIG"  # the YAML file's path, like --config
 ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104 - an exporter is scraped from other hosts
+
+Transport = Literal["ccxt", "native"]
+TRANSPORTS: Final[tuple[Transport, ...]] = get_args(Transport)
 
 _COIN = re.compile(r"^[A-Z0-9]{1,20}$")
 _UNIFIED = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,10}:[A-Z0-9]{1,10}$")
@@ -74,13 +81,16 @@ class ConfigError(ValueError):
 class ExchangeConfig:
     """One venue. ``symbols`` are ccxt unified symbols; ``all_symbols`` means every USDT perp."""
 
-    name: str
+    name: Venue
     enabled: bool = True
     all_symbols: bool = False
     symbols: tuple[str, ...] = ()
     rest_url: str | None = None  # root URL, e.g. https://fapi.binance.com (testnet, proxy, fake)
     ws_url: str | None = None  # root URL, e.g. wss://fstream.binance.com
     poll_interval_seconds: float = 15.0
+    # What carries the liquidation stream: ccxt.pro, or the exporter's own WebSocket client
+    # ("native"). REST (open interest, mark price, history) is ccxt's either way.
+    transport: Transport = "ccxt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,8 @@ class Config:
     backfill_hours: float = 72.0  # OKX keeps about 3 days of 5-minute open interest
     # Kubernetes service-link variables that were skipped, for the CLI to log once logging is set.
     ignored_env: tuple[str, ...] = ()
+    # Former spellings that still work, each saying what to write now; the CLI logs them.
+    warnings: tuple[str, ...] = ()
 
     def enabled_exchanges(self) -> tuple[ExchangeConfig, ...]:
         return tuple(e for e in self.exchanges if e.enabled)
@@ -285,8 +297,8 @@ def _parse_pairs(key: str, raw: object, *, numeric_keys: bool) -> dict[Any, floa
     result: dict[Any, float] = {}
     for name, value in items:
         try:
-            number = float(value)  # type: ignore[arg-type]
-            result[float(name) if numeric_keys else str(name).upper()] = number  # type: ignore[arg-type]
+            number = float(str(value))
+            result[float(str(name)) if numeric_keys else str(name).upper()] = number
         except (TypeError, ValueError):
             raise ConfigError(key, raw, allowed) from None
     if not result:
@@ -294,129 +306,243 @@ def _parse_pairs(key: str, raw: object, *, numeric_keys: bool) -> dict[Any, floa
     return result
 
 
-def _parse_exchange_names(key: str, raw: object) -> tuple[str, ...]:
+def _parse_venues(key: str, raw: object) -> tuple[Venue, ...]:
     items = _split_list(raw)
-    allowed = f"expected a list of {', '.join(EXCHANGE_NAMES)}"
+    allowed = f"expected a list of {', '.join(VENUES)}"
     if not items:
         raise ConfigError(key, raw, allowed)
-    names = []
+    venues: list[Venue] = []
     for item in items:
-        if not isinstance(item, str) or item.lower() not in EXCHANGE_NAMES:
+        name = item.strip().lower() if isinstance(item, str) else item
+        if not is_venue(name):
             raise ConfigError(key, item, allowed)
-        names.append(item.lower())
-    return tuple(names)
+        if name not in venues:
+            venues.append(name)
+    return tuple(venues)
+
+
+def _parse_transport(key: str, raw: object) -> Transport:
+    text = raw.strip().lower() if isinstance(raw, str) else None
+    for transport in TRANSPORTS:
+        if text == transport:
+            return transport
+    raise ConfigError(key, raw, f"expected one of {', '.join(TRANSPORTS)}")
+
+
+def _parse_exchange_settings(key: str, raw: object) -> Mapping[Venue, object]:
+    """The YAML ``exchanges`` mapping, venue -> its settings (read by ``_build_exchanges``)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(key, raw, "expected a mapping of exchange name to settings")
+    settings: dict[Venue, object] = {}
+    for name, value in raw.items():
+        if not is_venue(name):
+            allowed = f"unknown exchange; allowed: {', '.join(VENUES)}"
+            raise ConfigError(f"{key}.{name}", value, allowed)
+        settings[name] = value
+    return settings
 
 
 # --- the settings table ------------------------------------------------------------------------
 
+# Where a setting's value goes: a field of Config, of HeatmapParams (Config.heatmap), or an
+# argument of _build_exchanges, which makes the per-exchange configs (Config.exchanges).
+Part = Literal["config", "heatmap", "exchanges"]
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One top-level setting: YAML key, CLI flag, env var, parser and help text."""
+    """One setting: YAML key (the flag and the variable are spelt from it), parser, target
+    ``(part, field)`` and help text."""
 
     key: str
     parse: Callable[[str, object], Any]
+    target: tuple[Part, str]
     help: str
-    flag_kind: str = "value"  # "value" or "switch" (a flag without an argument)
+    # "switch": a flag without an argument; "none": no flag and no variable, YAML only.
+    flag_kind: Literal["value", "switch", "none"] = "value"
     aliases: tuple[str, ...] = ()  # other flags for it, e.g. node_exporter's spelling
+    # A former key whose flag and variable still work, with a warning saying what to write now.
+    formerly: str | None = None
 
     @property
     def flag(self) -> str:
-        return "--" + self.key.replace("_", "-")
+        return _flag(self.key)
 
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.key.upper()
 
+    @property
+    def former_flag(self) -> str | None:
+        return None if self.formerly is None else _flag(self.formerly)
+
+    @property
+    def former_env(self) -> str | None:
+        return None if self.formerly is None else ENV_PREFIX + self.formerly.upper()
+
+    @property
+    def former_dest(self) -> str:
+        """Where argparse puts the former flag's value (``key`` holds the flag's)."""
+        return f"former_{self.key}"
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _heatmap(
+    key: str, parse: Callable[[str, object], Any], help_text: str, *, param: str
+) -> Setting:
+    """A setting of the heatmap model: parsed, then checked by the model on its own, so that
+    whatever the model rejects is reported under this setting's key."""
+
+    def parse_and_check(source: str, raw: object) -> Any:
+        value = parse(source, raw)
+        try:
+            HeatmapParams(**{param: value})
+        except ValueError as exc:
+            raise ConfigError(source, raw, str(exc)) from None
+        return value
+
+    return Setting(key, parse_and_check, ("heatmap", param), help_text)
+
 
 SETTINGS: Final[tuple[Setting, ...]] = (
-    Setting("listen_address", _parse_text, "address to serve /metrics on (default 0.0.0.0)"),
-    Setting("port", _parse_port, f"port to serve /metrics on (default {DEFAULT_PORT})"),
-    Setting("log_level", lambda k, v: _parse_choice(k, v, LOG_LEVELS), "debug|info|warning|error"),
+    Setting(
+        "listen_address",
+        _parse_text,
+        ("config", "listen_address"),
+        "address to serve /metrics on (default 0.0.0.0)",
+    ),
+    Setting(
+        "port",
+        _parse_port,
+        ("config", "port"),
+        f"port to serve /metrics on (default {DEFAULT_PORT})",
+    ),
+    Setting(
+        "log_level",
+        lambda k, v: _parse_choice(k, v, LOG_LEVELS),
+        ("config", "log_level"),
+        "debug|info|warning|error",
+    ),
+    Setting(
+        "enabled_exchanges",
+        _parse_venues,
+        ("exchanges", "enabled"),
+        f"comma-separated exchanges to run (default {','.join(DEFAULT_VENUES)})",
+        formerly="exchanges",
+    ),
     Setting(
         "symbols",
         _parse_symbols,
+        ("exchanges", "default_symbols"),
         "default symbols of every exchange: 'all' or comma-separated coins/ccxt symbols "
         f"(default {','.join(DEFAULT_COINS)})",
     ),
     Setting(
         "exchanges",
-        _parse_exchange_names,
-        "in YAML a mapping of per-exchange settings; as a flag or env var, the comma-separated "
-        f"exchanges to enable (default {','.join(EXCHANGE_NAMES)})",
+        _parse_exchange_settings,
+        ("exchanges", "settings"),
+        "per-exchange settings, a mapping of exchange name to settings (YAML only)",
+        flag_kind="none",
+    ),
+    Setting(
+        "backfill_hours",
+        lambda k, v: _parse_number(k, v, minimum=0, maximum=30 * 24, unit="hours"),
+        ("config", "backfill_hours"),
+        "open-interest history fetched per market at start-up and replayed into the heatmap; "
+        "0 disables (default 72)",
     ),
     Setting(
         "state_dir",
         _parse_text,
+        ("config", "state_dir"),
         "directory for snapshots of the rolling windows and heatmap, restored at start-up "
         "(default: none, state is not kept across restarts)",
     ),
     Setting(
         "snapshot_interval_seconds",
         lambda k, v: _parse_number(k, v, minimum=1, maximum=3600, unit="seconds"),
+        ("config", "snapshot_interval_seconds"),
         "seconds between snapshots; one more is written on SIGTERM/SIGINT (default 60)",
     ),
     Setting(
         "web_config_file",
         _parse_text,
+        ("config", "web_config_file"),
         "web-config file for TLS and basic auth, in the Prometheus exporter-toolkit format",
         aliases=("--web.config.file",),
     ),
-    Setting("demo", _parse_bool, "run against the built-in simulated exchanges", "switch"),
+    Setting(
+        "demo",
+        _parse_bool,
+        ("config", "demo"),
+        "run against the built-in simulated exchanges",
+        flag_kind="switch",
+    ),
     Setting(
         "demo_speed",
         lambda k, v: _parse_number(k, v, minimum=0.1, maximum=3600, unit="x real time"),
+        ("config", "demo_speed"),
         "simulated seconds per real second in --demo (default 10)",
+        aliases=("--speed",),
     ),
-)
-# Settings of the heatmap model: top-level keys (so each has a flag and a variable too) that
-# build one HeatmapParams. Key -> (HeatmapParams field, help).
-HEATMAP_SETTINGS: Final[tuple[Setting, ...]] = (
-    Setting(
+    _heatmap(
         "heatmap_leverage_mix",
         lambda k, v: _parse_pairs(k, v, numeric_keys=True),
-        "leverage:weight pairs new positions are spread over (default "
+        "leverage:weight pairs new positions are spread over, weights summing to 1 (default "
         "5:0.15,10:0.3,25:0.25,50:0.2,100:0.1)",
+        param="leverage_mix",
     ),
-    Setting(
+    _heatmap(
         "heatmap_mmr",
         lambda k, v: _parse_pairs(k, v, numeric_keys=False),
         "coin:maintenance-margin-rate pairs (default BTC:0.004,ETH:0.005,SOL:0.005; others 0.01)",
+        param="mmr",
     ),
-    Setting(
+    _heatmap(
         "heatmap_side_attribution",
         lambda k, v: _parse_choice(k, v, SIDE_ATTRIBUTIONS),
         "both: new open interest adds longs and shorts alike (default); trend: only the side "
         "the price moved towards",
+        param="side_attribution",
     ),
-    Setting(
+    _heatmap(
         "heatmap_bin_fraction",
         lambda k, v: _parse_number(k, v, minimum=0.0005, maximum=0.02, unit="price fraction"),
         "target price-bin width as a fraction of price (default 0.0025)",
+        param="bin_fraction",
     ),
-    Setting(
+    _heatmap(
         "heatmap_range_fraction",
         lambda k, v: _parse_number(k, v, minimum=0.01, maximum=0.5, unit="price fraction"),
         "heatmap grid: mark price +- this fraction (default 0.15)",
+        param="range_fraction",
     ),
-    Setting(
+    _heatmap(
         "heatmap_half_life_hours",
         lambda k, v: _parse_number(k, v, minimum=0.1, maximum=24 * 365, unit="hours"),
         "estimated positions decay with this half-life (default 72)",
-    ),
-    Setting(
-        "backfill_hours",
-        lambda k, v: _parse_number(k, v, minimum=0, maximum=30 * 24, unit="hours"),
-        "open-interest history replayed into the heatmap at start-up; 0 disables (default 72)",
+        param="half_life_hours",
     ),
 )
-_SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS + HEATMAP_SETTINGS}
+_SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS}
 
-EXCHANGE_KEYS: Final = ("enabled", "symbols", "rest_url", "ws_url", "poll_interval_seconds")
+EXCHANGE_KEYS: Final = (
+    "enabled",  # former: enabled_exchanges says which exchanges run (see _build_exchanges)
+    "symbols",
+    "rest_url",
+    "ws_url",
+    "poll_interval_seconds",
+    "transport",
+)
 
 
 def _parse_exchange(
-    name: str, raw: object, default_symbols: tuple[bool, tuple[str, ...]]
+    name: Venue, raw: object, default_symbols: tuple[bool, tuple[str, ...]], *, enabled: bool
 ) -> ExchangeConfig:
     prefix = f"exchanges.{name}"
     if raw is None:
@@ -433,7 +559,7 @@ def _parse_exchange(
     )
     return ExchangeConfig(
         name=name,
-        enabled=_parse_bool(f"{prefix}.enabled", raw.get("enabled", True)),
+        enabled=enabled,
         all_symbols=all_symbols,
         symbols=symbols,
         rest_url=_parse_url(f"{prefix}.rest_url", raw["rest_url"]) if "rest_url" in raw else None,
@@ -445,6 +571,7 @@ def _parse_exchange(
             maximum=3600,
             unit="seconds",
         ),
+        transport=_parse_transport(f"{prefix}.transport", raw.get("transport", "ccxt")),
     )
 
 
@@ -502,7 +629,8 @@ def _reject_unknown(yaml_values: Mapping[str, object], env: Mapping[str, str]) -
         if key not in _SETTINGS_BY_KEY:
             allowed = ", ".join(_SETTINGS_BY_KEY)
             raise ConfigError(str(key), yaml_values[key], f"unknown key; allowed: {allowed}")
-    known_env = {s.env for s in SETTINGS + HEATMAP_SETTINGS} | {CONFIG_ENV}
+    known_env = {s.env for s in SETTINGS if s.flag_kind != "none"} | {CONFIG_ENV}
+    known_env |= {s.former_env for s in SETTINGS if s.former_env is not None}
     for name, value in env.items():
         if name.startswith(ENV_PREFIX) and name not in known_env:
             allowed = ", ".join(sorted(known_env))
@@ -514,64 +642,74 @@ def _resolve(
     yaml_values: Mapping[str, object],
     env: Mapping[str, str],
     flags: Mapping[str, object],
+    warnings: list[str],
 ) -> tuple[object, str] | None:
     """The winning (raw value, key as its source spells it), or None when nobody set it."""
-    if flags.get(setting.key) is not None:
-        return flags[setting.key], setting.flag
-    if setting.env in env:
-        return env[setting.env], setting.env
+    if setting.flag_kind != "none":
+        former_flag = flags.get(setting.former_dest)
+        from_flags = _current_or_former(
+            (flags.get(setting.key), setting.flag), (former_flag, setting.former_flag), warnings
+        )
+        if from_flags is not None:
+            return from_flags
+        former_env = env.get(setting.former_env) if setting.former_env is not None else None
+        from_env = _current_or_former(
+            (env.get(setting.env), setting.env), (former_env, setting.former_env), warnings
+        )
+        if from_env is not None:
+            return from_env
     if setting.key in yaml_values:
         return yaml_values[setting.key], setting.key
     return None
 
 
+def _current_or_former(
+    current: tuple[object, str], former: tuple[object, str | None], warnings: list[str]
+) -> tuple[object, str] | None:
+    """One source's (value, name) of a setting: under its name, or under its former name with
+    a warning saying what to write now; both is an error."""
+    (value, name), (former_value, former_name) = current, former
+    if former_value is None or former_name is None:
+        return None if value is None else (value, name)
+    if value is not None:
+        raise ConfigError(former_name, former_value, f"give it or {name}, not both")
+    spelling = f"{name}={former_value}" if name.startswith(ENV_PREFIX) else f"{name} {former_value}"
+    warnings.append(f"{former_name} is the former name of {name}: write {spelling}")
+    return former_value, former_name
+
+
 def _build_exchanges(
-    mapping: object,
-    default_symbols: tuple[bool, tuple[str, ...]],
-    enabled_override: tuple[str, ...] | None,
+    warnings: list[str],
+    *,
+    settings: Mapping[Venue, object] | None = None,
+    default_symbols: tuple[bool, tuple[str, ...]] = (False, DEFAULT_SYMBOLS),
+    enabled: tuple[Venue, ...] | None = None,
 ) -> tuple[ExchangeConfig, ...]:
-    if mapping is None:
-        mapping = {}
-    if not isinstance(mapping, Mapping):
-        raise ConfigError("exchanges", mapping, "expected a mapping of exchange name to settings")
-    for name in mapping:
-        if name not in EXCHANGE_NAMES:
-            allowed = ", ".join(EXCHANGE_NAMES)
-            raise ConfigError(
-                f"exchanges.{name}", mapping[name], f"unknown exchange; allowed: {allowed}"
-            )
-    exchanges = []
-    for name in EXCHANGE_NAMES:
-        exchange = _parse_exchange(name, mapping.get(name), default_symbols)
-        if enabled_override is not None:
-            exchange = replace(exchange, enabled=name in enabled_override)
-        exchanges.append(exchange)
-    if not any(e.enabled for e in exchanges):
-        allowed = f"enable at least one of {', '.join(EXCHANGE_NAMES)}"
-        raise ConfigError("exchanges", "(none enabled)", allowed)
-    return tuple(exchanges)
-
-
-def _build_heatmap(
-    yaml_values: Mapping[str, object], env: Mapping[str, str], flags: Mapping[str, object]
-) -> dict[str, Any]:
-    """The heatmap settings as Config fields; a combination the model rejects names the key."""
-    values: dict[str, Any] = {}
-    for setting in HEATMAP_SETTINGS:
-        resolved = _resolve(setting, yaml_values, env, flags)
-        if resolved is not None:
-            values[setting.key] = (setting.parse(resolved[1], resolved[0]), resolved[1])
-    result: dict[str, Any] = {}
-    if "backfill_hours" in values:
-        result["backfill_hours"] = values.pop("backfill_hours")[0]
-    fields = {key.removeprefix("heatmap_"): value for key, (value, _) in values.items()}
-    try:
-        result["heatmap"] = HeatmapParams(**fields)
-    except ValueError as exc:
-        key = "heatmap_leverage_mix" if "leverage_mix" in str(exc) else "heatmap_mmr"
-        source, value = (values[key][1], values[key][0]) if key in values else (key, None)
-        raise ConfigError(source, value, str(exc)) from None
-    return result
+    """Every venue's config, enabled or not. ``enabled`` (``enabled_exchanges``) says which
+    run; without it, the former per-exchange ``enabled: false`` still works, with a warning."""
+    settings = settings or {}
+    former = {
+        name: _parse_bool(f"exchanges.{name}.enabled", raw["enabled"])
+        for name, raw in settings.items()
+        if isinstance(raw, Mapping) and "enabled" in raw
+    }
+    if former:
+        keys = ", ".join(f"exchanges.{name}.enabled" for name in former)
+        if enabled is None:
+            enabled = tuple(v for v in VENUES if former.get(v, v in DEFAULT_VENUES))
+            warnings.append(f"{keys}: deprecated; write enabled_exchanges: [{', '.join(enabled)}]")
+        else:
+            warnings.append(f"{keys}: ignored, enabled_exchanges says which exchanges run")
+    if enabled is None:
+        enabled = DEFAULT_VENUES
+    if not enabled:
+        raise ConfigError(
+            "exchanges", "(none enabled)", f"enable at least one of {', '.join(VENUES)}"
+        )
+    return tuple(
+        _parse_exchange(name, settings.get(name), default_symbols, enabled=name in enabled)
+        for name in VENUES
+    )
 
 
 def build_config(
@@ -583,18 +721,21 @@ def build_config(
     env, ignored_env = _without_service_links(env)
     flags = _listen_flags(flags)
     _reject_unknown(yaml_values, env)
-    values: dict[str, Any] = {}
-    enabled_override: tuple[str, ...] | None = None
+    parts: dict[Part, dict[str, Any]] = {"config": {}, "heatmap": {}, "exchanges": {}}
+    warnings: list[str] = []
     for setting in SETTINGS:
-        resolved = _resolve(setting, yaml_values, env, flags)
-        if resolved is None:
-            continue
-        raw, source = resolved
-        if setting.key != "exchanges":
-            values[setting.key] = setting.parse(source, raw)
-        elif source != setting.key:  # flag/env pick the enabled set; YAML's mapping is read below
-            enabled_override = setting.parse(source, raw)
-    values |= _build_heatmap(yaml_values, env, flags)
-    default_symbols = values.pop("symbols", (False, tuple(f"{c}/USDT:USDT" for c in DEFAULT_COINS)))
-    exchanges = _build_exchanges(yaml_values.get("exchanges"), default_symbols, enabled_override)
-    return Config(exchanges=exchanges, ignored_env=ignored_env, **values)
+        resolved = _resolve(setting, yaml_values, env, flags, warnings)
+        if resolved is not None:
+            raw, source = resolved
+            part, name = setting.target
+            parts[part][name] = setting.parse(source, raw)
+    exchanges = _build_exchanges(warnings, **parts["exchanges"])
+    return Config(
+        exchanges=exchanges,
+        # Each parameter passed the model's checks on its own, and the model checks each on
+        # its own, so together they pass too.
+        heatmap=HeatmapParams(**parts["heatmap"]),
+        ignored_env=ignored_env,
+        warnings=tuple(warnings),
+        **parts["config"],
+    )

@@ -78,9 +78,18 @@ class Core:
             self._open_interest[key] = event
             self.heatmap.observe_open_interest(event)
 
+    def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
+        """A backfill of this market is under way: its live readings reach the heatmap after
+        its past (the open-interest gauges show them at once)."""
+        self.heatmap.expect_history(exchange, symbol, coin)
+
     def record_history(self, history: MarketHistory) -> None:
         """A market's past open interest and candles: rebuilds its part of the heatmap."""
         self.heatmap.replay(history)
+
+    def end_history(self, exchange: str, symbol: str) -> None:
+        """No (more) history is coming for this market."""
+        self.heatmap.end_history(exchange, symbol)
 
     def export_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
         """(JSON-able header, arrays) of what must survive a restart: windows and heatmap.

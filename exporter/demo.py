@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from exporter.app import EXPORTER_KEY
 from exporter.fakeexchange import FakeExchange
 from exporter.fakeexchange.simulation import MarketSimulation
-from exporter.supervisor import supervise
+from exporter.venues import is_venue
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-
-    from aiohttp import web
 
     from exporter.config import Config
     from exporter.events import Side
@@ -95,45 +92,38 @@ class MarketDriver:
             last = now
 
 
-def point_at_fakes(config: Config, fakes: Mapping[str, FakeExchange]) -> Config:
-    """The same config with every enabled exchange's URLs on its fake."""
+def demo_config(config: Config, fakes: Mapping[str, FakeExchange]) -> Config:
+    """What the collectors of a demo run with: ``config`` with every enabled exchange's URLs on
+    its fake, and at most a day of (fake) history, enough to show the heatmap and quick to
+    fetch."""
     exchanges = tuple(
         replace(e, rest_url=fakes[e.name].rest_url, ws_url=fakes[e.name].ws_url)
         if e.name in fakes
         else e
         for e in config.exchanges
     )
-    return replace(config, exchanges=exchanges)
+    backfill_hours = min(config.backfill_hours, DEMO_BACKFILL_HOURS)
+    return replace(config, exchanges=exchanges, backfill_hours=backfill_hours)
 
 
-async def demo_context(app: web.Application) -> AsyncIterator[None]:
-    """aiohttp cleanup context: fakes up and the config rewritten before collectors start."""
-    exporter = app[EXPORTER_KEY]
-    venues = [e.name for e in exporter.config.enabled_exchanges()]
-    fakes = {
-        venue: FakeExchange(venue, log_limit=DEMO_LOG_LIMIT)  # type: ignore[arg-type]
-        for venue in venues
-    }
-    for fake in fakes.values():
-        await fake.start()
-    exporter.config = point_at_fakes(exporter.config, fakes)
-    # A day of (fake) history is enough to show the heatmap and keeps the demo's start quick.
-    exporter.config = replace(
-        exporter.config, backfill_hours=min(exporter.config.backfill_hours, DEMO_BACKFILL_HOURS)
-    )
-    driver = MarketDriver(MarketSimulation(venues=venues), fakes, exporter.config.demo_speed)
-    log.info(
-        "demo: simulated %s at %gx real time (%s)",
-        ", ".join(venues),
-        exporter.config.demo_speed,
-        ", ".join(f"{v} on {f.rest_url}" for v, f in fakes.items()),
-    )
-    task = asyncio.create_task(supervise(driver, exporter.core.health), name="supervise:demo")
+@asynccontextmanager
+async def fake_venues(config: Config) -> AsyncIterator[tuple[Config, MarketDriver]]:
+    """A fake of every enabled exchange, listening on loopback while the block runs. Yields
+    the config to run the collectors with (``demo_config``) and the driver that moves the
+    simulated market (a task to supervise); stops the fakes on exit."""
+    venues = [name for e in config.enabled_exchanges() if is_venue(name := e.name)]
+    fakes: dict[str, FakeExchange] = {v: FakeExchange(v, log_limit=DEMO_LOG_LIMIT) for v in venues}
     try:
-        yield
+        for fake in fakes.values():
+            await fake.start()
+        driver = MarketDriver(MarketSimulation(venues=venues), fakes, config.demo_speed)
+        log.info(
+            "demo: simulated %s at %gx real time (%s)",
+            ", ".join(venues),
+            config.demo_speed,
+            ", ".join(f"{v} on {f.rest_url}" for v, f in fakes.items()),
+        )
+        yield demo_config(config, fakes), driver
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
         for fake in fakes.values():
             await fake.stop()

@@ -1,11 +1,12 @@
 """``/metrics`` text written straight from a core ``Snapshot``: the fast path of a scrape.
 
-Prints exactly what rendering ``metrics.SnapshotCollector`` through prometheus_client prints
-(the same families, HELP and TYPE lines, label sets, sample order and value formatting; tests
-compare the two byte for byte, in both the Prometheus text format and OpenMetrics), without its
-per-sample cost: no ``Metric``/``Sample`` objects and no per-sample label sorting. Label strings
-are built once per series and kept between scrapes, the heatmap grid's (nearly all of a large
-scrape) per coin and grid, and its values are formatted in bulk.
+Writes the rows of ``metrics.FAMILIES``, in their order, exactly as prometheus_client prints
+them through ``metrics.SnapshotCollector`` (HELP and TYPE lines, label sets, value formatting;
+tests compare the two byte for byte, in both the Prometheus text format and OpenMetrics),
+without its per-sample cost: no ``Metric``/``Sample`` objects and no per-sample label sorting.
+Label strings are built once per series and kept between scrapes. The heatmap grid (nearly all
+of a large scrape) is the one family not written from its rows: its line prefixes are cached
+per coin and grid, and its values are formatted in bulk.
 
 ``Exposition.steps`` writes a body a family or a coin at a time, so that ``exporter.app`` can
 render on the event loop in slices of a couple of milliseconds. It reads only the snapshot
@@ -28,9 +29,8 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from exporter import __version__, metrics
+from exporter import metrics
 from exporter.heatmap.grid import format_price
-from exporter.heatmap.views import SIDE_NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from exporter.core import Snapshot
     from exporter.heatmap.views import CoinView
-    from exporter.metrics import Family
+    from exporter.metrics import AnyFamily, Family, HistogramFamily, HistogramRow, Sample
 
 # Escaping schemes under which every name of the contract prints unchanged (they only touch
 # names outside the legacy character set). "dots" rewrites every underscore: not written here.
@@ -119,23 +119,15 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _header(family: Family, *, openmetrics_format: bool) -> str:
+def _header(family: AnyFamily, *, openmetrics_format: bool) -> str:
     """The HELP and TYPE lines of ``family``."""
-    name, kind = family.name, family.kind
-    if openmetrics_format:
-        help_text = escape_label_value(family.documentation)  # OpenMetrics escapes quotes too
-    else:
+    if not openmetrics_format:
         help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        if kind == "counter":
-            name += "_total"
-        elif kind == "info":
-            name, kind = name + "_info", "gauge"
+        name, kind = family.exposed_name, family.text_type
+    else:
+        help_text = escape_label_value(family.documentation)  # OpenMetrics escapes quotes too
+        name, kind = family.name, family.kind
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
-
-
-def _sample_name(family: Family) -> str:
-    suffix = {"counter": "_total", "info": "_info"}.get(family.kind, "")
-    return family.name + suffix
 
 
 @dataclass(slots=True)
@@ -162,19 +154,34 @@ class _Page:
         self.openmetrics = om
         self.parts: list[str] = []
 
-    def header(self, family: Family) -> None:
+    def header(self, family: AnyFamily) -> None:
         self.parts.append(_header(family, openmetrics_format=self.openmetrics))
 
-    def family(self, family: Family, rows: Iterable[tuple[tuple[str, ...], float]]) -> None:
+    def family(self, family: Family, rows: Iterable[Sample]) -> None:
         """HELP, TYPE and one sample per ``(label values, value)`` row."""
         self.header(family)
-        name = _sample_name(family)
+        name = family.exposed_name
         labels = self.label_string
         names = family.labels
         self.parts.extend(
             f"{name}{labels(names, values) if names else ''} {go_float(value)}\n"
             for values, value in rows
         )
+
+    def histogram(self, family: HistogramFamily, rows: Iterable[HistogramRow]) -> None:
+        """HELP, TYPE and per row its buckets, ``_count`` (the ``+Inf`` bucket) and ``_sum``."""
+        self.header(family)
+        name, names = family.name, family.labels
+        bucket_names = (*names, "le")
+        labels = self.label_string
+        for values, buckets, total in rows:
+            self.parts.extend(
+                f"{name}_bucket{labels(bucket_names, (*values, le))} {go_float(count)}\n"
+                for le, count in buckets
+            )
+            label_text = labels(names, values)
+            self.parts.append(f"{name}_count{label_text} {go_float(buckets[-1][1])}\n")
+            self.parts.append(f"{name}_sum{label_text} {go_float(total)}\n")
 
 
 class Exposition:
@@ -238,17 +245,19 @@ class Exposition:
     def _sections(
         self, page: _Page, snapshot: Snapshot, last_render_seconds: float | None
     ) -> Iterator[None]:
+        """``metrics.FAMILIES`` in order, a step per family (the heatmap grid: per coin)."""
         if len(self._labels) > LABEL_CACHE_LIMIT:
             self._labels = {}
-        self._liquidations(page, snapshot)
-        self._sizes(page, snapshot)
-        yield
-        self._windows(page, snapshot)
-        yield
-        self._open_interest(page, snapshot)
-        yield
-        yield from self._heatmap(page, snapshot)
-        self._health(page, snapshot, last_render_seconds)
+        for family in metrics.FAMILIES:
+            if family is metrics.HEATMAP_USD:
+                yield from self._heatmap_grid(page, snapshot)
+            elif isinstance(family, metrics.HistogramFamily):
+                page.histogram(family, family.rows(snapshot))
+            else:
+                rows = family.rows(snapshot, last_render_seconds)
+                if rows is not None:
+                    page.family(family, rows)
+            yield
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -262,63 +271,11 @@ class Exposition:
             self._labels[key] = text
         return text
 
-    # --- families, in SnapshotCollector's order -------------------------------------------
+    # --- the heatmap grid: nearly all of a large scrape --------------------------------------
 
-    def _liquidations(self, page: _Page, snapshot: Snapshot) -> None:
-        keys = sorted(snapshot.orders)
-        page.family(metrics.LIQUIDATIONS, ((k, snapshot.orders[k]) for k in keys))
-        page.family(metrics.LIQUIDATIONS_USD, ((k, snapshot.usd[k]) for k in keys))
-
-    def _sizes(self, page: _Page, snapshot: Snapshot) -> None:
-        sizes = snapshot.sizes
-        family = metrics.SIZE_HISTOGRAM
-        page.header(family)
-        names = family.labels
-        bucket_names = (*names, "le")
-        bounds = metrics.bucket_labels(sizes.bounds)
-        cumulative = sizes.cumulative.tolist()
-        sums = sizes.sums.tolist()
-        for row in sorted(range(len(sizes.keys)), key=lambda i: sizes.keys[i]):
-            key = sizes.keys[row]
-            counts = cumulative[row]
-            page.parts.extend(
-                f"{family.name}_bucket{self._label_string(bucket_names, (*key, le))} "
-                f"{go_float(count)}\n"
-                for le, count in zip(bounds, counts, strict=True)
-            )
-            labels = self._label_string(names, key)
-            page.parts.append(f"{family.name}_count{labels} {go_float(counts[-1])}\n")
-            page.parts.append(f"{family.name}_sum{labels} {go_float(sums[row])}\n")
-
-    def _windows(self, page: _Page, snapshot: Snapshot) -> None:
-        totals = snapshot.windows
-        order = sorted(range(len(totals.keys)), key=lambda i: totals.keys[i])
-        windows = [w.name for w in totals.windows]
-        for family, array in (
-            (metrics.WINDOW_USD, totals.usd),
-            (metrics.WINDOW_ORDERS, totals.orders),
-            (metrics.WINDOW_LARGEST, totals.largest),
-        ):
-            values = array.tolist()
-            rows = (
-                ((*totals.keys[row], window), values[row][w])
-                for row in order
-                for w, window in enumerate(windows)
-            )
-            page.family(family, rows)
-
-    def _open_interest(self, page: _Page, snapshot: Snapshot) -> None:
-        readings = sorted(snapshot.open_interest, key=lambda o: (o.exchange, o.symbol))
-        keys = [(o.exchange, o.symbol, o.coin) for o in readings]
-        for family, field in (
-            (metrics.OPEN_INTEREST_USD, "usd"),
-            (metrics.OPEN_INTEREST_COINS, "coins"),
-            (metrics.MARK_PRICE, "mark_price"),
-        ):
-            values = [getattr(o, field) for o in readings]
-            page.family(family, zip(keys, values, strict=True))
-
-    def _heatmap(self, page: _Page, snapshot: Snapshot) -> Iterator[None]:
+    def _heatmap_grid(self, page: _Page, snapshot: Snapshot) -> Iterator[None]:
+        """``cryptoliq_heatmap_usd`` as its rows function has it, written in bulk from cached
+        line prefixes and ``go_floats``; a step per coin."""
         views = snapshot.heatmap.views
         page.header(metrics.HEATMAP_USD)
         for view in views:
@@ -329,31 +286,12 @@ class Exposition:
                 if texts:
                     page.parts.append("\n")
             yield
-        for view in views:  # derived on first use: one coin per step
+        # The families after the grid read each view's clusters and at-risk figures, derived on
+        # first use: derive them here, one coin per step, rather than all coins in one step.
+        for view in views:
             view.clusters  # noqa: B018 - computes and keeps them
-            view.at_risk  # noqa: B018
+            view.at_risk  # noqa: B018 - likewise
             yield
-        page.family(metrics.HEATMAP_BIN_WIDTH, (((v.coin,), v.step) for v in views))
-        clusters = [(view.coin, c) for view in views for c in view.clusters]
-        for family, field in ((metrics.CLUSTER_PRICE, "price"), (metrics.CLUSTER_USD, "usd")):
-            rows = (((coin, c.side, str(c.rank)), getattr(c, field)) for coin, c in clusters)
-            page.family(family, rows)
-            yield
-        at_risk = (
-            ((view.coin, side, metrics.move_label(move)), value)
-            for view in views
-            for side, values in zip(SIDE_NAMES, view.at_risk.tolist(), strict=True)
-            for move, value in zip(view.moves, values, strict=True)
-        )
-        page.family(metrics.AT_RISK, at_risk)
-        yield
-        accuracy = sorted(snapshot.heatmap.accuracy.items())
-        for family, field in (
-            (metrics.HIT_RATIO, "hit_ratio"),
-            (metrics.LIFT, "lift"),
-            (metrics.SCORED_USD, "scored_usd"),
-        ):
-            page.family(family, (((c,), getattr(a, field)) for c, a in accuracy))
 
     def _grid_labels(self, view: CoinView) -> tuple[list[str], list[str]]:
         """Line prefixes (``name{labels} ``) of the view's bins, long and short."""
@@ -384,22 +322,6 @@ class Exposition:
         long = [f'{name}{{coin="{coin_label}",price="{p}",side="long"}} ' for p in prices]
         short = [f'{name}{{coin="{coin_label}",price="{p}",side="short"}} ' for p in prices]
         return _GridLabels(step, decimals, first, long, short)
-
-    def _health(self, page: _Page, snapshot: Snapshot, last_render_seconds: float | None) -> None:
-        health = snapshot.health
-        exchanges = health.exchanges
-        page.family(metrics.EXCHANGE_UP, (((e,), 1.0 if health.up[e] else 0.0) for e in exchanges))
-        for family, counts in metrics.exchange_counters(health):
-            page.family(family, (((e,), counts.get(e, 0)) for e in exchanges))
-        last = sorted(health.last_message_s.items())
-        page.family(metrics.LAST_MESSAGE, (((e, s.value), t) for (e, s), t in last))
-        for family, values in metrics.health_counters(health):
-            page.family(family, ((k, values[k]) for k in sorted(values)))
-        if health.tasks is not None:
-            page.family(metrics.ASYNCIO_TASKS, [((), health.tasks)])
-        page.family(metrics.BUILD_INFO, [((__version__,), 1)])
-        if last_render_seconds is not None:
-            page.family(metrics.SCRAPE_RENDER_SECONDS, [((), last_render_seconds)])
 
 
 def reference_body(

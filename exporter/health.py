@@ -40,10 +40,11 @@ class HealthSnapshot:
     messages: dict[tuple[str, Stream], int]
     invalid: dict[tuple[str, Stream, Reason], int]
     reconnects: dict[tuple[str, Stream], int]
-    restarts: dict[str, int]
+    restarts: dict[str, int]  # by supervised task name, registered ones at 0 too
     dropped_late: dict[str, int]
     duplicates: dict[str, int]
     lost: dict[tuple[str, LostReason], int]
+    backfill_progress: dict[str, float]  # exchange -> share of its markets backfilled, 0..1
     backfill_failures: dict[str, int]
     tasks: int | None = None
 
@@ -65,10 +66,11 @@ class Health:
         self._messages: Counter[tuple[str, Stream]] = Counter()
         self._invalid: Counter[tuple[str, Stream, Reason]] = Counter()
         self._reconnects: Counter[tuple[str, Stream]] = Counter()
-        self._restarts: Counter[str] = Counter()
+        self._restarts: dict[str, int] = dict.fromkeys(exchanges, 0)  # a collector per exchange
         self._dropped_late: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._lost: Counter[tuple[str, LostReason]] = Counter()
+        self._backfill_progress: dict[str, float] = dict.fromkeys(exchanges, 0.0)
         self._backfill_failures: Counter[str] = Counter()
         self._tasks: int | None = None
 
@@ -90,9 +92,16 @@ class Health:
     def reconnect(self, exchange: str, stream: Stream) -> None:
         self._reconnects[exchange, stream] += 1
 
-    def restart(self, exchange: str) -> None:
-        """A collector task died unexpectedly and was restarted."""
-        self._restarts[exchange] += 1
+    def register_task(self, name: str) -> None:
+        """Declare a supervised task (its ``Runnable.name``, e.g. ``demo``, ``snapshots``) when it
+        starts, so that ``cryptoliq_task_restarts_total{task=name}`` is there at 0 and
+        ``increase()`` sees its first restart. Idempotent; the constructor registers each
+        exchange's collector."""
+        self._restarts.setdefault(name, 0)
+
+    def restart(self, task: str) -> None:
+        """The supervised task called ``task`` died unexpectedly and was restarted."""
+        self._restarts[task] = self._restarts.get(task, 0) + 1
 
     def dropped_late(self, exchange: str) -> None:
         """A liquidation older than the longest window arrived and could not be placed."""
@@ -105,6 +114,11 @@ class Health:
     def lost(self, exchange: str, reason: LostReason, count: int = 1) -> None:
         """``count`` liquidations the venue sent could not be counted."""
         self._lost[exchange, reason] += count
+
+    def backfill_progress(self, exchange: str, done: int, total: int) -> None:
+        """``done`` of the ``total`` markets to backfill are through (recorded or given up);
+        nothing to backfill counts as done."""
+        self._backfill_progress[exchange] = done / total if total else 1.0
 
     def backfill_failed(self, exchange: str) -> None:
         """A market's history could not be fetched at start-up (the heatmap starts without it)."""
@@ -132,6 +146,7 @@ class Health:
             dropped_late=dict(self._dropped_late),
             duplicates=dict(self._duplicates),
             lost=dict(self._lost),
+            backfill_progress=dict(self._backfill_progress),
             backfill_failures=dict(self._backfill_failures),
             tasks=self._tasks,
         )

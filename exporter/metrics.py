@@ -1,13 +1,18 @@
-"""Turns a core ``Snapshot`` into Prometheus metric families (the metric contract lives here).
+"""The metric contract: every family ``/metrics`` shows, in exposition order, each with the one
+function that turns a core ``Snapshot`` into its rows; and ``SnapshotCollector``, which renders
+those rows through prometheus_client (the reference that ``exporter.exposition`` matches).
 
 ``collect()`` does no I/O and builds fresh families on every scrape, so a series whose market
 disappeared disappears from the scrape instead of going stale.
+
+Adding a family: define it here with its rows function and put it in ``FAMILIES`` where it is
+to be exposed. Both renderers, the contract tests and the README check follow from that.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeAlias
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,121 +31,328 @@ from exporter.heatmap.grid import format_price
 from exporter.heatmap.views import SIDE_NAMES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-    from exporter.core import Snapshot
-    from exporter.health import HealthSnapshot
+    import numpy as np
+    import numpy.typing as npt
+
+    from exporter.core import Snapshot, SymbolKey
+    from exporter.events import OpenInterest
+    from exporter.heatmap.book import Accuracy
+    from exporter.heatmap.views import Cluster
+    from exporter.rolling import WindowTotals
 
 PREFIX = "cryptoliq_"
-SYMBOL_LABELS = ["exchange", "symbol", "coin", "side"]
-WINDOW_LABELS = [*SYMBOL_LABELS, "window"]
-MARKET_LABELS = ["exchange", "symbol", "coin"]
+SYMBOL_LABELS = ("exchange", "symbol", "coin", "side")
+WINDOW_LABELS = (*SYMBOL_LABELS, "window")
+MARKET_LABELS = ("exchange", "symbol", "coin")
 
-Kind = Literal["counter", "gauge", "histogram", "info"]
+Sample: TypeAlias = "tuple[tuple[str, ...], float]"
+"""(label values in the family's label order, value): one series."""
+HistogramRow: TypeAlias = "tuple[tuple[str, ...], Sequence[tuple[str, float]], float]"
+"""(label values, ``(le, cumulative count)`` per bucket ending with ``+Inf``, sum)."""
+Rows: TypeAlias = "Callable[[Snapshot, float | None], Iterable[Sample] | None]"
+"""(snapshot, seconds the previous render took or None) -> the family's series in exposition
+order, or None when the family is left out of this scrape altogether (no HELP/TYPE either)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """One metric family of the contract: what both renderers (``SnapshotCollector`` here and
-    ``exporter.exposition``) print in its HELP and TYPE lines and label sets.
+    """A counter, gauge or info family of the contract and where its rows come from.
 
     ``name`` is the family name as prometheus_client has it: counters without ``_total``, the
     info family without ``_info``.
     """
 
     name: str
-    kind: Kind
+    kind: Literal["counter", "gauge", "info"]
     documentation: str
-    labels: tuple[str, ...] = ()
+    labels: tuple[str, ...]
+    rows: Rows
 
-    # Empty prometheus_client families to add samples to, one per kind.
+    @property
+    def exposed_name(self) -> str:
+        """The name its samples (and the text format's HELP/TYPE lines) carry."""
+        return self.name + {"counter": "_total", "info": "_info"}.get(self.kind, "")
 
-    def counter(self) -> CounterMetricFamily:
-        return CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+    @property
+    def text_type(self) -> str:
+        """Its ``# TYPE`` in the Prometheus text format, which has no info type."""
+        return "gauge" if self.kind == "info" else self.kind
 
-    def gauge(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
 
-    def histogram(self) -> HistogramMetricFamily:
-        return HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
+@dataclass(frozen=True, slots=True)
+class HistogramFamily:
+    """A histogram family of the contract; its rows are whole histograms, one per label set."""
 
-    def info(self) -> InfoMetricFamily:
-        return InfoMetricFamily(self.name, self.documentation, labels=self.labels)
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+    rows: Callable[[Snapshot], Iterable[HistogramRow]]
+    kind: ClassVar[Literal["histogram"]] = "histogram"
 
+    @property
+    def exposed_name(self) -> str:
+        return self.name
+
+    @property
+    def text_type(self) -> str:
+        return self.kind
+
+
+AnyFamily: TypeAlias = "Family | HistogramFamily"
+
+
+# --- rows -------------------------------------------------------------------------------------
+# Sorted by label values unless the order is given (windows, moves, exchanges as configured).
+
+
+def _liquidation_rows(values: Callable[[Snapshot], Mapping[SymbolKey, float]]) -> Rows:
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        chosen = values(snap)
+        return ((key, chosen[key]) for key in sorted(snap.orders))
+
+    return rows
+
+
+def _sizes(snap: Snapshot) -> Iterator[HistogramRow]:
+    sizes = snap.sizes
+    les = bucket_labels(sizes.bounds)
+    cumulative = sizes.cumulative.tolist()
+    sums = sizes.sums.tolist()
+    for row in sorted(range(len(sizes.keys)), key=lambda i: sizes.keys[i]):
+        yield sizes.keys[row], tuple(zip(les, cumulative[row], strict=True)), sums[row]
+
+
+def _window_rows(field: Callable[[WindowTotals[SymbolKey]], npt.NDArray[np.generic]]) -> Rows:
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        totals = snap.windows
+        values = field(totals).tolist()
+        windows = [w.name for w in totals.windows]
+        for row in sorted(range(len(totals.keys)), key=lambda i: totals.keys[i]):
+            key = totals.keys[row]
+            for w, window in enumerate(windows):
+                yield (*key, window), values[row][w]
+
+    return rows
+
+
+def _market_rows(field: Callable[[OpenInterest], float]) -> Rows:
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        readings = sorted(snap.open_interest, key=lambda o: (o.exchange, o.symbol))
+        return (((o.exchange, o.symbol, o.coin), field(o)) for o in readings)
+
+    return rows
+
+
+def _heatmap_grid(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    """Every bin of every coin, both sides: what ``exporter.exposition`` writes in bulk."""
+    for view in snap.heatmap.views:
+        for side, values in zip(SIDE_NAMES, view.usd.tolist(), strict=True):
+            for i, value in enumerate(values):
+                price = format_price(view.first_index + i, view.step, view.decimals)
+                yield (view.coin, side, price), value
+
+
+def _bin_width(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    return (((view.coin,), view.step) for view in snap.heatmap.views)
+
+
+def _cluster_rows(field: Callable[[Cluster], float]) -> Rows:
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        for view in snap.heatmap.views:
+            for cluster in view.clusters:
+                yield (view.coin, cluster.side, str(cluster.rank)), field(cluster)
+
+    return rows
+
+
+def _at_risk(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    for view in snap.heatmap.views:
+        for side, values in zip(SIDE_NAMES, view.at_risk.tolist(), strict=True):
+            for move, value in zip(view.moves, values, strict=True):
+                yield (view.coin, side, move_label(move)), value
+
+
+def _accuracy_rows(field: Callable[[Accuracy], float]) -> Rows:
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        accuracy = snap.heatmap.accuracy
+        return (((coin,), field(accuracy[coin])) for coin in sorted(accuracy))
+
+    return rows
+
+
+def _heatmap_ready(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    ready = snap.heatmap.ready
+    return (((coin,), 1.0 if ready[coin] else 0.0) for coin in sorted(ready))
+
+
+def _backfill_progress(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    progress = snap.health.backfill_progress
+    return (((e,), progress.get(e, 0.0)) for e in snap.health.exchanges)
+
+
+def _exchange_up(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    health = snap.health
+    return (((e,), 1.0 if health.up[e] else 0.0) for e in health.exchanges)
+
+
+def _task_restarts(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    restarts = snap.health.restarts
+    return (((task,), restarts[task]) for task in sorted(restarts))
+
+
+def _per_exchange(counts: Callable[[Snapshot], Mapping[str, int]]) -> Rows:
+    """Every enabled exchange, zeros too, in the configured order."""
+
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        chosen = counts(snap)
+        return (((e,), chosen.get(e, 0)) for e in snap.health.exchanges)
+
+    return rows
+
+
+def _last_message(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    last = snap.health.last_message_s
+    return (((e, s.value), last[e, s]) for e, s in sorted(last))
+
+
+def _per_stream(counts: Callable[[Snapshot], Mapping[tuple[str, Stream], int]]) -> Rows:
+    """Every (exchange, stream) starts at zero, so rate() and increase() work from the first
+    failure on and dashboards need no "or 0" tricks."""
+
+    def rows(snap: Snapshot, _render: float | None) -> list[Sample]:
+        chosen = counts(snap)
+        keys = [(e, s) for e in snap.health.exchanges for s in Stream]
+        return sorted(((e, s.value), chosen.get((e, s), 0)) for e, s in keys)
+
+    return rows
+
+
+def _invalid(snap: Snapshot, _render: float | None) -> list[Sample]:
+    invalid = snap.health.invalid
+    keys = [(e, s, r) for e in snap.health.exchanges for s in Stream for r in Reason]
+    return sorted(((e, s.value, r.value), invalid.get((e, s, r), 0)) for e, s, r in keys)
+
+
+def _lost(snap: Snapshot, _render: float | None) -> list[Sample]:
+    lost = snap.health.lost
+    keys = [(e, r) for e in snap.health.exchanges for r in LostReason]
+    return sorted(((e, r.value), lost.get((e, r), 0)) for e, r in keys)
+
+
+def _asyncio_tasks(snap: Snapshot, _render: float | None) -> list[Sample] | None:
+    tasks = snap.health.tasks
+    return None if tasks is None else [((), tasks)]
+
+
+def _build_info(_snap: Snapshot, _render: float | None) -> list[Sample]:
+    return [((__version__,), 1)]
+
+
+def _render_seconds(_snap: Snapshot, render: float | None) -> list[Sample] | None:
+    return None if render is None else [((), render)]
+
+
+# --- families, in exposition order (FAMILIES below) ------------------------------------------
 
 LIQUIDATIONS = Family(
     PREFIX + "liquidations",
     "counter",
     "Liquidation orders seen since start, by the side of the liquidated position.",
-    tuple(SYMBOL_LABELS),
+    SYMBOL_LABELS,
+    _liquidation_rows(lambda snap: snap.orders),
 )
 LIQUIDATIONS_USD = Family(
     PREFIX + "liquidations_usd",
     "counter",
     "USD notional of liquidation orders seen since start.",
-    tuple(SYMBOL_LABELS),
+    SYMBOL_LABELS,
+    _liquidation_rows(lambda snap: snap.usd),
 )
-SIZE_HISTOGRAM = Family(
+SIZE_HISTOGRAM = HistogramFamily(
     PREFIX + "liquidation_size_usd",
-    "histogram",
     "Size of single liquidation orders in USD.",
     ("exchange", "coin", "side"),
+    _sizes,
 )
 WINDOW_USD = Family(
     PREFIX + "liquidations_window_usd",
     "gauge",
     "USD notional of liquidations in the trailing window.",
-    tuple(WINDOW_LABELS),
+    WINDOW_LABELS,
+    _window_rows(lambda totals: totals.usd),
 )
 WINDOW_ORDERS = Family(
     PREFIX + "liquidations_window_orders",
     "gauge",
     "Number of liquidation orders in the trailing window.",
-    tuple(WINDOW_LABELS),
+    WINDOW_LABELS,
+    _window_rows(lambda totals: totals.orders),
 )
 WINDOW_LARGEST = Family(
     PREFIX + "liquidation_largest_usd",
     "gauge",
     "USD notional of the largest single liquidation order in the trailing window.",
-    tuple(WINDOW_LABELS),
+    WINDOW_LABELS,
+    _window_rows(lambda totals: totals.largest),
 )
 OPEN_INTEREST_USD = Family(
-    PREFIX + "open_interest_usd", "gauge", "Open interest in USD.", tuple(MARKET_LABELS)
+    PREFIX + "open_interest_usd",
+    "gauge",
+    "Open interest in USD.",
+    MARKET_LABELS,
+    _market_rows(lambda oi: oi.usd),
 )
 OPEN_INTEREST_COINS = Family(
     PREFIX + "open_interest_coins",
     "gauge",
     "Open interest in coins of the base currency.",
-    tuple(MARKET_LABELS),
+    MARKET_LABELS,
+    _market_rows(lambda oi: oi.coins),
 )
-MARK_PRICE = Family(PREFIX + "mark_price_usd", "gauge", "Mark price in USD.", tuple(MARKET_LABELS))
+MARK_PRICE = Family(
+    PREFIX + "mark_price_usd",
+    "gauge",
+    "Mark price in USD.",
+    MARKET_LABELS,
+    _market_rows(lambda oi: oi.mark_price),
+)
 HEATMAP_USD = Family(
     PREFIX + "heatmap_usd",
     "gauge",
     "Estimated USD (at the mark price) of positions whose liquidation price lies in the "
     "price bin starting at `price`.",
     ("coin", "side", "price"),
+    _heatmap_grid,
 )
 HEATMAP_BIN_WIDTH = Family(
-    PREFIX + "heatmap_bin_width_usd", "gauge", "Width of the heatmap price bins.", ("coin",)
+    PREFIX + "heatmap_bin_width_usd",
+    "gauge",
+    "Width of the heatmap price bins.",
+    ("coin",),
+    _bin_width,
 )
 CLUSTER_PRICE = Family(
     PREFIX + "liquidation_cluster_price_usd",
     "gauge",
     "Centre price of the rank-th largest heatmap bin (long: below the mark price).",
     ("coin", "side", "rank"),
+    _cluster_rows(lambda cluster: cluster.price),
 )
 CLUSTER_USD = Family(
     PREFIX + "liquidation_cluster_usd",
     "gauge",
     "Estimated USD in the rank-th largest heatmap bin.",
     ("coin", "side", "rank"),
+    _cluster_rows(lambda cluster: cluster.usd),
 )
 AT_RISK = Family(
     PREFIX + "liquidation_at_risk_usd",
     "gauge",
     "Estimated USD liquidated if the price moved by `move` against the side.",
     ("coin", "side", "move"),
+    _at_risk,
 )
 HIT_RATIO = Family(
     PREFIX + "heatmap_hit_ratio",
@@ -148,42 +360,101 @@ HIT_RATIO = Family(
     "Share of the last 24 h's liquidation USD whose price fell in the model's top-decile "
     "bins at that moment.",
     ("coin",),
+    _accuracy_rows(lambda accuracy: accuracy.hit_ratio),
 )
 LIFT = Family(
     PREFIX + "heatmap_lift",
     "gauge",
     "heatmap_hit_ratio divided by what a uniform guess of as many bins would score.",
     ("coin",),
+    _accuracy_rows(lambda accuracy: accuracy.lift),
 )
 SCORED_USD = Family(
     PREFIX + "heatmap_scored_usd",
     "gauge",
     "Liquidation USD of the last 24 h that the accuracy figures are based on.",
     ("coin",),
+    _accuracy_rows(lambda accuracy: accuracy.scored_usd),
+)
+HEATMAP_READY = Family(
+    PREFIX + "heatmap_ready",
+    "gauge",
+    "1 once every market of the coin has its history in the heatmap (or it was given up); 0 "
+    "while live readings wait for a backfill.",
+    ("coin",),
+    _heatmap_ready,
 )
 EXCHANGE_UP = Family(
     PREFIX + "exchange_up",
     "gauge",
     "1 while every stream of the exchange has its latest connection or poll succeeding.",
     ("exchange",),
+    _exchange_up,
 )
-COLLECTOR_RESTARTS = Family(
-    PREFIX + "collector_restarts",
+TASK_RESTARTS = Family(
+    PREFIX + "task_restarts",
     "counter",
-    "Times a collector task died unexpectedly and was restarted.",
-    ("exchange",),
+    "Times a supervised background task (an exchange's collector, the demo, the state "
+    "snapshots) died unexpectedly and was restarted.",
+    ("task",),
+    _task_restarts,
 )
 DROPPED_LATE = Family(
     PREFIX + "liquidations_dropped_late",
     "counter",
     "Liquidations older than the longest window when they arrived (not in window totals).",
     ("exchange",),
+    _per_exchange(lambda snap: snap.health.dropped_late),
 )
 DUPLICATES = Family(
     PREFIX + "liquidations_duplicate",
     "counter",
     "Liquidations seen before (re-sent after a reconnect) and skipped.",
     ("exchange",),
+    _per_exchange(lambda snap: snap.health.duplicates),
+)
+BACKFILL_FAILURES = Family(
+    PREFIX + "backfill_failures",
+    "counter",
+    "Markets whose history could not be fetched at start-up (their heatmap starts empty).",
+    ("exchange",),
+    _per_exchange(lambda snap: snap.health.backfill_failures),
+)
+BACKFILL_PROGRESS = Family(
+    PREFIX + "backfill_progress_ratio",
+    "gauge",
+    "Share of the exchange's markets whose start-up history backfill is through (recorded or "
+    "given up); 1 when done or disabled.",
+    ("exchange",),
+    _backfill_progress,
+)
+LAST_MESSAGE = Family(
+    PREFIX + "last_message_timestamp_seconds",
+    "gauge",
+    "Unix time of the last message received on the stream.",
+    ("exchange", "stream"),
+    _last_message,
+)
+MESSAGES = Family(
+    PREFIX + "messages",
+    "counter",
+    "Messages received on the stream, valid or not.",
+    ("exchange", "stream"),
+    _per_stream(lambda snap: snap.health.messages),
+)
+INVALID_MESSAGES = Family(
+    PREFIX + "invalid_messages",
+    "counter",
+    "Messages rejected and skipped, by reason.",
+    ("exchange", "stream", "reason"),
+    _invalid,
+)
+RECONNECTS = Family(
+    PREFIX + "reconnects",
+    "counter",
+    "Reconnections (WebSocket) or retried polls (REST) after a failure.",
+    ("exchange", "stream"),
+    _per_stream(lambda snap: snap.health.reconnects),
 )
 LOST = Family(
     PREFIX + "liquidations_lost",
@@ -191,54 +462,66 @@ LOST = Family(
     "Liquidations a venue sent that could not be counted, by reason (totals are understated "
     "by at least this much).",
     ("exchange", "reason"),
+    _lost,
 )
-BACKFILL_FAILURES = Family(
-    PREFIX + "backfill_failures",
-    "counter",
-    "Markets whose history could not be fetched at start-up (their heatmap starts empty).",
-    ("exchange",),
-)
-LAST_MESSAGE = Family(
-    PREFIX + "last_message_timestamp_seconds",
-    "gauge",
-    "Unix time of the last message received on the stream.",
-    ("exchange", "stream"),
-)
-MESSAGES = Family(
-    PREFIX + "messages",
-    "counter",
-    "Messages received on the stream, valid or not.",
-    ("exchange", "stream"),
-)
-INVALID_MESSAGES = Family(
-    PREFIX + "invalid_messages",
-    "counter",
-    "Messages rejected and skipped, by reason.",
-    ("exchange", "stream", "reason"),
-)
-RECONNECTS = Family(
-    PREFIX + "reconnects",
-    "counter",
-    "Reconnections (WebSocket) or retried polls (REST) after a failure.",
-    ("exchange", "stream"),
-)
-BUILD_INFO = Family(PREFIX + "build", "info", "Exporter version.", ("version",))
 ASYNCIO_TASKS = Family(
     PREFIX + "asyncio_tasks",
     "gauge",
     "Tasks on the exporter's event loop at this scrape: steady in a healthy process.",
+    (),
+    _asyncio_tasks,
 )
+BUILD_INFO = Family(PREFIX + "build", "info", "Exporter version.", ("version",), _build_info)
 SCRAPE_RENDER_SECONDS = Family(
     PREFIX + "scrape_render_seconds",
     "gauge",
     "Seconds the previous /metrics response took to build and render.",
+    (),
+    _render_seconds,
 )
+
+FAMILIES: Final[tuple[AnyFamily, ...]] = (
+    LIQUIDATIONS,
+    LIQUIDATIONS_USD,
+    SIZE_HISTOGRAM,
+    WINDOW_USD,
+    WINDOW_ORDERS,
+    WINDOW_LARGEST,
+    OPEN_INTEREST_USD,
+    OPEN_INTEREST_COINS,
+    MARK_PRICE,
+    HEATMAP_USD,
+    HEATMAP_BIN_WIDTH,
+    CLUSTER_PRICE,
+    CLUSTER_USD,
+    AT_RISK,
+    HIT_RATIO,
+    LIFT,
+    SCORED_USD,
+    HEATMAP_READY,
+    EXCHANGE_UP,
+    TASK_RESTARTS,
+    DROPPED_LATE,
+    DUPLICATES,
+    BACKFILL_FAILURES,
+    BACKFILL_PROGRESS,
+    LAST_MESSAGE,
+    MESSAGES,
+    INVALID_MESSAGES,
+    RECONNECTS,
+    LOST,
+    ASYNCIO_TASKS,
+    BUILD_INFO,
+    SCRAPE_RENDER_SECONDS,
+)
+"""Every family of ``/metrics`` (besides prometheus_client's process_/python_), in the order
+both renderers write them."""
 
 
 class SnapshotCollector(Collector):
     """Renders one snapshot; build a new one per scrape (it holds no state of its own).
 
-    The reference rendering: ``exporter.exposition`` writes the same text directly and faster
+    The reference rendering: ``exporter.exposition`` writes the same rows directly and faster
     (tests compare the two byte for byte); this one serves what that one does not support.
     """
 
@@ -247,128 +530,35 @@ class SnapshotCollector(Collector):
         self._last_render_seconds = last_render_seconds
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._liquidation_counters()
-        yield self._size_histogram()
-        yield from self._windows()
-        yield from self._open_interest()
-        yield from self._heatmap()
-        yield from self._health()
+        for family in FAMILIES:
+            if isinstance(family, HistogramFamily):
+                yield _histogram(family, self._snapshot)
+                continue
+            rows = family.rows(self._snapshot, self._last_render_seconds)
+            if rows is not None:
+                yield _metric(family, rows)
 
-    def _liquidation_counters(self) -> Iterator[Metric]:
-        snap = self._snapshot
-        orders = LIQUIDATIONS.counter()
-        usd = LIQUIDATIONS_USD.counter()
-        for key in sorted(snap.orders):
-            orders.add_metric(list(key), snap.orders[key])
-            usd.add_metric(list(key), snap.usd[key])
-        yield orders
-        yield usd
 
-    def _size_histogram(self) -> Metric:
-        sizes = self._snapshot.sizes
-        family = SIZE_HISTOGRAM.histogram()
-        labels = bucket_labels(sizes.bounds)
-        for row in sorted(range(len(sizes.keys)), key=lambda i: sizes.keys[i]):
-            buckets = list(zip(labels, sizes.cumulative[row].tolist(), strict=True))
-            family.add_metric(list(sizes.keys[row]), buckets, float(sizes.sums[row]))
-        return family
+def _histogram(family: HistogramFamily, snapshot: Snapshot) -> Metric:
+    metric = HistogramMetricFamily(family.name, family.documentation, labels=family.labels)
+    for labels, buckets, total in family.rows(snapshot):
+        metric.add_metric(labels, buckets, total)
+    return metric
 
-    def _windows(self) -> Iterator[Metric]:
-        totals = self._snapshot.windows
-        usd = WINDOW_USD.gauge()
-        orders = WINDOW_ORDERS.gauge()
-        largest = WINDOW_LARGEST.gauge()
-        usd_rows = totals.usd.tolist()
-        order_rows = totals.orders.tolist()
-        largest_rows = totals.largest.tolist()
-        for row in sorted(range(len(totals.keys)), key=lambda i: totals.keys[i]):
-            key = list(totals.keys[row])
-            for w, window in enumerate(totals.windows):
-                labels = [*key, window.name]
-                usd.add_metric(labels, usd_rows[row][w])
-                orders.add_metric(labels, order_rows[row][w])
-                largest.add_metric(labels, largest_rows[row][w])
-        yield usd
-        yield orders
-        yield largest
 
-    def _open_interest(self) -> Iterator[Metric]:
-        usd = OPEN_INTEREST_USD.gauge()
-        coins = OPEN_INTEREST_COINS.gauge()
-        mark = MARK_PRICE.gauge()
-        for oi in sorted(self._snapshot.open_interest, key=lambda o: (o.exchange, o.symbol)):
-            labels = [oi.exchange, oi.symbol, oi.coin]
-            usd.add_metric(labels, oi.usd)
-            coins.add_metric(labels, oi.coins)
-            mark.add_metric(labels, oi.mark_price)
-        yield usd
-        yield coins
-        yield mark
-
-    def _heatmap(self) -> Iterator[Metric]:
-        snap = self._snapshot.heatmap
-        grid = HEATMAP_USD.gauge()
-        width = HEATMAP_BIN_WIDTH.gauge()
-        cluster_price = CLUSTER_PRICE.gauge()
-        cluster_usd = CLUSTER_USD.gauge()
-        at_risk = AT_RISK.gauge()
-        for view in snap.views:
-            width.add_metric([view.coin], view.step)
-            rows = view.usd.tolist()
-            for side, values in zip(SIDE_NAMES, rows, strict=True):
-                for i, value in enumerate(values):
-                    price = format_price(view.first_index + i, view.step, view.decimals)
-                    grid.add_metric([view.coin, side, price], value)
-            for cluster in view.clusters:
-                labels = [view.coin, cluster.side, str(cluster.rank)]
-                cluster_price.add_metric(labels, cluster.price)
-                cluster_usd.add_metric(labels, cluster.usd)
-            for side, values in zip(SIDE_NAMES, view.at_risk.tolist(), strict=True):
-                for move, value in zip(view.moves, values, strict=True):
-                    at_risk.add_metric([view.coin, side, move_label(move)], value)
-        yield from (grid, width, cluster_price, cluster_usd, at_risk)
-
-        hit_ratio = HIT_RATIO.gauge()
-        lift = LIFT.gauge()
-        scored = SCORED_USD.gauge()
-        for coin, accuracy in sorted(snap.accuracy.items()):
-            hit_ratio.add_metric([coin], accuracy.hit_ratio)
-            lift.add_metric([coin], accuracy.lift)
-            scored.add_metric([coin], accuracy.scored_usd)
-        yield from (hit_ratio, lift, scored)
-
-    def _health(self) -> Iterator[Metric]:
-        health = self._snapshot.health
-        up = EXCHANGE_UP.gauge()
-        for exchange in health.exchanges:
-            up.add_metric([exchange], 1.0 if health.up[exchange] else 0.0)
-        yield up
-        for family, counts in exchange_counters(health):
-            metric = family.counter()
-            for exchange in health.exchanges:
-                metric.add_metric([exchange], counts.get(exchange, 0))
-            yield metric
-
-        last = LAST_MESSAGE.gauge()
-        for (exchange, stream), seconds in sorted(health.last_message_s.items()):
-            last.add_metric([exchange, stream.value], seconds)
-        yield last
-        for family, values in health_counters(health):
-            metric = family.counter()
-            for key in sorted(values):
-                metric.add_metric(list(key), values[key])
-            yield metric
-        if health.tasks is not None:
-            tasks = ASYNCIO_TASKS.gauge()
-            tasks.add_metric([], health.tasks)
-            yield tasks
-        info = BUILD_INFO.info()
-        info.add_metric([__version__], {})
-        yield info
-        if self._last_render_seconds is not None:
-            render = SCRAPE_RENDER_SECONDS.gauge()
-            render.add_metric([], self._last_render_seconds)
-            yield render
+def _metric(family: Family, rows: Iterable[Sample]) -> Metric:
+    name, documentation, labels = family.name, family.documentation, family.labels
+    if family.kind == "info":
+        info = InfoMetricFamily(name, documentation, labels=labels)
+        for values, _one in rows:
+            info.add_metric(values, {})
+        return info
+    metric = (CounterMetricFamily if family.kind == "counter" else GaugeMetricFamily)(
+        name, documentation, labels=labels
+    )
+    for values, value in rows:
+        metric.add_metric(values, value)
+    return metric
 
 
 # prometheus_client's formatting of ``le`` (untyped there, hence the annotation here).
@@ -385,44 +575,3 @@ def bucket_labels(bounds: tuple[float, ...]) -> list[str]:
 def move_label(move: float) -> str:
     """``move`` label value of an at-risk move: 0.01 is ``1%``."""
     return f"{move * 100:g}%"
-
-
-def exchange_counters(health: HealthSnapshot) -> list[tuple[Family, dict[str, int]]]:
-    """The per-exchange counters of ``health`` (every enabled exchange is shown, zeros too)."""
-    return [
-        (COLLECTOR_RESTARTS, health.restarts),
-        (DROPPED_LATE, health.dropped_late),
-        (DUPLICATES, health.duplicates),
-        (BACKFILL_FAILURES, health.backfill_failures),
-    ]
-
-
-def health_counters(
-    health: HealthSnapshot,
-) -> list[tuple[Family, dict[tuple[str, ...], int]]]:
-    """The per-stream counters of ``health``, keyed by their label values.
-
-    Every (exchange, stream[, reason]) starts at zero, so rate() and increase() work from the
-    first failure on and dashboards need no "or 0" tricks."""
-    exchanges = health.exchanges
-    streams = [(e, s) for e in exchanges for s in Stream]
-    return [
-        (MESSAGES, {(e, s.value): health.messages.get((e, s), 0) for e, s in streams}),
-        (
-            INVALID_MESSAGES,
-            {
-                (e, s.value, r.value): health.invalid.get((e, s, r), 0)
-                for e, s in streams
-                for r in Reason
-            },
-        ),
-        (RECONNECTS, {(e, s.value): health.reconnects.get((e, s), 0) for e, s in streams}),
-        (
-            LOST,
-            {
-                (e, r.value): health.lost.get((e, r), 0)
-                for e in health.exchanges
-                for r in LostReason
-            },
-        ),
-    ]

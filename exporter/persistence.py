@@ -9,7 +9,6 @@ reported and ignored: the exporter starts fresh rather than crashing or trusting
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
@@ -24,9 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
-
-    from aiohttp import web
+    from collections.abc import Awaitable, Callable
 
     from exporter.core import Core
 
@@ -115,10 +112,21 @@ def restore(core: Core, directory: Path) -> bool:
     return True
 
 
+def final_save(core: Core, directory: Path) -> None:
+    """The snapshot taken at shutdown, once nothing feeds ``core`` any more: a failure is
+    logged, not raised (the process is stopping either way)."""
+    try:
+        seconds = save(core, directory)
+    except OSError as exc:
+        log.warning("state: final snapshot to %s failed: %s", directory, exc)
+    else:
+        log.info("state: final snapshot written in %.3fs", seconds)
+
+
 class Snapshotter:
     """Saves every ``interval`` seconds; a failed save is logged and retried next time."""
 
-    name = "state"
+    name = "snapshots"
 
     def __init__(
         self,
@@ -142,32 +150,3 @@ class Snapshotter:
                 log.warning("state: snapshot to %s failed: %s", self._directory, exc)
             else:
                 log.debug("state: snapshot written in %.3fs", seconds)
-
-
-def state_context(
-    directory: Path, interval: float
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """aiohttp cleanup context: restore before the collectors start, snapshot periodically,
-    and once more after they stopped (SIGTERM, SIGINT)."""
-    from exporter.app import EXPORTER_KEY  # noqa: PLC0415 - app imports this module's users
-    from exporter.supervisor import supervise  # noqa: PLC0415
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        exporter = app[EXPORTER_KEY]
-        restore(exporter.core, directory)
-        task = asyncio.create_task(
-            supervise(Snapshotter(exporter.core, directory, interval), exporter.core.health)
-        )
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            try:
-                seconds = save(exporter.core, directory)
-                log.info("state: final snapshot written in %.3fs", seconds)
-            except OSError as exc:
-                log.warning("state: final snapshot to %s failed: %s", directory, exc)
-
-    return context

@@ -1,12 +1,11 @@
-"""The serving process: the core, the collectors, snapshots, the demo's fake exchanges and the
-web config wired into the aiohttp app, run until SIGTERM or SIGINT."""
+"""The serving process: the core, the collectors and the web config wired into the aiohttp app
+(whose lifecycle runs snapshots and the demo too), run until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
@@ -15,7 +14,6 @@ from exporter import __version__, access
 from exporter.app import Exporter, create_app, handle_liveness
 from exporter.collectors import build_collectors
 from exporter.core import Core
-from exporter.persistence import state_context
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -34,17 +32,6 @@ def make_app(config: Config, web_config: WebConfig | None = None) -> web.Applica
     if web_config is not None:
         # /healthz answers without credentials (bare), so a container health check needs none.
         access.install(app, web_config, public={"/healthz": handle_liveness})
-    if config.state_dir:
-        # Before the collectors' step, so the windows are restored before events arrive, and
-        # (contexts unwind in reverse) the final snapshot is taken after they stopped.
-        app.cleanup_ctx.insert(
-            0, state_context(Path(config.state_dir), config.snapshot_interval_seconds)
-        )
-    if config.demo:
-        from exporter.demo import demo_context  # noqa: PLC0415 - only demo runs need the fakes
-
-        # Before the collectors' start-up step: it rewrites the config to point at the fakes.
-        app.cleanup_ctx.insert(0, demo_context)
     return app
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Protocol
 
 from exporter.backoff import Backoff
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
     from exporter.health import Health
 
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class Runnable(Protocol):
-    """What the supervisor runs: a named long-running coroutine (a collector, the demo)."""
+    """What the supervisor runs: a named long-running coroutine (a collector, the demo's
+    market driver, the snapshotter). ``name`` is its ``task`` label in the restart counter."""
 
     @property
     def name(self) -> str: ...
@@ -54,3 +56,31 @@ async def supervise(
         if monotonic() - started > delays.cap:
             delays.reset()  # it ran fine for a while: this is a new failure, not a crash loop
         await sleep(delays.next_delay())
+
+
+@asynccontextmanager
+async def supervising(
+    runnables: Iterable[Runnable],
+    health: Health,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncIterator[None]:
+    """Every runnable under ``supervise`` while the block runs (each registered with
+    ``health``, so its restart counter is there from 0); on exit, all are cancelled, then
+    awaited."""
+    tasks: list[asyncio.Task[None]] = []
+    for runnable in runnables:
+        health.register_task(runnable.name)
+        tasks.append(
+            asyncio.create_task(
+                supervise(runnable, health, sleep=sleep), name=f"supervise:{runnable.name}"
+            )
+        )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task

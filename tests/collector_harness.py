@@ -7,18 +7,22 @@ import time
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
-from exporter.collectors import COLLECTORS
+from exporter.collectors import make_collector as collector_for
 from exporter.config import ExchangeConfig
 from exporter.core import Core
+from exporter.venues import VENUES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-    from exporter.collectors.base import ExchangeCollector
+    from exporter.collectors.collector import Collector
+    from exporter.config import Transport
     from exporter.events import Liquidation, OpenInterest
     from exporter.fakeexchange import FakeExchange
 
-EXCHANGES = ("binance", "bybit", "okx")
+EXCHANGES = VENUES
+# Both clients of the liquidation stream pass the same collector tests.
+TRANSPORTS: tuple[Transport, ...] = ("ccxt", "native")
 
 
 class RecordingCore(Core):
@@ -51,7 +55,8 @@ def make_collector(
     backfill_hours: float = 0.0,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     request_timeout: float = 10.0,
-) -> ExchangeCollector:
+    transport: Transport = "ccxt",
+) -> Collector:
     """A collector on ``fake``. The history backfill is off unless asked for: it costs tens of
     rate-limited requests per market before the first poll (tests/test_backfill.py covers it).
     """
@@ -62,8 +67,9 @@ def make_collector(
         rest_url=fake.rest_url,
         ws_url=fake.ws_url,
         poll_interval_seconds=1.0,
+        transport=transport,
     )
-    return COLLECTORS[fake.venue](
+    return collector_for(
         config,
         core,
         core.health,
@@ -75,7 +81,7 @@ def make_collector(
 
 
 @asynccontextmanager
-async def running(collector: ExchangeCollector) -> AsyncIterator[asyncio.Task[None]]:
+async def running(collector: Collector) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(collector.run())
     try:
         yield task

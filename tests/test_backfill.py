@@ -1,27 +1,32 @@
 """The heatmap backfill: real ccxt.pro against the fake venues' history endpoints, the collector's
-pages and budgets, and the backfill step that runs before the first open-interest poll."""
+pages and budgets, and the backfill that runs beside the live poll: the poll does not wait for
+it, and the heatmap still applies each market's past before its live readings."""
 
 from __future__ import annotations
 
 import math
 import time
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import pytest
 
-from exporter.collectors import COLLECTORS
 from exporter.collectors import history as paging
+from exporter.collectors import make_collector as collector_for
 from exporter.config import ExchangeConfig
 from exporter.events import MarketHistory, OpenInterest, Reason
 from exporter.fakeexchange import DEFAULT_MARKETS, FakeExchange
+from exporter.heatmap.book import HeatmapBook
 from tests.collector_harness import EXCHANGES, RecordingCore, eventually, fast_sleep, running
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from exporter.collectors.base import ExchangeCollector
+    from exporter.collectors.collector import Collector
+    from tests.conftest import FakeExchangeFactory
+
+pytestmark = pytest.mark.integration
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
@@ -65,10 +70,18 @@ class HistoryCore(RecordingCore):
         self.histories: list[MarketHistory] = []
         self.order: list[tuple[str, str]] = []
 
+    def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
+        self.order.append(("expect", symbol))
+        super().expect_history(exchange, symbol, coin)
+
     def record_history(self, history: MarketHistory) -> None:
         self.histories.append(history)
         self.order.append(("history", history.symbol))
         super().record_history(history)
+
+    def end_history(self, exchange: str, symbol: str) -> None:
+        self.order.append(("end", symbol))
+        super().end_history(exchange, symbol)
 
     def record_open_interest(self, event: OpenInterest) -> None:
         self.order.append(("open_interest", event.symbol))
@@ -80,7 +93,7 @@ def make_collector(
     core: RecordingCore,
     symbols: Sequence[str] = (BTC,),
     **options: Any,
-) -> ExchangeCollector:
+) -> Collector:
     config = ExchangeConfig(
         name=fake.venue,
         symbols=tuple(symbols),
@@ -88,24 +101,29 @@ def make_collector(
         ws_url=fake.ws_url,
         poll_interval_seconds=1.0,
     )
-    return COLLECTORS[fake.venue](config, core, core.health, sleep=fast_sleep, **options)
+    return collector_for(config, core, core.health, sleep=fast_sleep, **options)
+
+
+class Started(Protocol):
+    def __call__(self, venue: str) -> AbstractAsyncContextManager[FakeExchange]: ...
+
+
+@pytest.fixture
+def started(fake_exchange: FakeExchangeFactory) -> Started:
+    """``async with started(venue) as fake``: a fake exchange, stopped at the test's end."""
+
+    @asynccontextmanager
+    async def start(venue: str) -> AsyncIterator[FakeExchange]:
+        yield await fake_exchange(venue)
+
+    return start
 
 
 @asynccontextmanager
-async def started(venue: str) -> AsyncIterator[FakeExchange]:
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@asynccontextmanager
-async def ccxt_client(collector: ExchangeCollector) -> AsyncIterator[Any]:
+async def ccxt_client(collector: Collector) -> AsyncIterator[Any]:
     """The collector's ccxt instance, without ccxt's client-side throttle (a real-time wait of
     up to 220 ms a request that only slows the test; the collector's own pacing stays)."""
-    exchange = collector.make_exchange()
+    exchange = cast("Any", collector.make_exchange())
     exchange.enableRateLimit = False
     try:
         await exchange.load_markets()
@@ -152,7 +170,7 @@ def requests(fake: FakeExchange, paths: dict[str, int]) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_fetch_history_returns_what_the_fake_served(venue: str) -> None:
+async def test_fetch_history_returns_what_the_fake_served(venue: str, started: Started) -> None:
     async with started(venue) as fake:
         now_ms = int(time.time() * 1000)
         served = wire_history(BTC, 1600, now_ms)
@@ -160,8 +178,8 @@ async def test_fetch_history_returns_what_the_fake_served(venue: str) -> None:
         collector = make_collector(fake, HistoryCore())
         async with ccxt_client(collector) as exchange:
             fake.rest_requests.clear()
-            history = await collector.fetch_history(
-                exchange, BTC, int(served["timestamps_ms"][0]), now_ms
+            history = await collector.make_backfill(exchange).fetch_history(
+                BTC, int(served["timestamps_ms"][0]), now_ms
             )
     assert (history.exchange, history.symbol, history.coin) == (venue, BTC, "BTC")
     assert_history_is(history, served)  # aligned by open time, ascending, coins on OKX too
@@ -170,7 +188,9 @@ async def test_fetch_history_returns_what_the_fake_served(venue: str) -> None:
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_seven_days_of_default_history_in_the_documented_pages(venue: str) -> None:
+async def test_seven_days_of_default_history_in_the_documented_pages(
+    venue: str, started: Started
+) -> None:
     async with started(venue) as fake:
         fake.set_market_state(ETH, open_interest_coins=1_500_000.0, mark_price=3_100.0)
         served = fake.history(ETH)  # the default, fixed now: it ends at this candle
@@ -178,7 +198,8 @@ async def test_seven_days_of_default_history_in_the_documented_pages(venue: str)
         async with ccxt_client(collector) as exchange:
             fake.rest_requests.clear()
             now_ms = int(time.time() * 1000)
-            history = await collector.fetch_history(exchange, ETH, now_ms - 7 * DAY_MS, now_ms)
+            backfill = collector.make_backfill(exchange)
+            history = await backfill.fetch_history(ETH, now_ms - 7 * DAY_MS, now_ms)
     assert len(history) == 2016
     assert dict(fake.rest_requests) == PAGES_7_DAYS[venue]
     assert history.timestamps_ms[-1] == served.ts_ms[-1] == now_ms // STEP_MS * STEP_MS
@@ -189,7 +210,9 @@ async def test_seven_days_of_default_history_in_the_documented_pages(venue: str)
 
 
 @pytest.mark.parametrize("case", [EXCHANGES[2]], ids=["okx"])
-async def test_okx_history_is_in_coins_where_ccxt_says_contracts(case: str) -> None:
+async def test_okx_history_is_in_coins_where_ccxt_says_contracts(
+    case: str, started: Started
+) -> None:
     async with started(case) as fake:
         now_ms = int(time.time() * 1000)
         served = wire_history(ETH, 50, now_ms)
@@ -197,8 +220,8 @@ async def test_okx_history_is_in_coins_where_ccxt_says_contracts(case: str) -> N
         collector = make_collector(fake, HistoryCore(), (ETH,))
         async with ccxt_client(collector) as exchange:
             raw = await exchange.fetch_open_interest_history(ETH, "5m", None, 50)
-            history = await collector.fetch_history(
-                exchange, ETH, int(served["timestamps_ms"][0]), now_ms
+            history = await collector.make_backfill(exchange).fetch_history(
+                ETH, int(served["timestamps_ms"][0]), now_ms
             )
     contracts = served["open_interest_coins"] / 0.1  # ETH-USDT-SWAP ctVal
     np.testing.assert_allclose([r["openInterestAmount"] for r in raw], contracts, rtol=1e-12)
@@ -207,15 +230,15 @@ async def test_okx_history_is_in_coins_where_ccxt_says_contracts(case: str) -> N
 
 
 @pytest.mark.parametrize("case", [EXCHANGES[0]], ids=["binance"])
-async def test_binance_history_stays_within_its_30_days(case: str) -> None:
+async def test_binance_history_stays_within_its_30_days(case: str, started: Started) -> None:
     async with started(case) as fake:
         now_ms = int(time.time() * 1000)
         fake.set_history(BTC, **wire_history(BTC, 40 * 288, now_ms))
         collector = make_collector(fake, HistoryCore())
         async with ccxt_client(collector) as exchange:
             # 40 to 29 days ago: the venue refuses a startTime over 30 days old.
-            history = await collector.fetch_history(
-                exchange, BTC, now_ms - 40 * DAY_MS, now_ms - 29 * DAY_MS
+            history = await collector.make_backfill(exchange).fetch_history(
+                BTC, now_ms - 40 * DAY_MS, now_ms - 29 * DAY_MS
             )
     assert now_ms - 30 * DAY_MS < history.timestamps_ms[0] <= now_ms - 30 * DAY_MS + 3 * STEP_MS
     assert history.timestamps_ms[-1] == (now_ms - 29 * DAY_MS) // STEP_MS * STEP_MS
@@ -230,7 +253,9 @@ async def test_binance_history_stays_within_its_30_days(case: str) -> None:
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_backfill_records_each_market_once_before_its_first_reading(venue: str) -> None:
+async def test_backfill_goes_before_live_readings_in_the_heatmap_once(
+    venue: str, started: Started
+) -> None:
     async with started(venue) as fake:
         now_ms = int(time.time() * 1000)
         served = {s: wire_history(s, 300, now_ms, seed=i) for i, s in enumerate((BTC, ETH))}
@@ -239,6 +264,7 @@ async def test_backfill_records_each_market_once_before_its_first_reading(venue:
         core = HistoryCore()
         collector = make_collector(fake, core, (BTC, ETH), backfill_hours=30.0)
         async with running(collector):
+            await eventually(lambda: len(core.histories) == 2, "both histories")
             await eventually(
                 lambda: {e.symbol for e in core.open_interest} == {BTC, ETH}, "both readings"
             )
@@ -251,15 +277,48 @@ async def test_backfill_records_each_market_once_before_its_first_reading(venue:
     for history in core.histories:
         assert history.exchange == venue
         assert_history_is(history, served[history.symbol])
-    first_reading = core.order.index(next(o for o in core.order if o[0] == "open_interest"))
-    assert core.order[:first_reading] == [("history", BTC), ("history", ETH)]
+    # Each market is announced before its first live reading, and its history is in before
+    # it ends; the heatmap is what the past and then the newer live readings make.
+    for symbol in (BTC, ETH):
+        first_reading = core.order.index(("open_interest", symbol))
+        assert core.order.index(("expect", symbol)) < first_reading
+        assert core.order.index(("history", symbol)) < core.order.index(("end", symbol))
+    reference = HeatmapBook(core.heatmap.params, time.time)
+    for history in core.histories:
+        end_ms = int(history.timestamps_ms[-1])
+        reference.replay(history)
+        for event in core.open_interest:
+            if event.symbol == history.symbol and event.timestamp_ms > end_ms:
+                reference.observe_open_interest(event)
+    np.testing.assert_allclose(core.heatmap.coins["BTC"].coins, reference.coins["BTC"].coins)
+    np.testing.assert_allclose(core.heatmap.coins["ETH"].coins, reference.coins["ETH"].coins)
+    assert core.heatmap.snapshot().ready == {"BTC": True, "ETH": True}
     assert fake.rest_requests[OI_HISTORY_PATH[venue]] == history_requests
+
+
+@pytest.mark.parametrize("venue", EXCHANGES)
+async def test_the_poll_and_exchange_up_do_not_wait_for_the_backfill(
+    venue: str, started: Started
+) -> None:
+    async with started(venue) as fake:
+        fake.set_history(BTC, **wire_history(BTC, 1600, int(time.time() * 1000)))
+        fake.rest_delay = 0.05  # every request: the backfill's ~10 pages take 0.5 s or more
+        core = HistoryCore()
+        async with running(make_collector(fake, core, backfill_hours=24.0 * 5)):
+            await eventually(lambda: core.health.is_up(venue), "up")
+            progress = core.health.snapshot().backfill_progress[venue]
+            ready = core.heatmap.snapshot().ready
+            await eventually(lambda: len(core.histories) == 1, "the history")
+            await eventually(lambda: core.heatmap.snapshot().ready == {"BTC": True}, "ready")
+    assert progress < 1.0  # up, and polled, while the backfill was still going
+    assert ready.get("BTC") is not True
+    assert core.health.snapshot().backfill_progress[venue] == 1.0
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
 @pytest.mark.parametrize(("status", "attempts"), [(503, 2), (429, 1)])
 async def test_a_failing_history_endpoint_does_not_stop_polling(
-    venue: str, status: int, attempts: int
+    venue: str, status: int, attempts: int, started: Started
 ) -> None:
     async with started(venue) as fake:
         fake.fail_rest(status, count=100, path_prefix=OI_HISTORY_PATH[venue])
@@ -275,7 +334,7 @@ async def test_a_failing_history_endpoint_does_not_stop_polling(
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_a_slow_backfill_is_cut_at_its_time_limit(venue: str) -> None:
+async def test_a_slow_backfill_is_cut_at_its_time_limit(venue: str, started: Started) -> None:
     async with started(venue) as fake:
         fake.set_history(BTC, **wire_history(BTC, 1600, int(time.time() * 1000)))
         fake.rest_delay = 0.1  # every page takes 0.1 s; the whole backfill may take 0.3 s
@@ -283,14 +342,18 @@ async def test_a_slow_backfill_is_cut_at_its_time_limit(venue: str) -> None:
         collector = make_collector(fake, core, backfill_hours=24.0 * 7, backfill_timeout=0.3)
         begun = time.monotonic()
         async with running(collector):
-            await eventually(lambda: len(core.open_interest) >= 1, "a reading")
+            await eventually(
+                lambda: core.health.snapshot().backfill_failures.get(venue) == 1, "the cut"
+            )
             waited = time.monotonic() - begun
+            await eventually(lambda: len(core.open_interest) >= 1, "a reading")
     assert core.histories == []
     assert waited < 3.0
-    assert core.health.snapshot().backfill_failures[venue] == 1
+    assert core.health.snapshot().backfill_progress[venue] == 1.0
+    assert core.heatmap.snapshot().ready == {"BTC": True}  # given up: live readings go in
 
 
-async def test_zero_hours_disables_the_backfill() -> None:
+async def test_zero_hours_disables_the_backfill(started: Started) -> None:
     async with started("bybit") as fake:
         core = HistoryCore()
         async with running(make_collector(fake, core, backfill_hours=0.0)):

@@ -80,6 +80,7 @@ def test_logins_under_bcrypt_5() -> None:
     assert check_logins().startswith("5.")
 
 
+@pytest.mark.integration
 def test_logins_under_bcrypt_4() -> None:
     if not (BCRYPT4 / "bcrypt").is_dir():
         unavailable(
@@ -130,6 +131,7 @@ async def raw_status(port: int, headers: bytes) -> str:
         await writer.wait_closed()
 
 
+@pytest.mark.integration
 async def test_odd_authorization_headers_get_401_not_500(
     tmp_path: Path, users_yaml: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -155,6 +157,7 @@ async def test_odd_authorization_headers_get_401_not_500(
     assert huge.split(" ")[1] == "400", huge
 
 
+@pytest.mark.integration
 async def test_healthz_answers_bare_without_credentials(tmp_path: Path, users_yaml: str) -> None:
     web_config = write_web_config(tmp_path, users_yaml)
     right = {"Authorization": basic(b"prometheus", b"s3cret")}

@@ -4,12 +4,12 @@ machines are too noisy for timings; the README's figures come from ``python -m b
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+
+import pytest
 
 from benchmarks.__main__ import BENCHMARKS, main
 
-if TYPE_CHECKING:
-    import pytest
+pytestmark = pytest.mark.integration
 
 
 def test_smoke_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,6 +32,7 @@ def test_smoke_run_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
         "cascade, binance",
         "cascade, bybit",
         "cascade, okx",
+        "cascade, bybit (native)",
     } <= what
     assert all(row.endswith("| n/a |") for row in rows)
     assert "nproc:" in out

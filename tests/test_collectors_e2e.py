@@ -16,17 +16,27 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import Exporter, create_app
 from exporter.config import Config, ExchangeConfig
 from exporter.fakeexchange import DEFAULT_MARKETS, FakeExchange
-from tests.collector_harness import EXCHANGES, RecordingCore, eventually, make_collector
+from tests.collector_harness import (
+    EXCHANGES,
+    TRANSPORTS,
+    RecordingCore,
+    eventually,
+    make_collector,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.test_utils import TestClient
     from pytest_aiohttp import AiohttpClient
 
+    from exporter.config import Transport
     from exporter.core import Core
+    from tests.conftest import FakeExchangeFactory
 
 if TYPE_CHECKING:
     Client = TestClient[web.Request, web.Application]
+
+pytestmark = pytest.mark.integration
 
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
 MARKETS = {m.symbol: m for m in DEFAULT_MARKETS}
@@ -112,51 +122,58 @@ async def reconnects(client: Client, venue: str) -> float:
 
 
 async def start_stack(
-    venue: str, aiohttp_client: AiohttpClient
+    venue: str,
+    aiohttp_client: AiohttpClient,
+    fake_exchange: FakeExchangeFactory,
+    transport: Transport = "ccxt",
 ) -> tuple[FakeExchange, Client, Core]:
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
+    fake = await fake_exchange(venue)
     core = RecordingCore()
     config = Config(exchanges=tuple(ExchangeConfig(name=e, enabled=e == venue) for e in EXCHANGES))
     exporter = Exporter(
-        config, core, build_runnables=lambda _c, k: [make_collector(fake, k, SYMBOLS)]
+        config,
+        core,
+        build_runnables=lambda _c, k: [make_collector(fake, k, SYMBOLS, transport=transport)],
     )
     client = await aiohttp_client(create_app(exporter))
     return fake, client, core
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_scraped_totals_equal_the_sent_log(venue: str, aiohttp_client: AiohttpClient) -> None:
+async def test_scraped_totals_equal_the_sent_log(
+    venue: str,
+    transport: Transport,
+    aiohttp_client: AiohttpClient,
+    fake_exchange: FakeExchangeFactory,
+) -> None:
     rng = random.Random(f"e2e-{venue}")
-    fake, client, core = await start_stack(venue, aiohttp_client)
-    try:
-        await fake.wait_subscribed(SYMBOLS)
-        # A steady stream.
-        for _ in range(60):
-            fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
-        await wait_for_totals(client, fake, "steady stream")
+    fake, client, core = await start_stack(venue, aiohttp_client, fake_exchange, transport)
+    await fake.wait_subscribed(SYMBOLS)
+    # A steady stream.
+    for _ in range(60):
+        fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
+    await wait_for_totals(client, fake, "steady stream")
 
-        # A burst: 200 frames queued back to back (well under 20 ms), nothing may be lost.
-        started = time.perf_counter()
-        for _ in range(200):
-            fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
-        burst_seconds = time.perf_counter() - started
-        await wait_for_totals(client, fake, "burst of 200")
-        assert sum(1 for r in fake.sent if r.receivers) == 260
+    # A burst: 200 frames queued back to back (well under 20 ms), nothing may be lost.
+    started = time.perf_counter()
+    for _ in range(200):
+        fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
+    burst_seconds = time.perf_counter() - started
+    await wait_for_totals(client, fake, "burst of 200")
+    assert sum(1 for r in fake.sent if r.receivers) == 260
 
-        # The connection drops mid-run: the reconnect is counted and streaming resumes.
-        assert await reconnects(client, venue) == 0
-        assert await fake.drop_connections() >= 1
-        deadline = time.monotonic() + 20
-        while await reconnects(client, venue) < 1:
-            assert time.monotonic() < deadline, "the reconnect was not counted"
-            await asyncio.sleep(0.05)
-        await fake.wait_subscribed(SYMBOLS)
-        for _ in range(40):
-            fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
-        await wait_for_totals(client, fake, "after reconnect")
-        await eventually(lambda: core.health.is_up(venue), "exchange up again")
-        assert core.health.snapshot().invalid == {}
-        print(f"{venue}: burst of 200 frames queued in {burst_seconds * 1000:.1f} ms")  # noqa: T201
-    finally:
-        await fake.stop()
+    # The connection drops mid-run: the reconnect is counted and streaming resumes.
+    assert await reconnects(client, venue) == 0
+    assert await fake.drop_connections() >= 1
+    deadline = time.monotonic() + 20
+    while await reconnects(client, venue) < 1:
+        assert time.monotonic() < deadline, "the reconnect was not counted"
+        await asyncio.sleep(0.05)
+    await fake.wait_subscribed(SYMBOLS)
+    for _ in range(40):
+        fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
+    await wait_for_totals(client, fake, "after reconnect")
+    await eventually(lambda: core.health.is_up(venue), "exchange up again")
+    assert core.health.snapshot().invalid == {}
+    print(f"{venue}: burst of 200 frames queued in {burst_seconds * 1000:.1f} ms")  # noqa: T201

@@ -4,11 +4,24 @@ exactly the right event: position side, price, coins and USD asserted per frame.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from exporter.fakeexchange import FakeExchange
-from tests.collector_harness import RecordingCore, eventually, make_collector, running
+from tests.collector_harness import (
+    EXCHANGES,
+    TRANSPORTS,
+    RecordingCore,
+    eventually,
+    make_collector,
+    running,
+)
+
+pytestmark = pytest.mark.integration
+
+if TYPE_CHECKING:
+    from exporter.config import Transport
+    from tests.conftest import FakeExchangeFactory
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ws"
 
@@ -52,25 +65,26 @@ EXPECTED = {
         ("CELO/USDT:USDT", "short", 0.09583, 19979 * 10.0, 1791565462608),
     ],
 }
+# Recorded frames per venue (copied from ../shared/fixtures/ws/; tests/test_venues.py checks
+# that every venue has them).
 FILES = {"binance": "binance_usdm.jsonl", "bybit": "bybit_linear.jsonl", "okx": "okx_swap.jsonl"}
 
 
-@pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
-async def test_recorded_frames_become_exact_events(venue: str) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("venue", EXCHANGES)
+async def test_recorded_frames_become_exact_events(
+    venue: str, transport: Transport, fake_exchange: FakeExchangeFactory
+) -> None:
     expected = EXPECTED[venue]
     symbols = sorted({symbol for symbol, *_ in expected})
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
+    fake = await fake_exchange(venue)
     core = RecordingCore()
-    try:
-        async with running(make_collector(fake, core, symbols)):
-            await fake.wait_subscribed(symbols)
-            await eventually(lambda: core.health.is_up(venue), "the collector to be up")
-            for line in (FIXTURES / FILES[venue]).read_text(encoding="utf-8").splitlines():
-                await fake.send_raw(line)
-            await eventually(lambda: len(core.liquidations) >= len(expected), "all events")
-    finally:
-        await fake.stop()
+    async with running(make_collector(fake, core, symbols, transport=transport)):
+        await fake.wait_subscribed(symbols)
+        await eventually(lambda: core.health.is_up(venue), "the collector to be up")
+        for line in (FIXTURES / FILES[venue]).read_text(encoding="utf-8").splitlines():
+            await fake.send_raw(line)
+        await eventually(lambda: len(core.liquidations) >= len(expected), "all events")
     assert len(core.liquidations) == len(expected)
     got = sorted(core.liquidations, key=lambda e: (e.timestamp_ms, e.price))
     want = sorted(expected, key=lambda e: (e[4], e[2]))

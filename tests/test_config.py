@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from exporter.cli import EXIT_CONFIG_ERROR, load_config, main
-from exporter.config import ALL_INTERFACES
+from exporter.cli import EXIT_CONFIG_ERROR, build_parser, load_config, main
+from exporter.config import ALL_INTERFACES, SETTINGS, Config, _build_exchanges
+from exporter.heatmap import HeatmapParams
+from exporter.venues import DEFAULT_VENUES
 from tests.test_lifecycle import free_port, get, poll
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+pytestmark = pytest.mark.integration
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -22,15 +29,17 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def test_defaults_run_three_exchanges_on_btc_eth_sol() -> None:
+def test_defaults_run_the_default_venues_on_btc_eth_sol() -> None:
     config = load_config([], {})
-    assert [e.name for e in config.enabled_exchanges()] == ["binance", "bybit", "okx"]
+    assert tuple(e.name for e in config.enabled_exchanges()) == DEFAULT_VENUES
     for exchange in config.exchanges:
         assert exchange.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
         assert exchange.rest_url is None
         assert exchange.ws_url is None
+        assert exchange.transport == "ccxt"
     assert config.port == 9877
     assert config.demo is False
+    assert config.warnings == ()
 
 
 def test_flags_beat_env_beat_yaml(tmp_path: Path) -> None:
@@ -57,10 +66,9 @@ exchanges:
     rest_url: http://127.0.0.1:8080/
     ws_url: ws://127.0.0.1:8081
     poll_interval_seconds: 30
-  bybit:
-    enabled: false
   okx:
     symbols: [SOL/USDT:USDT, DOGE]
+    transport: native
 """,
     )
     config = load_config(["--config", path], {})
@@ -69,22 +77,157 @@ exchanges:
     assert binance.rest_url == "http://127.0.0.1:8080"
     assert binance.ws_url == "ws://127.0.0.1:8081"
     assert binance.poll_interval_seconds == 30.0
-    assert not config.exchange("bybit").enabled
+    assert binance.transport == "ccxt"
     assert config.exchange("okx").symbols == ("SOL/USDT:USDT", "DOGE/USDT:USDT")
+    assert config.exchange("okx").transport == "native"
+    assert config.exchange("bybit").symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT")
+    assert config.warnings == ()
 
 
-def test_exchanges_flag_selects_the_enabled_set() -> None:
-    config = load_config(["--exchanges", "okx,bybit"], {})
-    assert [e.name for e in config.enabled_exchanges()] == ["bybit", "okx"]
-    config = load_config([], {"CRYPTOLIQ_EXCHANGES": "binance"})
-    assert [e.name for e in config.enabled_exchanges()] == ["binance"]
+def test_enabled_exchanges_in_every_form(tmp_path: Path) -> None:
+    path = write(tmp_path, "enabled_exchanges: [okx]\n")
+
+    def enabled(argv: list[str], env: dict[str, str]) -> list[str]:
+        config = load_config(argv, env)
+        assert config.warnings == ()
+        return [e.name for e in config.enabled_exchanges()]
+
+    assert enabled(["--config", path], {}) == ["okx"]
+    assert enabled(["--config", path], {"CRYPTOLIQ_ENABLED_EXCHANGES": "BYBIT, binance"}) == [
+        "binance",
+        "bybit",
+    ]
+    env = {"CRYPTOLIQ_ENABLED_EXCHANGES": "bybit"}
+    assert enabled(["--config", path, "--enabled-exchanges", "okx,bybit"], env) == ["bybit", "okx"]
+    # Enabled or not, every venue has its config (a per-exchange setting of a disabled one is
+    # still validated).
+    assert [e.name for e in load_config(["--config", path], {}).exchanges] == [
+        "binance",
+        "bybit",
+        "okx",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "enabled", "warning"),
+    [
+        (
+            ["--exchanges", "okx,bybit"],
+            {},
+            ["bybit", "okx"],
+            (
+                "--exchanges is the former name of --enabled-exchanges: "
+                "write --enabled-exchanges okx,bybit"
+            ),
+        ),
+        (
+            [],
+            {"CRYPTOLIQ_EXCHANGES": "binance"},
+            ["binance"],
+            (
+                "CRYPTOLIQ_EXCHANGES is the former name of CRYPTOLIQ_ENABLED_EXCHANGES: "
+                "write CRYPTOLIQ_ENABLED_EXCHANGES=binance"
+            ),
+        ),
+        # The former flag is still a flag: it beats the variable, whatever its spelling.
+        (
+            ["--exchanges", "okx"],
+            {"CRYPTOLIQ_ENABLED_EXCHANGES": "binance"},
+            ["okx"],
+            "write --enabled-exchanges okx",
+        ),
+    ],
+)
+def test_the_former_exchanges_flag_and_variable_work_with_a_warning(
+    argv: list[str], env: dict[str, str], enabled: list[str], warning: str
+) -> None:
+    config = load_config(argv, env)
+    assert [e.name for e in config.enabled_exchanges()] == enabled
+    assert len(config.warnings) == 1
+    assert warning in config.warnings[0]
+
+
+def test_the_former_per_exchange_enabled_works_with_a_warning(tmp_path: Path) -> None:
+    text = "exchanges:\n  bybit:\n    enabled: false\n  okx: {enabled: true}\n"
+    config = load_config(["--config", write(tmp_path, text)], {})
+    assert [e.name for e in config.enabled_exchanges()] == ["binance", "okx"]
+    assert config.warnings == (
+        (
+            "exchanges.bybit.enabled, exchanges.okx.enabled: deprecated; "
+            "write enabled_exchanges: [binance, okx]"
+        ),
+    )
+    # With the list given, the list decides, and the leftover key is reported.
+    config = load_config(["--config", write(tmp_path, text), "--enabled-exchanges", "bybit"], {})
+    assert [e.name for e in config.enabled_exchanges()] == ["bybit"]
+    assert config.warnings == (
+        (
+            "exchanges.bybit.enabled, exchanges.okx.enabled: ignored, enabled_exchanges says "
+            "which exchanges run"
+        ),
+    )
 
 
 def test_demo_switch_and_speed() -> None:
-    config = load_config(["--demo", "--speed", "60"], {})
+    config = load_config(["--demo", "--demo-speed", "60"], {})
     assert config.demo
     assert config.demo_speed == 60.0
+    assert load_config(["--speed", "30"], {}).demo_speed == 30.0  # the documented alias
     assert load_config([], {"CRYPTOLIQ_DEMO": "true"}).demo
+
+
+def test_no_hidden_flags() -> None:
+    """Every flag the parser takes is in --help."""
+    parser = build_parser()
+    help_text = parser.format_help()
+    for action in parser._actions:
+        assert action.help is not argparse.SUPPRESS, action.option_strings
+        for flag in action.option_strings:
+            assert flag in help_text
+
+
+# One non-default value per setting, and where it must land: each setting names its target.
+TARGETS: dict[str, tuple[str, Any]] = {
+    "listen_address": ("127.0.0.2", lambda c: c.listen_address),
+    "port": ("9100", lambda c: c.port),
+    "log_level": ("debug", lambda c: c.log_level),
+    "enabled_exchanges": ("okx", lambda c: tuple(e.name for e in c.enabled_exchanges())),
+    "symbols": ("XRP", lambda c: c.exchange("okx").symbols),
+    "backfill_hours": ("5", lambda c: c.backfill_hours),
+    "state_dir": ("/tmp/state", lambda c: c.state_dir),  # noqa: S108 - never created
+    "snapshot_interval_seconds": ("30", lambda c: c.snapshot_interval_seconds),
+    "web_config_file": ("web.yml", lambda c: c.web_config_file),
+    "demo": ("true", lambda c: c.demo),
+    "demo_speed": ("20", lambda c: c.demo_speed),
+    "heatmap_leverage_mix": ("10:1", lambda c: dict(c.heatmap.leverage_mix)),
+    "heatmap_mmr": ("BTC:0.01", lambda c: dict(c.heatmap.mmr)),
+    "heatmap_side_attribution": ("trend", lambda c: c.heatmap.side_attribution),
+    "heatmap_bin_fraction": ("0.005", lambda c: c.heatmap.bin_fraction),
+    "heatmap_range_fraction": ("0.2", lambda c: c.heatmap.range_fraction),
+    "heatmap_half_life_hours": ("12", lambda c: c.heatmap.half_life_hours),
+}
+
+
+def test_every_setting_lands_on_its_target_and_nowhere_else() -> None:
+    # YAML only: the per-exchange mapping (test_per_exchange_settings).
+    assert {s.key for s in SETTINGS if s.flag_kind != "none"} == set(TARGETS)
+    default = load_config([], {})
+    for setting in SETTINGS:
+        part, name = setting.target
+        targets = {
+            "config": {f.name for f in fields(Config)},
+            "heatmap": {f.name for f in fields(HeatmapParams)},
+            "exchanges": set(inspect.signature(_build_exchanges).parameters),
+        }
+        assert name in targets[part], setting.key
+        if setting.key not in TARGETS:
+            continue
+        raw, read = TARGETS[setting.key]
+        config = load_config([], {setting.env: raw})
+        assert read(config) != read(default), setting.key
+        others = {k: read for k, (_, read) in TARGETS.items() if k != setting.key}
+        changed = [k for k, read in others.items() if read(config) != read(default)]
+        assert changed == [], setting.key
 
 
 @pytest.mark.parametrize(
@@ -116,6 +259,78 @@ def test_demo_switch_and_speed() -> None:
         ),
         (["--log-level", "loud"], {}, None, "--log-level = 'loud': expected one of debug"),
         (["--exchanges", "kraken"], {}, None, "--exchanges = 'kraken': expected a list of binance"),
+        (
+            ["--enabled-exchanges", "okx,kraken"],
+            {},
+            None,
+            "--enabled-exchanges = 'kraken': expected a list of binance, bybit, okx",
+        ),
+        ([], {}, "enabled_exchanges: []\n", "enabled_exchanges = []: expected a list of"),
+        (
+            ["--exchanges", "okx", "--enabled-exchanges", "bybit"],
+            {},
+            None,
+            "--exchanges = 'okx': give it or --enabled-exchanges, not both",
+        ),
+        (
+            [],
+            {"CRYPTOLIQ_EXCHANGES": "okx", "CRYPTOLIQ_ENABLED_EXCHANGES": "okx"},
+            None,
+            "CRYPTOLIQ_EXCHANGES = 'okx': give it or CRYPTOLIQ_ENABLED_EXCHANGES, not both",
+        ),
+        (
+            [],
+            {},
+            "exchanges: binance,okx\n",
+            "exchanges = 'binance,okx': expected a mapping of exchange name to settings",
+        ),
+        (
+            [],
+            {},
+            (
+                "exchanges:\n  okx: {enabled: false}\n  binance: {enabled: false}\n"
+                "  bybit: {enabled: false}\n"
+            ),
+            "exchanges = '(none enabled)': enable at least one of binance, bybit, okx",
+        ),
+        (
+            [],
+            {},
+            "exchanges:\n  okx:\n    transport: grpc\n",
+            "exchanges.okx.transport = 'grpc': expected one of ccxt, native",
+        ),
+        # Each heatmap parameter is checked by the model under its own key.
+        (
+            ["--heatmap-leverage-mix", "5:0.5,10:0.4"],
+            {},
+            None,
+            "--heatmap-leverage-mix = '5:0.5,10:0.4': leverage_mix weights sum to 0.9, not 1",
+        ),
+        (
+            [],
+            {},
+            "heatmap_leverage_mix: {0.5: 1}\n",
+            "heatmap_leverage_mix = {0.5: 1}: leverage_mix needs leverages >= 1",
+        ),
+        (
+            ["--heatmap-leverage-mix", "10:1"],
+            {"CRYPTOLIQ_HEATMAP_MMR": "BTC:0.7"},
+            None,
+            "CRYPTOLIQ_HEATMAP_MMR = 'BTC:0.7': maintenance margin rates must be within 0 and 0.5",
+        ),
+        (
+            ["--heatmap-half-life-hours", "0"],
+            {},
+            None,
+            "--heatmap-half-life-hours = '0': expected a number of hours from 0.1",
+        ),
+        (
+            ["--backfill-hours", "1000"],
+            {},
+            None,
+            "--backfill-hours = '1000': expected a number of hours from 0 to 720",
+        ),
+        ([], {"CRYPTOLIQ_SPEED": "5"}, None, "CRYPTOLIQ_SPEED = '5': unknown variable"),
         ([], {}, "port: [1\n", "not valid YAML at line"),
         ([], {}, "- 1\n", "expected a YAML mapping at the top level"),
         # Not Kubernetes service links: a bad port, a name or a value of another shape.
@@ -242,7 +457,7 @@ def test_kubernetes_service_links_are_logged_and_do_not_stop_the_process() -> No
         [
             *(sys.executable, "-m", "exporter"),
             *("--web.listen-address", f"127.0.0.1:{port}"),
-            *("--exchanges", "okx", "--backfill-hours", "0"),
+            *("--exchanges", "okx", "--backfill-hours", "0"),  # the former spelling, on purpose
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -256,6 +471,11 @@ def test_kubernetes_service_links_are_logged_and_do_not_stop_the_process() -> No
         output = process.communicate(timeout=10)[0]
     for name in SERVICE_LINKS:
         assert f"ignoring {name}: a Kubernetes service link, not a setting" in output
+    # Config warnings are logged once logging is set up.
+    assert (
+        "WARNING exporter: config: --exchanges is the former name of --enabled-exchanges: "
+        "write --enabled-exchanges okx" in output
+    )
 
 
 @pytest.mark.parametrize(

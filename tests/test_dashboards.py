@@ -18,12 +18,16 @@ from grafana_foundation_sdk.models import prometheus
 
 from dashboards import generate
 from dashboards.config import DATASOURCE_UID, TAG
+from exporter.metrics import FAMILIES, HistogramFamily
 from tests.monitoring_support import (
     DASHBOARD_FILES,
     ROOT,
+    RULE_FILES,
     dashboard_expressions,
     load_dashboard,
+    load_yaml,
     panels,
+    recording_rules,
 )
 
 if TYPE_CHECKING:
@@ -186,3 +190,34 @@ def test_liquidation_bars_use_increase_per_interval_and_side_colours() -> None:
 def test_every_dashboard_has_queries() -> None:
     for path in DASHBOARD_FILES:
         assert len(dashboard_expressions(load_dashboard(path))) >= 5, path.stem
+
+
+def exposed_series() -> set[str]:
+    """Names of every series the exporter's own families put in a scrape."""
+    names: set[str] = set()
+    for family in FAMILIES:
+        if isinstance(family, HistogramFamily):
+            names |= {family.name + suffix for suffix in ("_bucket", "_count", "_sum")}
+        else:
+            names.add(family.exposed_name)
+    return names
+
+
+def test_queries_name_only_series_that_exist() -> None:
+    """A metric renamed in exporter/metrics.py (or a typo) in a dashboard or rule would only
+    show as "No data" in Grafana: every cryptoliq name queried is exposed or recorded."""
+    known = exposed_series() | set(recording_rules())
+    queries = [
+        (expression.name, expression.expr)
+        for path in DASHBOARD_FILES
+        for expression in dashboard_expressions(load_dashboard(path))
+    ]
+    queries += [
+        (rule.get("record") or rule["alert"], rule["expr"])
+        for path in RULE_FILES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+    ]
+    named = [(where, name) for where, expr in queries for name in METRIC.findall(expr)]
+    assert named  # the pattern finds names at all
+    assert [(where, name) for where, name in named if name not in known] == []

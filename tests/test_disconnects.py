@@ -7,75 +7,88 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
-from exporter.fakeexchange import FakeExchange
 from exporter.health import Stream
-from tests.collector_harness import EXCHANGES, RecordingCore, eventually, make_collector, running
+from tests.collector_harness import (
+    EXCHANGES,
+    TRANSPORTS,
+    RecordingCore,
+    eventually,
+    make_collector,
+    running,
+)
+
+if TYPE_CHECKING:
+    from exporter.config import Transport
+    from tests.conftest import FakeExchangeFactory
+
+pytestmark = pytest.mark.integration
 
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 DROPS = 20
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_twenty_drops_lose_nothing_and_count_nothing_twice(venue: str) -> None:
+async def test_twenty_drops_lose_nothing_and_count_nothing_twice(
+    venue: str, transport: Transport, fake_exchange: FakeExchangeFactory
+) -> None:
     rng = random.Random(f"drops-{venue}")
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
+    fake = await fake_exchange(venue)
     core = RecordingCore()
     unique: set[tuple[str, str, int]] = set()
     base_ms = int(time.time() * 1000)
-    try:
-        async with running(make_collector(fake, core, SYMBOLS, subscribe_timeout=1.0)):
-            for drop in range(DROPS):
-                await fake.wait_subscribed(SYMBOLS, timeout=30)
-                burst = [
-                    (rng.choice(SYMBOLS), rng.choice(["long", "short"]), base_ms + drop * 1000 + i)
-                    for i in range(rng.randrange(20, 60))
-                ]
-                unique.update(burst)
-                where = rng.choice(["mid-burst", "after-burst", "during-subscribe"])
-                cut = rng.randrange(len(burst)) if where == "mid-burst" else len(burst)
-                for symbol, side, ts in burst[:cut]:
-                    price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
-                    fake.publish_liquidation(symbol, side, price, 0.5, ts)  # type: ignore[arg-type]
-                if where == "during-subscribe":
-                    # Drop the next connection right after it subscribes, before the ack.
-                    fake.subscribe_mode = "ignore"
-                    await asyncio.sleep(0)
-                assert await fake.drop_connections() >= 0
-                if where == "during-subscribe":
-                    subscriptions = fake.subscriptions_total
-                    await eventually(
-                        lambda: fake.subscriptions_total > subscriptions,  # noqa: B023 - awaited here
-                        "resubscribe",
-                    )
-                    await fake.drop_connections()
-                    fake.subscribe_mode = "ack"
-                await fake.wait_subscribed(SYMBOLS, timeout=30)
-                # The venue re-sends the whole burst after the reconnect: lost frames arrive now,
-                # the others arrive twice.
-                for symbol, side, ts in burst:
-                    price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
-                    fake.publish_liquidation(symbol, side, price, 0.5, ts)  # type: ignore[arg-type]
-                expected = len(unique)
+    collector = make_collector(fake, core, SYMBOLS, subscribe_timeout=1.0, transport=transport)
+    async with running(collector):
+        for drop in range(DROPS):
+            await fake.wait_subscribed(SYMBOLS, timeout=30)
+            burst = [
+                (rng.choice(SYMBOLS), rng.choice(["long", "short"]), base_ms + drop * 1000 + i)
+                for i in range(rng.randrange(20, 60))
+            ]
+            unique.update(burst)
+            where = rng.choice(["mid-burst", "after-burst", "during-subscribe"])
+            cut = rng.randrange(len(burst)) if where == "mid-burst" else len(burst)
+            for symbol, side, ts in burst[:cut]:
+                price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
+                fake.publish_liquidation(symbol, side, price, 0.5, ts)  # type: ignore[arg-type]
+            if where == "during-subscribe":
+                # Drop the next connection right after it subscribes, before the ack.
+                fake.subscribe_mode = "ignore"
+                await asyncio.sleep(0)
+            assert await fake.drop_connections() >= 0
+            if where == "during-subscribe":
+                subscriptions = fake.subscriptions_total
                 await eventually(
-                    lambda: len(core.liquidations) >= expected,  # noqa: B023 - awaited here
-                    "the burst",
-                    20,
+                    lambda: fake.subscriptions_total > subscriptions,  # noqa: B023 - awaited here
+                    "resubscribe",
                 )
-            # A last frame as a barrier: the stream is in order, so once it is counted, any late
-            # duplicate of an earlier frame has been counted (or skipped) too.
-            sentinel = ("BTC/USDT:USDT", "long", base_ms + DROPS * 1000 + 999)
-            unique.add(sentinel)
-            fake.publish_liquidation(sentinel[0], "long", 80_000.0, 0.5, sentinel[2])
+                await fake.drop_connections()
+                fake.subscribe_mode = "ack"
+            await fake.wait_subscribed(SYMBOLS, timeout=30)
+            # The venue re-sends the whole burst after the reconnect: lost frames arrive now,
+            # the others arrive twice.
+            for symbol, side, ts in burst:
+                price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
+                fake.publish_liquidation(symbol, side, price, 0.5, ts)  # type: ignore[arg-type]
+            expected = len(unique)
             await eventually(
-                lambda: any(e.timestamp_ms == sentinel[2] for e in core.liquidations), "barrier"
+                lambda: len(core.liquidations) >= expected,  # noqa: B023 - awaited here
+                "the burst",
+                20,
             )
-            snapshot = core.health.snapshot()
-    finally:
-        await fake.stop()
+        # A last frame as a barrier: the stream is in order, so once it is counted, any late
+        # duplicate of an earlier frame has been counted (or skipped) too.
+        sentinel = ("BTC/USDT:USDT", "long", base_ms + DROPS * 1000 + 999)
+        unique.add(sentinel)
+        fake.publish_liquidation(sentinel[0], "long", 80_000.0, 0.5, sentinel[2])
+        await eventually(
+            lambda: any(e.timestamp_ms == sentinel[2] for e in core.liquidations), "barrier"
+        )
+        snapshot = core.health.snapshot()
     assert len(core.liquidations) == len(unique)
     assert {(e.symbol, e.side, e.timestamp_ms) for e in core.liquidations} == unique
     reconnects = snapshot.reconnects[venue, Stream.LIQUIDATIONS]

@@ -22,6 +22,7 @@ from exporter.events import Reason
 from exporter.exposition import Exposition, go_float, go_floats, negotiate
 from exporter.health import Stream
 from exporter.metrics import SnapshotCollector
+from exporter.venues import VENUES
 from tests.conftest import FakeClock, make_liquidation, make_open_interest
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from exporter.core import Snapshot
 
-EXCHANGES = ("binance", "bybit", "okx")
+EXCHANGES = VENUES
 COINS = {"BTC": 80_000.0, "ETH": 2_900.0, "SOL": 180.0, "PEPE": 0.00001234}
 
 
@@ -79,6 +80,8 @@ def busy_core(clock: FakeClock, seed: int = 0) -> Core:
     core.health.invalid("bybit", Stream.OPEN_INTEREST, Reason.NOT_FINITE)
     core.health.reconnect("okx", Stream.LIQUIDATIONS)
     core.health.restart("bybit")
+    core.health.register_task("demo")
+    core.health.restart("snapshots")
     core.health.dropped_late("binance")
     core.health.mark_up("binance", Stream.LIQUIDATIONS)
     core.health.mark_up("binance", Stream.OPEN_INTEREST)

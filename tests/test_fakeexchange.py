@@ -25,6 +25,8 @@ from exporter.fakeexchange import DEFAULT_MARKETS, FakeExchange, FakeMarket, Sen
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 
+    from tests.conftest import FakeExchangeFactory
+
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 CELO = "CELO/USDT:USDT"
@@ -181,13 +183,8 @@ def case(request: pytest.FixtureRequest) -> VenueCase:
 
 
 @pytest.fixture
-async def fake(case: VenueCase) -> AsyncIterator[FakeExchange]:
-    exchange = FakeExchange(case.venue)
-    await exchange.start()
-    try:
-        yield exchange
-    finally:
-        await exchange.stop()
+async def fake(case: VenueCase, fake_exchange: FakeExchangeFactory) -> FakeExchange:
+    return await fake_exchange(case.venue)
 
 
 def make_client(fake: FakeExchange, **overrides: Any) -> Any:
@@ -266,10 +263,9 @@ async def test_open_interest_and_mark_price_follow_set_market_state(
     assert mark == pytest.approx(3_012.34)
 
 
-async def test_custom_market_table(case: VenueCase) -> None:
+async def test_custom_market_table(case: VenueCase, fake_exchange: FakeExchangeFactory) -> None:
     doge = FakeMarket("DOGE", "0.00001", "1", "1000", "0.01", 50, 0.17, 9e9)
-    fake = FakeExchange(case.venue, markets=[doge])
-    await fake.start()
+    fake = await fake_exchange(case.venue, markets=[doge])
     ex = make_client(fake)
     try:
         markets = await ex.load_markets()
@@ -279,7 +275,6 @@ async def test_custom_market_table(case: VenueCase) -> None:
         assert mark == pytest.approx(0.17)
     finally:
         await ex.close()
-        await fake.stop()
 
 
 @pytest.mark.parametrize("status", [429, 418, 503])

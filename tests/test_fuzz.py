@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from exporter.fakeexchange import FakeExchange
 from exporter.health import Stream
-from tests.collector_harness import RecordingCore, eventually, make_collector, running
+from tests.collector_harness import TRANSPORTS, RecordingCore, eventually, make_collector, running
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from exporter.config import Transport
+    from tests.conftest import FakeExchangeFactory
+
+pytestmark = pytest.mark.integration
 
 MALFORMED_PER_VENUE = 3400  # x 3 venues: over 10,000 in all
 VALID_SHARE = 0.2
@@ -81,50 +85,50 @@ def mutate(template: str, venue: str, rng: random.Random) -> str | bytes:
     return json.dumps(frame)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("venue", sorted(VENUES))
 async def test_fuzzed_frames_are_counted_and_skipped(
-    venue: str, caplog: pytest.LogCaptureFixture
+    venue: str,
+    transport: Transport,
+    caplog: pytest.LogCaptureFixture,
+    fake_exchange: FakeExchangeFactory,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="exporter")
     rng = random.Random(f"fuzz-{venue}")
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
+    fake = await fake_exchange(venue)
     core = RecordingCore()
-    try:
-        async with running(make_collector(fake, core, SYMBOLS)):
-            await fake.wait_subscribed(SYMBOLS)
-            await eventually(lambda: core.health.is_up(venue), "up")
-            now = int(time.time() * 1000)
-            template = fake.publish_liquidation("BTC/USDT:USDT", "long", 80_000.0, 0.5, now).raw
-            assert isinstance(template, str)
-            valid = 1
-            malformed = 0
-            while malformed < MALFORMED_PER_VENUE:
-                if rng.random() < VALID_SHARE:
-                    symbol = rng.choice(SYMBOLS)
-                    price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
-                    side = rng.choice(["long", "short"])
-                    # Distinct times: equal liquidations would rightly be de-duplicated.
-                    fake.publish_liquidation(symbol, side, price, 0.5, now + valid)  # type: ignore[arg-type]
-                    valid += 1
-                else:
-                    await fake.send_raw(mutate(template, venue, rng))
-                    malformed += 1
-            await eventually(lambda: len(core.liquidations) >= valid, "every valid frame", 60)
-            invalid = core.health.snapshot().invalid
+    async with running(make_collector(fake, core, SYMBOLS, transport=transport)):
+        await fake.wait_subscribed(SYMBOLS)
+        await eventually(lambda: core.health.is_up(venue), "up")
+        now = int(time.time() * 1000)
+        template = fake.publish_liquidation("BTC/USDT:USDT", "long", 80_000.0, 0.5, now).raw
+        assert isinstance(template, str)
+        valid = 1
+        malformed = 0
+        while malformed < MALFORMED_PER_VENUE:
+            if rng.random() < VALID_SHARE:
+                symbol = rng.choice(SYMBOLS)
+                price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
+                side = rng.choice(["long", "short"])
+                # Distinct times: equal liquidations would rightly be de-duplicated.
+                fake.publish_liquidation(symbol, side, price, 0.5, now + valid)  # type: ignore[arg-type]
+                valid += 1
+            else:
+                await fake.send_raw(mutate(template, venue, rng))
+                malformed += 1
+        await eventually(lambda: len(core.liquidations) >= valid, "every valid frame", 60)
+        invalid = core.health.snapshot().invalid
 
-            def counted() -> int:
-                return sum(
-                    n
-                    for (e, s, _), n in core.health.snapshot().invalid.items()
-                    if e == venue and s is Stream.LIQUIDATIONS
-                )
+        def counted() -> int:
+            return sum(
+                n
+                for (e, s, _), n in core.health.snapshot().invalid.items()
+                if e == venue and s is Stream.LIQUIDATIONS
+            )
 
-            await eventually(lambda: counted() >= malformed, "every malformed frame counted", 30)
-            invalid = core.health.snapshot().invalid
-            assert core.health.is_up(venue)  # the stream survived all of it
-    finally:
-        await fake.stop()
+        await eventually(lambda: counted() >= malformed, "every malformed frame counted", 30)
+        invalid = core.health.snapshot().invalid
+        assert core.health.is_up(venue)  # the stream survived all of it
     assert len(core.liquidations) == valid
     assert counted() == malformed, dict(invalid)
     reasons = {r.value for (_, _, r) in invalid}

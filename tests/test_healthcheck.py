@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     from exporter.webconfig import WebConfig
 
+pytestmark = pytest.mark.integration
+
 
 def web_yaml(ca: Authority, *, tls: bool, users: bool, extra: str = "") -> str:
     text = ""

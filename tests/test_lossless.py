@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from exporter.events import Liquidation, Reason
-from exporter.fakeexchange import FakeExchange
 from exporter.health import LostReason, Stream
-from tests.collector_harness import RecordingCore, eventually, make_collector, running
+from tests.collector_harness import (
+    EXCHANGES,
+    TRANSPORTS,
+    RecordingCore,
+    eventually,
+    make_collector,
+    running,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from exporter.config import Transport
+    from exporter.fakeexchange import FakeExchange
+    from tests.conftest import FakeExchangeFactory
+
+pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ws"
 BTC = "BTC/USDT:USDT"
@@ -38,18 +50,28 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@asynccontextmanager
-async def collecting(venue: str, core: RecordingCore) -> AsyncIterator[FakeExchange]:
-    """A subscribed collector of ``venue`` (BTC only) on a fake exchange, feeding ``core``."""
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
-    try:
-        async with running(make_collector(fake, core, [BTC])):
+class Collecting(Protocol):
+    def __call__(
+        self, venue: str, core: RecordingCore, transport: Transport = ...
+    ) -> AbstractAsyncContextManager[FakeExchange]: ...
+
+
+@pytest.fixture
+def collecting(fake_exchange: FakeExchangeFactory) -> Collecting:
+    """``async with collecting(venue, core[, transport]) as fake``: a subscribed collector of
+    ``venue`` (BTC only) on a fake exchange, feeding ``core``."""
+
+    @asynccontextmanager
+    async def run(
+        venue: str, core: RecordingCore, transport: Transport = "ccxt"
+    ) -> AsyncIterator[FakeExchange]:
+        fake = await fake_exchange(venue)
+        async with running(make_collector(fake, core, [BTC], transport=transport)):
             await fake.wait_subscribed([BTC])
             await eventually(lambda: core.health.is_up(venue), f"{venue} up")
             yield fake
-    finally:
-        await fake.stop()
+
+    return run
 
 
 def invalid(core: RecordingCore, venue: str) -> dict[Reason, int]:
@@ -85,14 +107,17 @@ async def send_and_settle(
 # --- bursts -------------------------------------------------------------------------------
 
 
-async def test_one_bybit_frame_of_14000_entries_counts_every_entry() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_one_bybit_frame_of_14000_entries_counts_every_entry(
+    transport: Transport, collecting: Collecting
+) -> None:
     core = RecordingCore()
     start = now_ms() - 20_000
     batch = [
         (BTC, "long" if i % 3 else "short", 80_000.0 + i / 10, 0.001, start + i)
         for i in range(14_000)
     ]
-    async with collecting("bybit", core) as fake:
+    async with collecting("bybit", core, transport) as fake:
         sent = fake.publish_batch(batch)
         assert len({row.frame_id for row in sent}) == 1  # one frame, ~1 MB
         await eventually(lambda: len(core.liquidations) >= 14_000, "14,000 entries", 30)
@@ -104,11 +129,14 @@ async def test_one_bybit_frame_of_14000_entries_counts_every_entry() -> None:
     assert lost(core, "bybit") == {}
 
 
-@pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
-async def test_5000_frames_back_to_back_are_all_counted(venue: str) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("venue", EXCHANGES)
+async def test_5000_frames_back_to_back_are_all_counted(
+    venue: str, transport: Transport, collecting: Collecting
+) -> None:
     core = RecordingCore()
     start = now_ms() - 10_000
-    async with collecting(venue, core) as fake:
+    async with collecting(venue, core, transport) as fake:
         for i in range(5_000):  # queued without waiting: tens of thousands of frames a second
             fake.publish_liquidation(BTC, "long", 80_000.0 + i / 10, 0.01, start + i)
         await eventually(lambda: len(core.liquidations) >= 5_000, "5,000 frames", 30)
@@ -143,7 +171,7 @@ def bybit_entry(price: float, **changes: object) -> dict[str, Any]:
     ],
 )
 async def test_a_bad_bybit_entry_does_not_take_its_neighbours(
-    spoiled: object, reason: Reason
+    spoiled: object, reason: Reason, collecting: Collecting
 ) -> None:
     core = RecordingCore()
     frame = bybit_frame(bybit_entry(80_000.0), spoiled, bybit_entry(80_002.0))
@@ -176,7 +204,7 @@ def okx_detail(price: float, **changes: object) -> dict[str, Any]:
     ],
 )
 async def test_a_bad_okx_detail_does_not_take_its_neighbours(
-    spoiled: object, reason: Reason
+    spoiled: object, reason: Reason, collecting: Collecting
 ) -> None:
     core = RecordingCore()
     frame = okx_frame(okx_detail(80_000.0), spoiled, okx_detail(80_002.0))
@@ -234,7 +262,7 @@ def okx_without_symbol(kind: str) -> dict[str, Any]:
     ],
 )
 async def test_a_frame_without_a_symbol_counts_once(
-    venue: str, frame: dict[str, Any], reason: Reason
+    venue: str, frame: dict[str, Any], reason: Reason, collecting: Collecting
 ) -> None:
     core = RecordingCore()
     async with collecting(venue, core) as fake:
@@ -245,9 +273,9 @@ async def test_a_frame_without_a_symbol_counts_once(
 # --- de-duplication: across frames only ---------------------------------------------------
 
 
-async def test_identical_entries_in_one_frame_are_two_fills_and_a_resent_frame_counts_once() -> (
-    None
-):
+async def test_identical_entries_in_one_frame_are_two_fills_and_a_resent_frame_counts_once(
+    collecting: Collecting,
+) -> None:
     core = RecordingCore()
     twin = bybit_entry(80_000.0)
     frame = bybit_frame(twin, dict(twin))
@@ -269,7 +297,9 @@ class FailingCore(RecordingCore):
         super().record_liquidation(event)
 
 
-async def test_an_entry_the_core_fails_on_is_counted_as_lost_and_its_neighbours_count() -> None:
+async def test_an_entry_the_core_fails_on_is_counted_as_lost_and_its_neighbours_count(
+    collecting: Collecting,
+) -> None:
     core = FailingCore()
     frame = bybit_frame(bybit_entry(80_000.0), bybit_entry(80_001.0), bybit_entry(80_002.0))
     async with collecting("bybit", core) as fake:
@@ -278,11 +308,14 @@ async def test_an_entry_the_core_fails_on_is_counted_as_lost_and_its_neighbours_
     assert invalid(core, "bybit") == {}
 
 
-async def test_a_frame_over_the_size_limit_is_counted_as_lost_and_the_stream_recovers() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_frame_over_the_size_limit_is_counted_as_lost_and_the_stream_recovers(
+    transport: Transport, collecting: Collecting
+) -> None:
     core = RecordingCore()
     frame = bybit_frame(bybit_entry(80_000.0))
-    frame["padding"] = "x" * (11 * 1024 * 1024)  # over ccxt's 10 MiB max_msg_size
-    async with collecting("bybit", core) as fake:
+    frame["padding"] = "x" * (11 * 1024 * 1024)  # over both clients' 10 MiB limit
+    async with collecting("bybit", core, transport) as fake:
         await fake.send_raw(json.dumps(frame))
         await eventually(lambda: bool(lost(core, "bybit")), "the loss to be counted")
         await fake.wait_subscribed([BTC])  # ccxt reconnects and resubscribes

@@ -8,36 +8,22 @@ from typing import TYPE_CHECKING
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import metrics
 from exporter.app import Exporter, create_app
 from exporter.config import Config, ExchangeConfig
 from exporter.core import Core
 from exporter.events import Reason
 from exporter.health import LostReason, Stream
+from exporter.metrics import FAMILIES, Family, HistogramFamily
+from exporter.venues import VENUES
 from tests.conftest import FakeClock, make_liquidation, make_open_interest
+from tests.test_exposition import busy_core
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from pytest_aiohttp import AiohttpClient
 
-CONTRACT = {
-    "cryptoliq_liquidations": "counter",
-    "cryptoliq_liquidations_usd": "counter",
-    "cryptoliq_liquidation_size_usd": "histogram",
-    "cryptoliq_liquidations_window_usd": "gauge",
-    "cryptoliq_liquidations_window_orders": "gauge",
-    "cryptoliq_liquidation_largest_usd": "gauge",
-    "cryptoliq_open_interest_usd": "gauge",
-    "cryptoliq_open_interest_coins": "gauge",
-    "cryptoliq_mark_price_usd": "gauge",
-    "cryptoliq_exchange_up": "gauge",
-    "cryptoliq_last_message_timestamp_seconds": "gauge",
-    "cryptoliq_messages": "counter",
-    "cryptoliq_invalid_messages": "counter",
-    "cryptoliq_reconnects": "counter",
-    "cryptoliq_liquidations_lost": "counter",
-    "cryptoliq_build_info": "gauge",  # an info family; the text format calls it a gauge
-}
-EXCHANGES = ("binance", "bybit", "okx")
+EXCHANGES = VENUES
 
 
 def make_core(clock: FakeClock) -> Core:
@@ -65,26 +51,91 @@ def make_core(clock: FakeClock) -> Core:
     return core
 
 
-async def scrape(aiohttp_client: AiohttpClient, core: Core, accept: str | None = None) -> str:
+async def scrape(
+    aiohttp_client: AiohttpClient, core: Core, accept: str | None = None, *, times: int = 1
+) -> str:
+    """The body of the last of ``times`` scrapes (from the second on, it carries
+    ``cryptoliq_scrape_render_seconds``)."""
     config = Config(exchanges=tuple(ExchangeConfig(name=e) for e in EXCHANGES))
     client = await aiohttp_client(create_app(Exporter(config=config, core=core)))
     headers = {"Accept": accept} if accept else {}
-    response = await client.get("/metrics", headers=headers)
-    assert response.status == 200
-    return await response.text()
+    text = ""
+    for _ in range(times):
+        response = await client.get("/metrics", headers=headers)
+        assert response.status == 200
+        text = await response.text()
+    return text
 
 
 def families(text: str) -> dict[str, Metric]:
     return {f.name: f for f in text_string_to_metric_families(text)}
 
 
-async def test_scrape_parses_and_carries_the_contract(
+TYPE_LINE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)
+
+
+def sample_names(family: Family | HistogramFamily) -> dict[str, tuple[str, ...]]:
+    """Names of the family's samples in a scrape -> their label names."""
+    if isinstance(family, HistogramFamily):
+        return {
+            family.name + "_bucket": (*family.labels, "le"),
+            family.name + "_count": family.labels,
+            family.name + "_sum": family.labels,
+        }
+    return {family.exposed_name: family.labels}
+
+
+def test_every_family_defined_is_in_the_exposition_list_once() -> None:
+    """A family defined in exporter.metrics but left out of FAMILIES would never be scraped."""
+    defined = {
+        value.name
+        for value in vars(metrics).values()
+        if isinstance(value, Family | HistogramFamily)
+    }
+    assert sorted(f.name for f in FAMILIES) == sorted(defined)
+    assert len({f.exposed_name for f in FAMILIES}) == len(FAMILIES)
+
+
+async def test_scrape_carries_exactly_the_defined_families(
     aiohttp_client: AiohttpClient, clock: FakeClock
 ) -> None:
+    """Every family of ``FAMILIES`` with its type, in order, with samples that carry exactly
+    its label names; nothing else but prometheus_client's process_/python_ families."""
+    text = await scrape(aiohttp_client, busy_core(clock), times=2)
+    types = [
+        (name, kind)
+        for name, kind in TYPE_LINE.findall(text)
+        if not name.startswith(("process_", "python_"))
+    ]
+    assert types == [(f.exposed_name, f.text_type) for f in FAMILIES]
+    labels: dict[str, set[tuple[str, ...]]] = {}
+    for parsed in text_string_to_metric_families(text):
+        for sample in parsed.samples:
+            labels.setdefault(sample.name, set()).add(tuple(sorted(sample.labels)))
+    for family in FAMILIES:
+        for name, label_names in sample_names(family).items():
+            assert labels.get(name) == {tuple(sorted(label_names))}, name
+
+
+async def test_task_restarts_start_at_zero_and_count(
+    aiohttp_client: AiohttpClient, clock: FakeClock
+) -> None:
+    """Every exchange's collector and every registered task shows from the start; a task that
+    was never registered still shows once it restarted."""
+    core = Core(EXCHANGES, clock)
+    core.health.register_task("demo")
+    core.health.register_task("demo")
+    core.health.restart("okx")
+    core.health.restart("snapshots")
+    core.health.restart("snapshots")
+    parsed = families(await scrape(aiohttp_client, core))
+    restarts = {s.labels["task"]: s.value for s in parsed["cryptoliq_task_restarts"].samples}
+    assert restarts == {"binance": 0, "bybit": 0, "okx": 1, "demo": 0, "snapshots": 2}
+
+
+async def test_scrape_values(aiohttp_client: AiohttpClient, clock: FakeClock) -> None:
     text = await scrape(aiohttp_client, make_core(clock))
     parsed = families(text)
-    for name, kind in CONTRACT.items():
-        assert parsed[name].type == kind, name
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for f in parsed.values()
@@ -109,12 +160,13 @@ async def test_scrape_parses_and_carries_the_contract(
 
 async def test_scrape_follows_naming_rules(aiohttp_client: AiohttpClient, clock: FakeClock) -> None:
     text = await scrape(aiohttp_client, make_core(clock))
-    label_values = {
+    label_values: dict[str, set[str]] = {
         "exchange": set(EXCHANGES),
         "side": {"long", "short"},
         "window": {"5m", "1h", "4h", "12h", "24h"},
         "stream": {s.value for s in Stream},
         "reason": {r.value for r in Reason} | {r.value for r in LostReason},
+        "task": set(EXCHANGES),
     }
     for family in text_string_to_metric_families(text):
         if family.name.startswith(("process_", "python_")):

@@ -17,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import persistence
 from exporter.core import Core
-from exporter.fakeexchange import FakeExchange
 from tests.collector_harness import EXCHANGES
 from tests.conftest import FakeClock, make_liquidation, make_open_interest
 from tests.test_lifecycle import free_port
@@ -25,6 +24,11 @@ from tests.test_lifecycle import free_port
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
+
+    from exporter.fakeexchange import FakeExchange
+    from tests.conftest import FakeExchangeFactory
+
+pytestmark = pytest.mark.integration
 
 
 def busy_core(clock: FakeClock) -> Core:
@@ -145,52 +149,120 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], what: str, timeout:
         await asyncio.sleep(0.1)
 
 
-async def test_kill_9_and_restart_keeps_the_day(tmp_path: Path) -> None:
-    """kill -9 mid-run, restart: 24 h totals within one snapshot interval of the truth."""
-    fake = FakeExchange("bybit")
-    await fake.start()
+def test_a_failed_final_snapshot_is_logged_not_raised(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        persistence.final_save(busy_core(clock), blocker)
+    assert "final snapshot to" in caplog.text
+
+
+def bybit_only_config(tmp_path: Path, fake: FakeExchange, interval: float) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         f"exchanges:\n  bybit:\n    rest_url: {fake.rest_url}\n    ws_url: {fake.ws_url}\n"
-        "  binance: {enabled: false}\n  okx: {enabled: false}\n"
-        f"state_dir: {tmp_path / 'state'}\nsnapshot_interval_seconds: 1\nbackfill_hours: 0\n",
+        "enabled_exchanges: [bybit]\n"
+        f"state_dir: {tmp_path / 'state'}\nsnapshot_interval_seconds: {interval}\n"
+        "backfill_hours: 0\n",
         encoding="utf-8",
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/metrics"
-    command = [
-        "-m",
-        "exporter",
-        "--config",
-        str(config),
-        "--port",
-        str(port),
-        "--listen-address",
-        "127.0.0.1",
+    return config
+
+
+def exporter_command(config: Path, port: int) -> list[str]:
+    return [
+        *("-m", "exporter", "--config", str(config)),
+        *("--port", str(port), "--listen-address", "127.0.0.1"),
     ]
-    quiet = asyncio.subprocess.DEVNULL
-    processes = []
+
+
+class Run:
+    """The real exporter as processes (one at a time) on one port, against a fake Bybit; every
+    process still running at the end is killed."""
+
+    def __init__(self, tmp_path: Path, fake: FakeExchange, interval: float) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.state = tmp_path / "state" / persistence.FILE_NAME
+        self._fake = fake
+        self._command = exporter_command(bybit_only_config(tmp_path, fake, interval), port)
+        self._processes: list[asyncio.subprocess.Process] = []
+
+    async def start(self) -> asyncio.subprocess.Process:
+        quiet = asyncio.subprocess.DEVNULL
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *self._command, stdout=quiet, stderr=quiet
+        )
+        self._processes.append(process)
+        return process
+
+    async def first_batch(self, session: aiohttp.ClientSession) -> tuple[float, int]:
+        """20 long liquidations of 40,000 USD, once subscribed; returns their USD and the time
+        of the first, after the exporter shows them all."""
+        await self._fake.wait_subscribed(["BTC/USDT:USDT"], timeout=30)
+        now = int(time.time() * 1000)
+        for i in range(20):
+            self._fake.publish_liquidation("BTC/USDT:USDT", "long", 80_000.0, 0.5, now + i)
+        truth = 20 * 40_000.0
+
+        async def all_seen() -> bool:
+            return await scrape_24h(session, self.url) == truth
+
+        await wait_for(all_seen, "the first batch", 20)
+        return truth, now
+
+    async def restarted_total(self, session: aiohttp.ClientSession) -> float | None:
+        """Start the exporter again; its 24 h total once it serves."""
+        await self.start()
+
+        async def serving() -> bool:
+            return await scrape_24h(session, self.url) is not None
+
+        await wait_for(serving, "the restarted exporter", 30)
+        return await scrape_24h(session, self.url)
+
+    async def close(self) -> None:
+        for process in self._processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def test_sigterm_writes_a_final_snapshot_with_everything(
+    tmp_path: Path, fake_exchange: FakeExchangeFactory
+) -> None:
+    """No periodic snapshot within the test: what the restart shows, SIGTERM's snapshot kept,
+    and it was taken after the collector stopped, so nothing that arrived is missing."""
+    run = Run(tmp_path, await fake_exchange("bybit"), interval=3600)
     try:
         async with aiohttp.ClientSession() as session:
-            first = await asyncio.create_subprocess_exec(
-                sys.executable, *command, stdout=quiet, stderr=quiet
-            )
-            processes.append(first)
-            await fake.wait_subscribed(["BTC/USDT:USDT"], timeout=30)
-            now = int(time.time() * 1000)
-            for i in range(20):
-                fake.publish_liquidation("BTC/USDT:USDT", "long", 80_000.0, 0.5, now + i)
-            truth = 20 * 40_000.0
+            first = await run.start()
+            truth, _ = await run.first_batch(session)
+            assert not run.state.exists()
+            first.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(first.wait(), 10) == 0
+            assert run.state.exists()
+            assert await run.restarted_total(session) == truth
+    finally:
+        await run.close()
 
-            async def first_batch_seen() -> bool:
-                return await scrape_24h(session, url) == truth
 
-            await wait_for(first_batch_seen, "the first batch", 20)
-            state = tmp_path / "state" / persistence.FILE_NAME
+async def test_kill_9_and_restart_keeps_the_day(
+    tmp_path: Path, fake_exchange: FakeExchangeFactory
+) -> None:
+    """kill -9 mid-run, restart: 24 h totals within one snapshot interval of the truth."""
+    fake = await fake_exchange("bybit")
+    run = Run(tmp_path, fake, interval=1)
+    try:
+        async with aiohttp.ClientSession() as session:
+            first = await run.start()
+            truth, now = await run.first_batch(session)
             seen = time.time()
 
             async def snapshot_after() -> bool:
-                return state.exists() and state.stat().st_mtime > seen
+                return run.state.exists() and run.state.stat().st_mtime > seen
 
             await wait_for(snapshot_after, "a snapshot", 20)
             # Sent after that snapshot, then killed with no chance to save: these may be lost.
@@ -198,22 +270,8 @@ async def test_kill_9_and_restart_keeps_the_day(tmp_path: Path) -> None:
                 fake.publish_liquidation("BTC/USDT:USDT", "short", 80_000.0, 0.5, now + 100 + i)
             first.send_signal(signal.SIGKILL)
             await first.wait()
-
-            second = await asyncio.create_subprocess_exec(
-                sys.executable, *command, stdout=quiet, stderr=quiet
-            )
-            processes.append(second)
-
-            async def serving() -> bool:
-                return await scrape_24h(session, url) is not None
-
-            await wait_for(serving, "the restarted exporter", 30)
-            restored = await scrape_24h(session, url)
+            restored = await run.restarted_total(session)
             assert restored is not None
             assert truth <= restored <= truth + 5 * 40_000.0
     finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        await fake.stop()
+        await run.close()

@@ -7,12 +7,18 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import pytest
 
-from exporter.fakeexchange import FakeExchange
 from exporter.health import Stream
 from tests.collector_harness import EXCHANGES, RecordingCore, eventually, make_collector, running
+
+if TYPE_CHECKING:
+    from exporter.venues import Venue
+    from tests.conftest import FakeExchangeFactory
+
+pytestmark = pytest.mark.integration
 
 # The open-interest path each collector polls.
 OI_PATH = {
@@ -36,15 +42,12 @@ class RecordingSleep:
 @pytest.mark.parametrize("venue", EXCHANGES)
 @pytest.mark.parametrize(("status", "retry_after"), [(429, 37.0), (418, 120.0), (503, None)])
 async def test_errors_back_off_and_recover_without_touching_the_others(
-    venue: str, status: int, retry_after: float | None
+    venue: Venue, status: int, retry_after: float | None, fake_exchange: FakeExchangeFactory
 ) -> None:
-    fakes = {name: FakeExchange(name) for name in EXCHANGES}  # type: ignore[arg-type]
+    fakes = {name: await fake_exchange(name) for name in EXCHANGES}
     core = RecordingCore()
     sleeps = {name: RecordingSleep() for name in EXCHANGES}
     async with AsyncExitStack() as stack:
-        for fake in fakes.values():
-            await fake.start()
-            stack.push_async_callback(fake.stop)
         for name, fake in fakes.items():
             collector = make_collector(fake, core, ("BTC/USDT:USDT",), sleep=sleeps[name])
             await stack.enter_async_context(running(collector))
@@ -70,40 +73,32 @@ async def test_errors_back_off_and_recover_without_touching_the_others(
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
-async def test_timeouts_and_slow_answers(venue: str) -> None:
-    fake = FakeExchange(venue)  # type: ignore[arg-type]
-    await fake.start()
+async def test_timeouts_and_slow_answers(venue: str, fake_exchange: FakeExchangeFactory) -> None:
+    fake = await fake_exchange(venue)
     core = RecordingCore()
-    try:
-        collector = make_collector(fake, core, ("BTC/USDT:USDT",), request_timeout=0.5)
-        async with running(collector):
-            await eventually(lambda: core.health.is_up(venue), "up")
-            fake.rest_delay = 0.3  # slow but within the timeout: still up
-            readings = len(core.open_interest)
-            await eventually(lambda: len(core.open_interest) > readings + 2, "slow readings")
-            assert core.health.is_up(venue)
-            fake.rest_delay = 2.0  # past the timeout: down
-            await eventually(lambda: not core.health.is_up(venue), "down on timeouts", 20)
-            fake.rest_delay = 0.0
-            await eventually(lambda: core.health.is_up(venue), "recovered", 20)
-    finally:
-        await fake.stop()
+    collector = make_collector(fake, core, ("BTC/USDT:USDT",), request_timeout=0.5)
+    async with running(collector):
+        await eventually(lambda: core.health.is_up(venue), "up")
+        fake.rest_delay = 0.3  # slow but within the timeout: still up
+        readings = len(core.open_interest)
+        await eventually(lambda: len(core.open_interest) > readings + 2, "slow readings")
+        assert core.health.is_up(venue)
+        fake.rest_delay = 2.0  # past the timeout: down
+        await eventually(lambda: not core.health.is_up(venue), "down on timeouts", 20)
+        fake.rest_delay = 0.0
+        await eventually(lambda: core.health.is_up(venue), "recovered", 20)
 
 
-async def test_request_rates_stay_within_the_budget() -> None:
+async def test_request_rates_stay_within_the_budget(fake_exchange: FakeExchangeFactory) -> None:
     """Binance costs one request per symbol and poll: with real time, 10 symbols and the
     shortest interval the config allows (1 s), the rate stays under half of 2400 weight/min."""
-    fake = FakeExchange("binance")
-    await fake.start()
+    fake = await fake_exchange("binance")
     core = RecordingCore()
     symbols = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT")
-    try:
-        collector = make_collector(fake, core, symbols, sleep=asyncio.sleep)
-        async with running(collector):
-            await eventually(lambda: len(core.open_interest) >= 4, "a first poll")
-            started, before = time.monotonic(), sum(fake.rest_requests.values())
-            await asyncio.sleep(3.0)  # measuring a rate over a fixed span of real time
-            rate = (sum(fake.rest_requests.values()) - before) / (time.monotonic() - started) * 60
-    finally:
-        await fake.stop()
+    collector = make_collector(fake, core, symbols, sleep=asyncio.sleep)
+    async with running(collector):
+        await eventually(lambda: len(core.open_interest) >= 4, "a first poll")
+        started, before = time.monotonic(), sum(fake.rest_requests.values())
+        await asyncio.sleep(3.0)  # measuring a rate over a fixed span of real time
+        rate = (sum(fake.rest_requests.values()) - before) / (time.monotonic() - started) * 60
     assert 0 < rate <= 1200, rate

@@ -37,17 +37,20 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.integration
 def test_promtool_check_config() -> None:
     result = run(require_tool("promtool"), "check", "config", str(PROMETHEUS_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_promtool_check_rules() -> None:
     assert RULE_FILES, "no rule files under provisioning/prometheus/rules"
     result = run(require_tool("promtool"), "check", "rules", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_promtool_unit_tests_pass() -> None:
     assert PROMTOOL_TESTS, "no promtool tests under tests/promtool"
     result = run(require_tool("promtool"), "test", "rules", *map(str, PROMTOOL_TESTS))
@@ -140,6 +143,7 @@ def test_alertmanager_routes_and_inhibitions_name_real_receivers_and_alerts() ->
     assert named - alerts == set(), "Alertmanager refers to alerts the rules do not define"
 
 
+@pytest.mark.integration
 def test_alertmanager_config_is_valid() -> None:
     """amtool is not in Debian's prometheus package, so CI skips this; the static check above
     always runs. Locally: apt-get install prometheus-alertmanager."""

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+pytestmark = pytest.mark.integration
+
 STARTUP_SECONDS: Final = 30.0
 """Prometheus ready, the exporter scraped a few times."""
 DATA_SECONDS: Final = 25.0

@@ -69,6 +69,7 @@ def block(key: str, text: str) -> str:
     return f"  {key}: |\n{lines}"
 
 
+@pytest.mark.integration
 async def test_cert_and_key_files(tmp_path: Path, ca: Authority, server: Issued) -> None:
     web_config = write_web_config(tmp_path, tls_yaml(server))
     async with serving(web_config) as port:
@@ -76,6 +77,7 @@ async def test_cert_and_key_files(tmp_path: Path, ca: Authority, server: Issued)
     assert (version, status) == ("TLSv1.3", OK)
 
 
+@pytest.mark.integration
 async def test_inline_cert_key_and_client_ca(tmp_path: Path, ca: Authority) -> None:
     """``cert``, ``key`` and ``client_ca`` as PEM text in the file, as newer toolkits take them."""
     server = ca.issue("server")
@@ -94,6 +96,7 @@ async def test_inline_cert_key_and_client_ca(tmp_path: Path, ca: Authority) -> N
         assert await outcome(port, client_context(ca.cert)) == REFUSED
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("auth", "no_certificate", "from_the_ca", "from_another_ca"),
     [
@@ -125,6 +128,7 @@ async def test_client_auth_types(
         assert await outcome(port, client_context(ca.cert, stranger)) == from_another_ca
 
 
+@pytest.mark.integration
 async def test_system_cas_do_not_vouch_for_clients(
     tmp_path: Path, ca: Authority, server: Issued, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,6 +145,7 @@ async def test_system_cas_do_not_vouch_for_clients(
         assert await outcome(port, client_context(ca.cert, stranger)) == REFUSED
 
 
+@pytest.mark.integration
 async def test_client_allowed_sans(tmp_path: Path, ca: Authority, server: Issued) -> None:
     """Any one SAN of the verified certificate must be listed: DNS, IP (Go's spelling), URI."""
     extra = (
@@ -167,6 +172,7 @@ async def test_client_allowed_sans(tmp_path: Path, ca: Authority, server: Issued
     assert "client certificate not allowed" in body
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("versions", "client_maximum", "expected"),
     [
@@ -203,6 +209,7 @@ def test_cipher_suite_names_map_to_the_same_suites() -> None:
         assert suite["id"] & 0xFFFF == IANA_IDS[go_name], go_name
 
 
+@pytest.mark.integration
 async def test_cipher_suites(tmp_path: Path, ca: Authority, server: Issued) -> None:
     """TLS 1.2 uses only the listed suites; a TLS 1.3 name is accepted and ignored, as in Go."""
     extra = (
@@ -218,6 +225,7 @@ async def test_cipher_suites(tmp_path: Path, ca: Authority, server: Issued) -> N
     assert "TLS_AES_256_GCM_SHA384" in TLS13_CIPHER_SUITES
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("prefer_server", "expected"),
     [("true", "ECDHE-ECDSA-AES128-GCM-SHA256"), ("false", "ECDHE-ECDSA-AES256-GCM-SHA384")],
@@ -241,6 +249,7 @@ async def test_prefer_server_cipher_suites(
     assert (cipher, status) == (expected, OK)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("setting", "p256", "p384"),
     [("", OK, OK), ("  curve_preferences: [CurveP384]\n", REFUSED, OK)],

@@ -75,6 +75,7 @@ def fetch(url: str, context: ssl.SSLContext, auth: tuple[str, str] | None) -> in
         return int(exc.code)
 
 
+@pytest.mark.integration
 def test_tls_and_basic_auth(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2y$")
@@ -217,6 +218,7 @@ HEADERS = {
 }
 
 
+@pytest.mark.integration
 async def test_headers_are_on_every_response(tmp_path: Path) -> None:
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
     web_config = write_web_config(
@@ -243,6 +245,7 @@ async def test_headers_are_on_every_response(tmp_path: Path) -> None:
         assert {name: headers.get(name) for name in HEADERS} == HEADERS
 
 
+@pytest.mark.integration
 async def test_http2_is_accepted_and_http_1_1_served(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -267,6 +270,7 @@ async def test_http2_is_accepted_and_http_1_1_served(
         await writer.wait_closed()
 
 
+@pytest.mark.integration
 async def test_rate_limit_answers_429_beyond_the_burst(tmp_path: Path) -> None:
     web_config = write_web_config(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 3\n")
     assert web_config.rate_limit == RateLimit(interval_seconds=3600.0, burst=3)

@@ -1,28 +1,43 @@
-"""Exchange collectors: I/O only, each turning one exchange's feeds into core events."""
+"""Exchange collectors: I/O only, each turning one venue's feeds into core events.
+
+``ADAPTERS`` is the registry: one line per venue of ``exporter.venues`` (tests/test_venues.py
+checks that every venue has an adapter, a fake exchange and recorded frames).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
-from exporter.collectors.binance import BinanceCollector
-from exporter.collectors.bybit import BybitCollector
-from exporter.collectors.okx import OkxCollector
+from exporter.collectors.binance import BinanceVenue
+from exporter.collectors.bybit import BybitVenue
+from exporter.collectors.collector import Collector
+from exporter.collectors.okx import OkxVenue
 
 if TYPE_CHECKING:
-    from exporter.collectors.base import ExchangeCollector
-    from exporter.config import Config
+    from exporter.collectors.sink import EventSink
+    from exporter.collectors.venue import VenueAdapter
+    from exporter.config import Config, ExchangeConfig
     from exporter.core import Core
+    from exporter.health import Health
+    from exporter.venues import Venue
 
-COLLECTORS: dict[str, type[ExchangeCollector]] = {
-    BinanceCollector.name: BinanceCollector,
-    BybitCollector.name: BybitCollector,
-    OkxCollector.name: OkxCollector,
+ADAPTERS: Final[dict[Venue, type[VenueAdapter]]] = {
+    "binance": BinanceVenue,
+    "bybit": BybitVenue,
+    "okx": OkxVenue,
 }
 
 
-def build_collectors(config: Config, core: Core) -> list[ExchangeCollector]:
+def make_collector(
+    config: ExchangeConfig, sink: EventSink, health: Health, **options: Any
+) -> Collector:
+    """The collector of the venue ``config`` names (``options``: ``Collector``'s keywords)."""
+    return Collector(ADAPTERS[config.name](), config, sink, health, **options)
+
+
+def build_collectors(config: Config, core: Core) -> list[Collector]:
     """One collector per enabled exchange, all feeding the same core."""
     return [
-        COLLECTORS[e.name](e, core, core.health, backfill_hours=config.backfill_hours)
+        make_collector(e, core, core.health, backfill_hours=config.backfill_hours)
         for e in config.enabled_exchanges()
     ]

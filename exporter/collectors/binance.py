@@ -13,23 +13,28 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import ccxt
 
 from exporter.collectors import fields
-from exporter.collectors.base import (
-    ExchangeCollector,
-    FrameKind,
-    OpenInterestFields,
-)
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.venue import (
+    FrameKind,
+    NativeFeed,
+    OpenInterestFields,
+    OpenInterestItem,
+    RawOpenInterest,
+    VenueAdapter,
+)
 from exporter.events import InvalidEventError, Reason, Side
-from exporter.health import Stream
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    from exporter.events import OpenInterest
+    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.venues import Venue
 
 # Stream names of liquidation feeds: `<symbol>@forceOrder` and the all-market `!forceOrder@arr`.
 FORCE_ORDER_STREAMS = ("@forceOrder", "!forceOrder@arr")
+# Streams per SUBSCRIBE request (Binance allows 1024 per connection, 10 requests a second).
+STREAMS_PER_REQUEST = 100
 # 2400 weight/min per IP; openInterest costs 1 per symbol. Stay under half the budget.
 REQUEST_WEIGHT_PER_MINUTE = 1200
 
@@ -44,9 +49,16 @@ def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> O
     )
 
 
-class BinanceCollector(ExchangeCollector):
-    name: ClassVar[str] = "binance"
+class BinanceVenue(VenueAdapter):
+    name: ClassVar[Venue] = "binance"
     ccxt_class: ClassVar[str] = "binanceusdm"
+    # The server pings every 3 minutes; we ping too (WebSocket frames) to notice a dead link.
+    NATIVE: ClassVar[NativeFeed] = NativeFeed(
+        default_root="wss://fstream.binance.com",
+        path="/ws",
+        keepalive_seconds=30.0,
+        all_markets_channel=True,
+    )
     SIDES: ClassVar[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
     # /futures/data/openInterestHist: <= 500 rows, the last 30 days only, `sumOpenInterest` in
     # coins, and its own limit of 1000 requests / 5 min per IP (we take half). /fapi/v1/klines:
@@ -117,34 +129,45 @@ class BinanceCollector(ExchangeCollector):
         )
 
     def watch_calls(
-        self, exchange: Any, symbols: Sequence[str] | None
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
         # None subscribes the all-market stream !forceOrder@arr.
         wanted = list(symbols) if symbols else None
         return [lambda: exchange.watch_liquidations_for_symbols(wanted)]
 
+    def native_subscriptions(self, market_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+        """``{"method": "SUBSCRIBE", "params": [...], "id": n}``, answered ``{"result": null,
+        "id": n}``; stream names are lower-case market ids."""
+        streams = (
+            ["!forceOrder@arr"]
+            if market_ids is None
+            else [f"{market_id.lower()}@forceOrder" for market_id in market_ids]
+        )
+        return [
+            {"method": "SUBSCRIBE", "params": streams[i : i + STREAMS_PER_REQUEST], "id": n}
+            for n, i in enumerate(range(0, len(streams), STREAMS_PER_REQUEST), start=1)
+        ]
+
     def min_poll_interval(self, symbol_count: int) -> float:
         return symbol_count * 60.0 / REQUEST_WEIGHT_PER_MINUTE
 
-    async def fetch_open_interest(
-        self, exchange: Any, symbols: Sequence[str] | None
-    ) -> list[OpenInterest]:
+    async def read_open_interest(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[OpenInterestItem]:
         wanted = list(symbols) if symbols is not None else self.every_market(exchange)
         marks = await exchange.fetch_mark_prices(wanted if symbols is not None else None)
-        events = []
+        markets = exchange.markets or {}
+        items: list[OpenInterestItem] = []
         for symbol in wanted:
             try:
                 reading = await exchange.fetch_open_interest(symbol)
             except (ccxt.BadSymbol, ccxt.BadRequest):
                 # One delisted market must not stop the poll of all the others.
-                self.health.invalid(self.name, Stream.OPEN_INTEREST, Reason.UNKNOWN_SYMBOL)
+                items.append(InvalidEventError(Reason.UNKNOWN_SYMBOL, symbol))
                 continue
             info = reading.get("info") or {}
             mark = marks.get(symbol) or {}
-            event = self.make_open_interest(
-                exchange.markets[symbol],
-                partial(_open_interest_fields, info, mark),
+            items.append(
+                RawOpenInterest(markets[symbol], partial(_open_interest_fields, info, mark))
             )
-            if event is not None:
-                events.append(event)
-        return events
+        return items

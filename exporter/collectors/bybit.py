@@ -13,19 +13,23 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from exporter.collectors import fields
-from exporter.collectors.base import (
-    ExchangeCollector,
-    FrameKind,
-    OpenInterestFields,
-)
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.venue import (
+    FrameKind,
+    NativeFeed,
+    OpenInterestFields,
+    OpenInterestItem,
+    RawOpenInterest,
+    VenueAdapter,
+)
 from exporter.events import InvalidEventError, Reason, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    from exporter.events import OpenInterest
+    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.venues import Venue
 
 # Field names of the current allLiquidation entries and of the older liquidation.* topic.
 ENTRY_FIELDS: dict[str, tuple[str, str, str, str]] = {
@@ -60,14 +64,25 @@ def _entry(item: object, id_field: str) -> FrameItem:
     return RawEntry(market_id, item)
 
 
+# Bybit documents at most 10 topics per subscribe request for public streams.
+TOPICS_PER_REQUEST = 10
+
+
 # The answer to the app-level {"op": "ping"} keepalive carries op "ping" (or "pong").
 KEEPALIVE_OPS = ("ping", "pong")
 
 
-class BybitCollector(ExchangeCollector):
-    name: ClassVar[str] = "bybit"
+class BybitVenue(VenueAdapter):
+    name: ClassVar[Venue] = "bybit"
     ccxt_class: ClassVar[str] = "bybit"
-    watch_per_symbol: ClassVar[bool] = True
+    # Bybit drops a connection that sends nothing for 10 minutes and asks for a ping every 20 s.
+    NATIVE: ClassVar[NativeFeed] = NativeFeed(
+        default_root="wss://stream.bybit.com",
+        path="/v5/public/linear",
+        keepalive_seconds=20.0,
+        keepalive='{"op":"ping"}',
+        all_markets_channel=False,
+    )
     SIDES: ClassVar[dict[str, Side]] = {"Buy": "long", "Sell": "short"}
     # /v5/market/open-interest (intervalTime=5min): <= 200 rows, coins for linear contracts.
     # /v5/market/kline: <= 1000 rows. 600 requests / 5 s per IP; ccxt spaces these 100 ms apart.
@@ -121,23 +136,36 @@ class BybitCollector(ExchangeCollector):
         )
 
     def watch_calls(
-        self, exchange: Any, symbols: Sequence[str] | None
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        # No multi-symbol watch in ccxt here: one watch (and one acknowledgement) per symbol.
         wanted = list(symbols) if symbols is not None else self.every_market(exchange)
         return [partial(exchange.watch_liquidations, symbol) for symbol in wanted]
 
-    async def fetch_open_interest(
-        self, exchange: Any, symbols: Sequence[str] | None
-    ) -> list[OpenInterest]:
+    def expected_acks(self, symbols: Sequence[str] | None) -> int:
+        return len(symbols) if symbols else 1
+
+    def native_subscriptions(self, market_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+        """``{"op": "subscribe", "args": ["allLiquidation.<id>", ...]}``, at most
+        ``TOPICS_PER_REQUEST`` topics each, one acknowledgement each. There is no all-market
+        topic: ``market_ids`` is never None here (``all_markets_channel`` is False)."""
+        topics = [f"allLiquidation.{market_id}" for market_id in market_ids or ()]
+        return [
+            {"op": "subscribe", "args": topics[i : i + TOPICS_PER_REQUEST]}
+            for i in range(0, len(topics), TOPICS_PER_REQUEST)
+        ]
+
+    async def read_open_interest(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[OpenInterestItem]:
         tickers = await exchange.fetch_tickers(None, {"category": "linear"})
         wanted = set(symbols) if symbols is not None else None
-        events = []
+        markets = exchange.markets or {}
+        items: list[OpenInterestItem] = []
         for symbol, ticker in tickers.items():
-            market = (exchange.markets or {}).get(symbol)
+            market = markets.get(symbol)
             if market is None or (wanted is not None and symbol not in wanted):
                 continue
             info = ticker.get("info") or {}
-            event = self.make_open_interest(market, partial(_open_interest_fields, info))
-            if event is not None:
-                events.append(event)
-        return events
+            items.append(RawOpenInterest(market, partial(_open_interest_fields, info)))
+        return items

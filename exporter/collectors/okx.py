@@ -13,19 +13,23 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from exporter.collectors import fields
-from exporter.collectors.base import (
-    ExchangeCollector,
-    FrameKind,
-    OpenInterestFields,
-)
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.venue import (
+    FrameKind,
+    NativeFeed,
+    OpenInterestFields,
+    OpenInterestItem,
+    RawOpenInterest,
+    VenueAdapter,
+)
 from exporter.events import InvalidEventError, Reason, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    from exporter.events import OpenInterest
+    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.venues import Venue
 
 LIQUIDATION_CHANNEL = "liquidation-orders"
 # Events OKX pushes on its own: service notices and the connection-count report.
@@ -63,9 +67,17 @@ def _details(order: object) -> list[FrameItem]:
     ]
 
 
-class OkxCollector(ExchangeCollector):
-    name: ClassVar[str] = "okx"
+class OkxVenue(VenueAdapter):
+    name: ClassVar[Venue] = "okx"
     ccxt_class: ClassVar[str] = "okx"
+    # OKX closes a connection silent for 30 s; a text "ping" is answered "pong".
+    NATIVE: ClassVar[NativeFeed] = NativeFeed(
+        default_root="wss://ws.okx.com:8443",
+        path="/ws/v5/public",
+        keepalive_seconds=20.0,
+        keepalive="ping",
+        all_markets_channel=True,
+    )
     quantity_in_contracts: ClassVar[bool] = True
     POSITION_SIDES: ClassVar[dict[str, Side]] = {"long": "long", "short": "short"}
     NET_MODE_SIDES: ClassVar[dict[str, Side]] = {"sell": "long", "buy": "short"}
@@ -134,31 +146,38 @@ class OkxCollector(ExchangeCollector):
             timestamp_ms=fields.timestamp_ms(entry, "ts"),
         )
 
-    def every_market(self, exchange: Any) -> list[str]:
+    def every_market(self, exchange: CcxtExchange) -> list[str]:
         """``symbols: all`` on OKX means every swap, linear and inverse."""
         return [s for s, m in (exchange.markets or {}).items() if m.get("swap")]
 
     def watch_calls(
         self,
-        exchange: Any,
+        exchange: CcxtExchange,
         symbols: Sequence[str] | None,  # noqa: ARG002 - one feed for all
     ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
         return [partial(exchange.watch_liquidations_for_symbols, None)]
 
-    async def fetch_open_interest(
-        self, exchange: Any, symbols: Sequence[str] | None
-    ) -> list[OpenInterest]:
+    def native_subscriptions(
+        self,
+        market_ids: Sequence[str] | None,  # noqa: ARG002 - one feed for all
+    ) -> list[dict[str, Any]]:
+        """One ``liquidation-orders`` subscription covers every swap (we keep our markets)."""
+        args = [{"channel": LIQUIDATION_CHANNEL, "instType": "SWAP"}]
+        return [{"op": "subscribe", "args": args}]
+
+    async def read_open_interest(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[OpenInterestItem]:
         readings = await exchange.fetch_open_interests(None, {"instType": "SWAP"})
         marks = await exchange.fetch_mark_prices(None, {"instType": "SWAP"})
         wanted = set(symbols) if symbols is not None else None
-        events = []
+        markets = exchange.markets or {}
+        items: list[OpenInterestItem] = []
         for symbol, reading in readings.items():
-            market = (exchange.markets or {}).get(symbol)
+            market = markets.get(symbol)
             if market is None or (wanted is not None and symbol not in wanted):
                 continue
             info = reading.get("info") or {}
             mark = (marks.get(symbol) or {}).get("info") or {}
-            event = self.make_open_interest(market, partial(_open_interest_fields, info, mark))
-            if event is not None:
-                events.append(event)
-        return events
+            items.append(RawOpenInterest(market, partial(_open_interest_fields, info, mark)))
+        return items

@@ -43,17 +43,16 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from exporter.fakeexchange.protocol import Frame
+    from exporter.venues import Venue
 
 logger = logging.getLogger(__name__)
 
-Venue = Literal["binance", "bybit", "okx"]
-
-PROTOCOLS: Final[dict[str, type[VenueProtocol]]] = {
+PROTOCOLS: Final[dict[Venue, type[VenueProtocol]]] = {
     "binance": BinanceProtocol,
     "bybit": BybitProtocol,
     "okx": OkxProtocol,
 }
-"""Venue name -> wire format; the only place the three venues are listed."""
+"""Venue -> wire format (every venue of ``exporter.venues`` has one: tests/test_venues.py)."""
 
 _CLOSE_TIMEOUT_S: Final = 1.0
 _SIDES: Final = ("long", "short")
@@ -145,7 +144,7 @@ class FakeExchange:
         runs for days, tests want the whole ground truth (the default, unbounded)."""
         if venue not in PROTOCOLS:
             raise ValueError(f"unknown venue {venue!r}; expected one of {sorted(PROTOCOLS)}")
-        self.venue: str = venue
+        self.venue: Venue = venue
         self._protocol = PROTOCOLS[venue](DEFAULT_MARKETS if markets is None else markets)
         self.ccxt_id: str = self._protocol.ccxt_id
         self._clock = clock or _wall_clock_ms

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACCURACY_WINDOW = Window("24h", 24 * 3600, 60)
+# Live readings of a market held back while its history is fetched (a backfill takes at most
+# minutes; polls come at most once a second); past this the oldest go.
+HELD_READINGS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,9 @@ class Accuracy:
 class HeatmapSnapshot:
     views: tuple[CoinView, ...]
     accuracy: dict[str, Accuracy]
+    # coin -> whether every market of it has its history in (or given up): until then its
+    # map shows only what arrived live, or nothing.
+    ready: dict[str, bool]
 
 
 def market_key(exchange: str, symbol: str) -> str:
@@ -54,6 +60,8 @@ class HeatmapBook:
         self._prices: dict[str, float] = {}
         self._scoring_views: dict[str, tuple[int, CoinView]] = {}
         self._scores: RollingTotals[tuple[str, str]] = RollingTotals(clock, [ACCURACY_WINDOW])
+        # market -> (coin, live readings waiting for its history, oldest first)
+        self._held: dict[str, tuple[str, list[OpenInterest]]] = {}
 
     def _heatmap(self, coin: str, price: float) -> CoinHeatmap:
         heatmap = self.coins.get(coin)
@@ -62,7 +70,27 @@ class HeatmapBook:
             self.coins[coin] = heatmap
         return heatmap
 
+    def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
+        """The market's history is being fetched: hold its live readings until it is in
+        (``replay``) or given up (``end_history``), so the past is applied before them."""
+        self._held.setdefault(market_key(exchange, symbol), (coin, []))
+
+    def end_history(self, exchange: str, symbol: str) -> None:
+        """No (more) history is coming: apply what was held back, in order."""
+        held = self._held.pop(market_key(exchange, symbol), None)
+        for event in held[1] if held else ():
+            self._apply(event)
+
     def observe_open_interest(self, event: OpenInterest) -> None:
+        held = self._held.get(market_key(event.exchange, event.symbol))
+        if held is not None:
+            readings = held[1]
+            readings.append(event)
+            del readings[:-HELD_READINGS]
+            return
+        self._apply(event)
+
+    def _apply(self, event: OpenInterest) -> None:
         heatmap = self._heatmap(event.coin, event.mark_price)
         heatmap.observe_price(event.mark_price)
         heatmap.update(
@@ -78,7 +106,18 @@ class HeatmapBook:
 
         Each 5-minute step sweeps with the candle's low and high, then opens or closes the
         change in open interest at the close. Skipped if live readings are already newer.
+        Live readings held back for it (``expect_history``) that are newer follow.
         """
+        market = market_key(history.exchange, history.symbol)
+        held = self._held.pop(market, None)
+        end_ms = int(history.timestamps_ms[-1]) if len(history) else None
+        replayed = self._replay(history)
+        for event in held[1] if held else ():
+            if end_ms is None or event.timestamp_ms > end_ms:
+                self._apply(event)
+        return replayed
+
+    def _replay(self, history: MarketHistory) -> int:
         if len(history) == 0:
             return 0
         closes = history.close.tolist()
@@ -140,7 +179,10 @@ class HeatmapBook:
             for coin in sorted(self.coins)
             if coin in self._prices
         )
-        return HeatmapSnapshot(views, self.accuracy())
+        ready = dict.fromkeys(self.coins, True)
+        for coin, _ in self._held.values():
+            ready[coin] = False
+        return HeatmapSnapshot(views, self.accuracy(), ready)
 
     # --- snapshots (exporter.persistence) -----------------------------------------------
 

@@ -1,0 +1,192 @@
+"""One venue's collector: its liquidation stream, open-interest poll and heatmap backfill, run
+side by side on one ccxt instance; the venue module says what differs, the parts do the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import ccxt
+import ccxt.pro
+
+from exporter.collectors.backfill import DEFAULT_TIMEOUT_SECONDS, Backfill
+from exporter.collectors.ccxt_hooks import guarded_exchange_class
+from exporter.collectors.ccxt_stream import CcxtTransport
+from exporter.collectors.intake import FrameIntake
+from exporter.collectors.native_stream import NativeTransport
+from exporter.collectors.observer import StreamObserver
+from exporter.collectors.poll import OpenInterestPoll
+from exporter.collectors.ratelimitedlog import RateLimitedLog
+from exporter.collectors.retry import Retry
+from exporter.collectors.stream import LiquidationStream, Transport
+from exporter.health import Stream
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.sink import EventSink
+    from exporter.collectors.venue import VenueAdapter
+    from exporter.config import ExchangeConfig
+    from exporter.health import Health
+
+# Liquidations are taken from each frame as it arrives (intake.py), never from ccxt's cache,
+# which data frames do not reach; keep that cache minimal.
+LIQUIDATION_CACHE_ROWS: Final = 1
+
+
+class Collector:
+    """Runs one venue (a supervised task: ``name`` and ``run``)."""
+
+    def __init__(
+        self,
+        venue: VenueAdapter,
+        config: ExchangeConfig,
+        sink: EventSink,
+        health: Health,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        subscribe_timeout: float = 10.0,
+        check_interval: float = 0.5,
+        request_timeout: float = 10.0,
+        backfill_hours: float = 24.0 * 7,
+        backfill_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        """``backfill_hours`` of history per market are fetched at start-up beside the live
+        feeds (0 disables the backfill), taking at most ``backfill_timeout`` seconds in all."""
+        self.venue = venue
+        self.config = config
+        self.sink = sink
+        self.health = health
+        self._clock = clock
+        self._sleep = sleep
+        self._subscribe_timeout = subscribe_timeout
+        self._check_interval = check_interval
+        self._request_timeout = request_timeout
+        self._backfill_hours = backfill_hours
+        self._backfill_timeout = backfill_timeout
+        self._warn = RateLimitedLog(clock)
+        # Kept across restarts of run(): frames re-sent after a reconnect still count once.
+        intake = FrameIntake(
+            venue.name,
+            venue,
+            sink,
+            health=health,
+            warn=self._warn,
+            clock=clock,
+            quantity_in_contracts=venue.quantity_in_contracts,
+        )
+        self.observer = StreamObserver(venue, intake, health, self._warn, clock)
+        self._intake = intake
+        self._backfilled: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return self.venue.name
+
+    def make_exchange(self) -> CcxtExchange:
+        """A ccxt.pro instance with our URL overrides and frame hooks."""
+        venue = self.venue
+        base = getattr(ccxt.pro, venue.ccxt_class)
+        options = {"liquidationsLimit": LIQUIDATION_CACHE_ROWS, **venue.ccxt_options()}
+        settings: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": int(self._request_timeout * 1000),
+            "options": options,
+        }
+        urls = venue.url_overrides(self.config.rest_url, self.config.ws_url)
+        if urls:
+            settings["urls"] = urls
+        return cast("CcxtExchange", guarded_exchange_class(base)(settings, self.observer))
+
+    def make_backfill(self, exchange: CcxtExchange) -> Backfill:
+        return Backfill(
+            self.venue,
+            exchange,
+            self.sink,
+            hours=self._backfill_hours,
+            timeout=self._backfill_timeout,
+            done=self._backfilled,
+            health=self.health,
+            warn=self._warn,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def _transport(self, exchange: CcxtExchange) -> Transport:
+        if self.config.transport == "native" or not self.venue.CCXT_STREAMS:
+            return NativeTransport(
+                self.venue,
+                exchange,
+                self.observer,
+                ws_url=self.config.ws_url,
+                subscribe_timeout=self._subscribe_timeout,
+                check_interval=self._check_interval,
+                connect_timeout=self._request_timeout,
+                clock=self._clock,
+            )
+        return CcxtTransport(
+            self.venue,
+            exchange,
+            self.observer,
+            subscribe_timeout=self._subscribe_timeout,
+            check_interval=self._check_interval,
+        )
+
+    async def run(self) -> None:
+        exchange = self.make_exchange()
+        transport = self._transport(exchange)
+        backfill = self.make_backfill(exchange)
+        retry = Retry(self.name, self.health, self._warn)
+        stream = LiquidationStream(
+            exchange=exchange,
+            transport=transport,
+            observer=self.observer,
+            intake=self._intake,
+            resolve_symbols=self.resolve_symbols,
+            health=self.health,
+            retry=retry,
+            venue=self.name,
+            sleep=self._sleep,
+        )
+        poll = OpenInterestPoll(
+            self.venue,
+            exchange,
+            self.sink,
+            interval=self.config.poll_interval_seconds,
+            resolve_symbols=self.resolve_symbols,
+            first_poll=backfill.begin,
+            health=self.health,
+            retry=retry,
+            warn=self._warn,
+            clock=self._clock,
+            sleep=self._sleep,
+            request_timeout=self._request_timeout,
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(stream.run())
+                group.create_task(poll.run())
+                group.create_task(backfill.run())
+        finally:
+            self.health.mark_down(self.name, Stream.LIQUIDATIONS)
+            self.health.mark_down(self.name, Stream.OPEN_INTEREST)
+            await transport.close()
+            await exchange.close()
+
+    def resolve_symbols(self, exchange: CcxtExchange) -> list[str] | None:
+        """Configured symbols that the exchange lists (None: all); unknown ones are skipped."""
+        if self.config.all_symbols:
+            return None
+        markets = exchange.markets or {}
+        known = [s for s in self.config.symbols if s in markets]
+        for symbol in self.config.symbols:
+            if symbol not in markets:
+                self._warn.warning(
+                    f"symbol:{symbol}", "%s: %s is not listed; skipping it", self.name, symbol
+                )
+        if not known:
+            raise ccxt.BadSymbol(f"none of {', '.join(self.config.symbols)} is listed")
+        return known

@@ -1,0 +1,24 @@
+"""Where a collector's events go (the core, or a test's recorder)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from exporter.events import Liquidation, MarketHistory, OpenInterest
+
+
+class EventSink(Protocol):
+    def record_liquidation(self, event: Liquidation) -> None: ...
+
+    def record_open_interest(self, event: OpenInterest) -> None: ...
+
+    def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
+        """A backfill of this market is under way: its live readings wait for its past."""
+        ...
+
+    def record_history(self, history: MarketHistory) -> None: ...
+
+    def end_history(self, exchange: str, symbol: str) -> None:
+        """No (more) history is coming for this market: live readings go straight in."""
+        ...
