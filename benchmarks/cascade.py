@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from benchmarks.common import Size
     from exporter.config import Transport
+    from exporter.events import Side
     from exporter.fakeexchange import FakeExchange
     from exporter.venues import Venue
 
@@ -71,7 +72,9 @@ async def delivered(core: TimedCore, fake: FakeExchange, queue: Callable[[], int
     return Run(sent=sent, counted=counted, lost=lost, seconds=seconds)
 
 
-def stamped(items: list[tuple[str, str, float, float]]) -> list[tuple[str, str, float, float, int]]:
+def stamped(
+    items: list[tuple[str, Side, float, float]],
+) -> list[tuple[str, Side, float, float, int]]:
     now_ms = int(time.time() * 1000)
     return [(symbol, side, price, coins, now_ms) for symbol, side, price, coins in items]
 

@@ -20,6 +20,7 @@ from exporter.app import Exporter, create_app
 from exporter.collectors import make_collector
 from exporter.config import Config, ExchangeConfig
 from exporter.core import Core
+from exporter.events import SIDES
 from exporter.fakeexchange import DEFAULT_MARKETS, FakeExchange
 from exporter.venues import VENUES
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from benchmarks.common import Size
     from exporter.config import Transport
-    from exporter.events import Liquidation
+    from exporter.events import Liquidation, Side
     from exporter.venues import Venue
 
 VENUE: Final[Venue] = "binance"
@@ -81,24 +82,24 @@ async def pipeline(
         await fake.stop()
 
 
-def frames(count: int, seed: int = 0) -> list[tuple[str, str, float, float]]:
+def frames(count: int, seed: int = 0) -> list[tuple[str, Side, float, float]]:
     """Distinct liquidations at each market's wire precision: (symbol, side, price, coins).
 
     Distinct because many share a millisecond here, and the collector drops a liquidation
     identical to one of the same millisecond as a re-sent frame (``exporter.dedup``)."""
     rng = random.Random(seed)
-    out: dict[tuple[str, str, float, float], None] = {}
+    out: dict[tuple[str, Side, float, float], None] = {}
     while len(out) < count:
         symbol = rng.choice(SYMBOLS)
         market = MARKETS[symbol]
         price = round(market.mark_price * rng.uniform(0.95, 1.05), market.tick_decimals)
         coins = round(float(market.contract_size) * rng.randint(1, 500), market.qty_decimals)
-        out[symbol, rng.choice(("long", "short")), price, coins] = None
+        out[symbol, rng.choice(SIDES), price, coins] = None
     return list(out)
 
 
 async def publish_paced(
-    fake: FakeExchange, items: list[tuple[str, str, float, float]], rate: float
+    fake: FakeExchange, items: list[tuple[str, Side, float, float]], rate: float
 ) -> list[float]:
     """Publish ``items`` one frame each at ``rate`` per second (in 1 ms ticks); the
     perf_counter time each was handed to the fake exchange."""
@@ -108,7 +109,7 @@ async def publish_paced(
         due = min(len(items), int((time.perf_counter() - started) * rate) + 1)
         now_ms = int(time.time() * 1000)
         for symbol, side, price, coins in items[len(sent) : due]:
-            fake.publish_liquidation(symbol, side, price, coins, now_ms)  # type: ignore[arg-type]
+            fake.publish_liquidation(symbol, side, price, coins, now_ms)
             sent.append(time.perf_counter())
         await asyncio.sleep(0.001)
     return sent
@@ -182,7 +183,7 @@ async def latency(count: int) -> tuple[list[float], list[float], int]:
             sent: list[float] = []
             for symbol, side, price, coins in items:
                 now_ms = int(time.time() * 1000)
-                fake.publish_liquidation(symbol, side, price, coins, now_ms)  # type: ignore[arg-type]
+                fake.publish_liquidation(symbol, side, price, coins, now_ms)
                 sent.append(time.perf_counter())
                 await asyncio.sleep(rng.uniform(0.005, 0.03))
             out, _ = await scraper.communicate()

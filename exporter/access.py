@@ -63,7 +63,10 @@ def peer_sans(request: web.Request) -> set[str]:
         if kind not in SAN_KINDS:
             continue
         if kind == "IP Address":  # OpenSSL: 2001:DB8:0:0:0:0:0:1; Go: 2001:db8::1
-            value = str(ipaddress.ip_address(value.strip()))  # noqa: PLW2901 - normalised in place
+            try:
+                value = str(ipaddress.ip_address(value.strip()))  # noqa: PLW2901 - normalised
+            except ValueError:
+                continue  # CPython reports a malformed IP SAN as "<invalid>": it matches nothing
         found.add(value)
     return found
 

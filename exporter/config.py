@@ -69,6 +69,16 @@ _SERVICE_LINKS: Final = tuple(
 )
 
 
+# What an error shows instead of a value that may be a secret (a web-config entry under a
+# mistyped key, an unknown variable that is a mounted Secret).
+HIDDEN: Final = "(hidden)"
+
+
+def shape(value: object) -> str:
+    """What an error shows of a value of the wrong shape: its type, never its content."""
+    return f"(a {type(value).__name__})"
+
+
 class ConfigError(ValueError):
     """A setting that cannot be used: ``key = value: allowed``, one line."""
 
@@ -631,10 +641,10 @@ def _reject_unknown(yaml_values: Mapping[str, object], env: Mapping[str, str]) -
             raise ConfigError(str(key), yaml_values[key], f"unknown key; allowed: {allowed}")
     known_env = {s.env for s in SETTINGS if s.flag_kind != "none"} | {CONFIG_ENV}
     known_env |= {s.former_env for s in SETTINGS if s.former_env is not None}
-    for name, value in env.items():
+    for name in env:
         if name.startswith(ENV_PREFIX) and name not in known_env:
             allowed = ", ".join(sorted(known_env))
-            raise ConfigError(name, value, f"unknown variable; allowed: {allowed}")
+            raise ConfigError(name, HIDDEN, f"unknown variable; allowed: {allowed}")
 
 
 def _resolve(

@@ -36,7 +36,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from exporter.config import ConfigError
+from exporter.config import HIDDEN, ConfigError, shape
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -152,11 +152,11 @@ def server_tls(raw: object, base: Path) -> ServerTLS | None:
 
 def _mapping(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise ConfigError(PREFIX, raw, f"expected a mapping with keys {_list(TLS_KEYS)}")
+        raise ConfigError(PREFIX, shape(raw), f"expected a mapping with keys {_list(TLS_KEYS)}")
     for name in raw:
         if name not in TLS_KEYS:
             raise ConfigError(
-                f"{PREFIX}.{name}", raw[name], f"unknown key; allowed: {_list(TLS_KEYS)}"
+                f"{PREFIX}.{name}", HIDDEN, f"unknown key; allowed: {_list(TLS_KEYS)}"
             )
     return raw
 

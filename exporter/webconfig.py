@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from exporter.config import ConfigError
+from exporter.config import HIDDEN, ConfigError, shape
 from exporter.tlsconfig import ServerTLS, server_tls
 
 if TYPE_CHECKING:
@@ -99,11 +99,12 @@ def _mapping(
 ) -> dict[str, Any]:
     """``raw`` as a mapping with only ``allowed_keys``; errors name keys as ``prefix + key``."""
     if not isinstance(raw, dict):
-        raise ConfigError(key, raw, f"expected a mapping with keys {', '.join(allowed_keys)}")
+        allowed = f"expected a mapping with keys {', '.join(allowed_keys)}"
+        raise ConfigError(key, shape(raw), allowed)
     for name in raw:
         if name not in allowed_keys:
             allowed = f"unknown key; allowed: {', '.join(allowed_keys)}"
-            raise ConfigError(f"{prefix}{name}", raw[name], allowed)
+            raise ConfigError(f"{prefix}{name}", HIDDEN, allowed)
     return raw
 
 
@@ -131,7 +132,8 @@ def _users(raw: object) -> dict[str, bytes]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError("basic_auth_users", raw, "expected a mapping of user to bcrypt hash")
+        allowed = "expected a mapping of user to bcrypt hash"
+        raise ConfigError("basic_auth_users", shape(raw), allowed)
     users = {}
     for user, hashed in raw.items():
         if not (isinstance(hashed, str) and _BCRYPT_HASH.match(hashed)):

@@ -58,7 +58,7 @@ def make_collector(
     transport: Transport = "ccxt",
 ) -> Collector:
     """A collector on ``fake``. The history backfill is off unless asked for: it costs tens of
-    rate-limited requests per market before the first poll (tests/test_backfill.py covers it).
+    rate-limited requests per market beside the live feeds (tests/test_backfill.py covers it).
     """
     config = ExchangeConfig(
         name=fake.venue,

@@ -302,16 +302,18 @@ async def test_the_poll_and_exchange_up_do_not_wait_for_the_backfill(
 ) -> None:
     async with started(venue) as fake:
         fake.set_history(BTC, **wire_history(BTC, 1600, int(time.time() * 1000)))
-        fake.rest_delay = 0.05  # every request: the backfill's ~10 pages take 0.5 s or more
+        release = fake.hold_rest(OI_HISTORY_PATH[venue])  # the backfill waits for the test
         core = HistoryCore()
         async with running(make_collector(fake, core, backfill_hours=24.0 * 5)):
             await eventually(lambda: core.health.is_up(venue), "up")
-            progress = core.health.snapshot().backfill_progress[venue]
-            ready = core.heatmap.snapshot().ready
+            await eventually(lambda: len(core.open_interest) >= 2, "two polls")
+            # Up and polled while the backfill is still going; the heatmap holds the readings.
+            assert core.health.snapshot().backfill_progress[venue] == 0.0
+            assert core.heatmap.snapshot().ready == {"BTC": False}
+            assert "BTC" not in core.heatmap.coins
+            release.set()
             await eventually(lambda: len(core.histories) == 1, "the history")
             await eventually(lambda: core.heatmap.snapshot().ready == {"BTC": True}, "ready")
-    assert progress < 1.0  # up, and polled, while the backfill was still going
-    assert ready.get("BTC") is not True
     assert core.health.snapshot().backfill_progress[venue] == 1.0
 
 

@@ -106,10 +106,21 @@ def test_logins_under_bcrypt_4() -> None:
     assert location.startswith(str(BCRYPT4)), location
 
 
-def test_unknown_users_cost_a_bcrypt_of_the_same_cost() -> None:
+def test_unknown_users_cost_a_bcrypt_of_the_same_cost(monkeypatch: pytest.MonkeyPatch) -> None:
     """Otherwise an unknown user answers faster than a known one: users could be enumerated."""
     auth = BasicAuth({"prometheus": bcrypt.hashpw(b"x", bcrypt.gensalt(rounds=6))})
-    assert auth._dummy.startswith(b"$2b$06$")
+    checked: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    header = "Basic " + base64.b64encode(b"mallory:x").decode()
+    assert auth.allows(header) is False
+    assert len(checked) == 1  # one bcrypt, as for a known user
+    assert checked[0].startswith(b"$2b$06$")  # at the users' cost
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter, create_app
 from exporter.config import Config, ExchangeConfig
+from exporter.events import SIDES
 from exporter.fakeexchange import DEFAULT_MARKETS, FakeExchange
 from tests.collector_harness import (
     EXCHANGES,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from exporter.config import Transport
     from exporter.core import Core
+    from exporter.events import Side
     from tests.conftest import FakeExchangeFactory
 
 if TYPE_CHECKING:
@@ -42,14 +44,14 @@ SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
 MARKETS = {m.symbol: m for m in DEFAULT_MARKETS}
 
 
-def random_liquidation(rng: random.Random) -> tuple[str, str, float, float, int]:
+def random_liquidation(rng: random.Random) -> tuple[str, Side, float, float, int]:
     """A liquidation already at the market's wire precision, so nothing is lost to rounding."""
     symbol = rng.choice(SYMBOLS)
     market = MARKETS[symbol]
     price = round(market.mark_price * rng.uniform(0.95, 1.05), market.tick_decimals)
     step = float(market.contract_size)  # whole OKX contracts are valid on every venue
     coins = round(step * rng.randint(1, 500), market.qty_decimals)
-    return symbol, rng.choice(["long", "short"]), price, coins, int(time.time() * 1000)
+    return symbol, rng.choice(SIDES), price, coins, int(time.time() * 1000)
 
 
 def expected_totals(
@@ -152,13 +154,13 @@ async def test_scraped_totals_equal_the_sent_log(
     await fake.wait_subscribed(SYMBOLS)
     # A steady stream.
     for _ in range(60):
-        fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
+        fake.publish_liquidation(*random_liquidation(rng))
     await wait_for_totals(client, fake, "steady stream")
 
     # A burst: 200 frames queued back to back (well under 20 ms), nothing may be lost.
     started = time.perf_counter()
     for _ in range(200):
-        fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
+        fake.publish_liquidation(*random_liquidation(rng))
     burst_seconds = time.perf_counter() - started
     await wait_for_totals(client, fake, "burst of 200")
     assert sum(1 for r in fake.sent if r.receivers) == 260
@@ -172,7 +174,7 @@ async def test_scraped_totals_equal_the_sent_log(
         await asyncio.sleep(0.05)
     await fake.wait_subscribed(SYMBOLS)
     for _ in range(40):
-        fake.publish_liquidation(*random_liquidation(rng))  # type: ignore[arg-type]
+        fake.publish_liquidation(*random_liquidation(rng))
     await wait_for_totals(client, fake, "after reconnect")
     await eventually(lambda: core.health.is_up(venue), "exchange up again")
     assert core.health.snapshot().invalid == {}

@@ -4,7 +4,7 @@ the collector never hangs, reports the exchange down, retries with backoff and r
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
@@ -32,10 +32,13 @@ SYMBOLS = ("BTC/USDT:USDT",)
 @pytest.mark.parametrize("venue", EXCHANGES)
 @pytest.mark.parametrize("mode", ["reject", "ignore"])
 async def test_failed_subscription_is_retried_and_reported(
-    venue: str, mode: str, transport: Transport, fake_exchange: FakeExchangeFactory
+    venue: str,
+    mode: Literal["reject", "ignore"],
+    transport: Transport,
+    fake_exchange: FakeExchangeFactory,
 ) -> None:
     fake = await fake_exchange(venue)
-    fake.subscribe_mode = mode  # type: ignore[assignment]
+    fake.subscribe_mode = mode
     core = RecordingCore()
     collector = make_collector(fake, core, SYMBOLS, subscribe_timeout=0.3, transport=transport)
     async with running(collector):

@@ -235,7 +235,7 @@ def test_every_setting_lands_on_its_target_and_nowhere_else() -> None:
     [
         (["--port", "http"], {}, None, "--port = 'http': expected a port number from 1 to 65535"),
         ([], {"CRYPTOLIQ_PORT": "70000"}, None, "CRYPTOLIQ_PORT = '70000'"),
-        ([], {"CRYPTOLIQ_PROT": "1"}, None, "CRYPTOLIQ_PROT = '1': unknown variable"),
+        ([], {"CRYPTOLIQ_PROT": "1"}, None, "CRYPTOLIQ_PROT = '(hidden)': unknown variable"),
         ([], {}, "prot: 9100\n", "prot = 9100: unknown key; allowed: listen_address"),
         ([], {}, "exchanges:\n  binanse: {}\n", "exchanges.binanse = {}: unknown exchange"),
         (
@@ -330,17 +330,27 @@ def test_every_setting_lands_on_its_target_and_nowhere_else() -> None:
             None,
             "--backfill-hours = '1000': expected a number of hours from 0 to 720",
         ),
-        ([], {"CRYPTOLIQ_SPEED": "5"}, None, "CRYPTOLIQ_SPEED = '5': unknown variable"),
+        ([], {"CRYPTOLIQ_SPEED": "5"}, None, "CRYPTOLIQ_SPEED = '(hidden)': unknown variable"),
         ([], {}, "port: [1\n", "not valid YAML at line"),
         ([], {}, "- 1\n", "expected a YAML mapping at the top level"),
         # Not Kubernetes service links: a bad port, a name or a value of another shape.
         ([], {"CRYPTOLIQ_PORT": "abc"}, None, "CRYPTOLIQ_PORT = 'abc': expected a port number"),
         ([], {"CRYPTOLIQ_PORT": "99999"}, None, "CRYPTOLIQ_PORT = '99999': expected a port"),
         ([], {"CRYPTOLIQ_PORT": "tcp://10.0.0.1:99999"}, None, "CRYPTOLIQ_PORT = 'tcp://"),
-        ([], {"CRYPTOLIQ_SERVICE_HOST": "exporter"}, None, "CRYPTOLIQ_SERVICE_HOST = 'exporter"),
+        (
+            [],
+            {"CRYPTOLIQ_SERVICE_HOST": "exporter"},
+            None,
+            "CRYPTOLIQ_SERVICE_HOST = '(hidden)'",
+        ),
         ([], {"CRYPTOLIQ_PORT_9877_TCP_PORT": "9878"}, None, "unknown variable"),
         ([], {"CRYPTOLIQ_PORT_9877_TCP_PROTO": "udp"}, None, "unknown variable"),
-        ([], {"CRYPTOLIQ_SERVICE_PORTS": "9877"}, None, "CRYPTOLIQ_SERVICE_PORTS = '9877'"),
+        (
+            [],
+            {"CRYPTOLIQ_SERVICE_PORTS": "9877"},
+            None,
+            "CRYPTOLIQ_SERVICE_PORTS = '(hidden)'",
+        ),
         # node_exporter's --web.listen-address
         (
             ["--web.listen-address", "9877"],

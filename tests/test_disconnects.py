@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from exporter.events import SIDES
 from exporter.health import Stream
 from tests.collector_harness import (
     EXCHANGES,
@@ -23,6 +24,7 @@ from tests.collector_harness import (
 
 if TYPE_CHECKING:
     from exporter.config import Transport
+    from exporter.events import Side
     from tests.conftest import FakeExchangeFactory
 
 pytestmark = pytest.mark.integration
@@ -39,14 +41,14 @@ async def test_twenty_drops_lose_nothing_and_count_nothing_twice(
     rng = random.Random(f"drops-{venue}")
     fake = await fake_exchange(venue)
     core = RecordingCore()
-    unique: set[tuple[str, str, int]] = set()
+    unique: set[tuple[str, Side, int]] = set()
     base_ms = int(time.time() * 1000)
     collector = make_collector(fake, core, SYMBOLS, subscribe_timeout=1.0, transport=transport)
     async with running(collector):
         for drop in range(DROPS):
             await fake.wait_subscribed(SYMBOLS, timeout=30)
             burst = [
-                (rng.choice(SYMBOLS), rng.choice(["long", "short"]), base_ms + drop * 1000 + i)
+                (rng.choice(SYMBOLS), rng.choice(SIDES), base_ms + drop * 1000 + i)
                 for i in range(rng.randrange(20, 60))
             ]
             unique.update(burst)
@@ -54,7 +56,7 @@ async def test_twenty_drops_lose_nothing_and_count_nothing_twice(
             cut = rng.randrange(len(burst)) if where == "mid-burst" else len(burst)
             for symbol, side, ts in burst[:cut]:
                 price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
-                fake.publish_liquidation(symbol, side, price, 0.5, ts)  # type: ignore[arg-type]
+                fake.publish_liquidation(symbol, side, price, 0.5, ts)
             if where == "during-subscribe":
                 # Drop the next connection right after it subscribes, before the ack.
                 fake.subscribe_mode = "ignore"
@@ -73,7 +75,7 @@ async def test_twenty_drops_lose_nothing_and_count_nothing_twice(
             # the others arrive twice.
             for symbol, side, ts in burst:
                 price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
-                fake.publish_liquidation(symbol, side, price, 0.5, ts)  # type: ignore[arg-type]
+                fake.publish_liquidation(symbol, side, price, 0.5, ts)
             expected = len(unique)
             await eventually(
                 lambda: len(core.liquidations) >= expected,  # noqa: B023 - awaited here
@@ -82,7 +84,7 @@ async def test_twenty_drops_lose_nothing_and_count_nothing_twice(
             )
         # A last frame as a barrier: the stream is in order, so once it is counted, any late
         # duplicate of an earlier frame has been counted (or skipped) too.
-        sentinel = ("BTC/USDT:USDT", "long", base_ms + DROPS * 1000 + 999)
+        sentinel: tuple[str, Side, int] = ("BTC/USDT:USDT", "long", base_ms + DROPS * 1000 + 999)
         unique.add(sentinel)
         fake.publish_liquidation(sentinel[0], "long", 80_000.0, 0.5, sentinel[2])
         await eventually(

@@ -31,7 +31,7 @@ def liquidation(**changes: Any) -> Liquidation:
 def test_valid_liquidation_is_frozen() -> None:
     event = liquidation()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        event.price = 1.0  # type: ignore[misc]
+        event.price = 1.0  # type: ignore[misc]  # the point: events are frozen
 
 
 @pytest.mark.parametrize(

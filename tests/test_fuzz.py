@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from exporter.events import SIDES
 from exporter.health import Stream
 from tests.collector_harness import TRANSPORTS, RecordingCore, eventually, make_collector, running
 
@@ -29,15 +30,18 @@ SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
 
 def binance_entry(frame: dict[str, Any]) -> dict[str, Any]:
-    return frame["o"]  # type: ignore[no-any-return]
+    entry: dict[str, Any] = frame["o"]
+    return entry
 
 
 def bybit_entry(frame: dict[str, Any]) -> dict[str, Any]:
-    return frame["data"][0]  # type: ignore[no-any-return]
+    entry: dict[str, Any] = frame["data"][0]
+    return entry
 
 
 def okx_entry(frame: dict[str, Any]) -> dict[str, Any]:
-    return frame["data"][0]["details"][0]  # type: ignore[no-any-return]
+    entry: dict[str, Any] = frame["data"][0]["details"][0]
+    return entry
 
 
 # Per venue: where the liquidation fields sit, the fields the collector reads, the market id key.
@@ -109,9 +113,9 @@ async def test_fuzzed_frames_are_counted_and_skipped(
             if rng.random() < VALID_SHARE:
                 symbol = rng.choice(SYMBOLS)
                 price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
-                side = rng.choice(["long", "short"])
+                side = rng.choice(SIDES)
                 # Distinct times: equal liquidations would rightly be de-duplicated.
-                fake.publish_liquidation(symbol, side, price, 0.5, now + valid)  # type: ignore[arg-type]
+                fake.publish_liquidation(symbol, side, price, 0.5, now + valid)
                 valid += 1
             else:
                 await fake.send_raw(mutate(template, venue, rng))

@@ -23,7 +23,7 @@ def run(seed: int, days: float) -> HeatmapBook:
                     exchange=liq.venue,
                     symbol=f"{liq.coin}/USDT:USDT",
                     coin=liq.coin,
-                    side=liq.side,  # type: ignore[arg-type]
+                    side=liq.side,  # type: ignore[arg-type]  # the simulation's str: long/short
                     price=liq.price,
                     quantity=liq.coins,
                     notional_usd=liq.usd,
@@ -63,6 +63,6 @@ def test_a_liquidation_outside_the_grid_is_a_miss(side: str) -> None:
     book = run(seed=3, days=0.05)
     view = book._scoring_view("BTC")
     assert view is not None
-    hit, uniform_share = view.score(side, view.price * 10)  # type: ignore[arg-type]
+    hit, uniform_share = view.score(side, view.price * 10)  # type: ignore[arg-type]  # parametrised str
     assert hit is False
     assert uniform_share == pytest.approx(view.top_fraction, rel=0.1)

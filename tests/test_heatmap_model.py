@@ -172,7 +172,8 @@ def load_real_btc() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.
 def test_totals_stay_within_open_interest_over_real_data(attribution: str) -> None:
     times, high, low, close, oi_usd = load_real_btc()
     assert times.size == 4406
-    heatmap = CoinHeatmap("BTC", HeatmapParams(side_attribution=attribution), float(close[0]))  # type: ignore[arg-type]
+    params = HeatmapParams(side_attribution=attribution)  # type: ignore[arg-type]  # parametrised str
+    heatmap = CoinHeatmap("BTC", params, float(close[0]))
     oi_coins = oi_usd / close
     totals = []
     for t, h, lo, c, oi in zip(times, high, low, close, oi_coins, strict=True):

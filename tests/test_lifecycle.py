@@ -28,7 +28,7 @@ from tests.collector_harness import eventually
 from tests.conftest import FakeClock, make_liquidation
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
     from pytest_aiohttp import AiohttpClient
@@ -52,10 +52,10 @@ def get(url: str) -> str | None:
         return None
 
 
-def poll(predicate: object, timeout: float, what: str) -> None:
+def poll(predicate: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")

@@ -161,6 +161,7 @@ def bybit_entry(price: float, **changes: object) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v is not None}
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
     ("spoiled", "reason"),
     [
@@ -171,11 +172,11 @@ def bybit_entry(price: float, **changes: object) -> dict[str, Any]:
     ],
 )
 async def test_a_bad_bybit_entry_does_not_take_its_neighbours(
-    spoiled: object, reason: Reason, collecting: Collecting
+    spoiled: object, reason: Reason, transport: Transport, collecting: Collecting
 ) -> None:
     core = RecordingCore()
     frame = bybit_frame(bybit_entry(80_000.0), spoiled, bybit_entry(80_002.0))
-    async with collecting("bybit", core) as fake:
+    async with collecting("bybit", core, transport) as fake:
         await send_and_settle(fake, core, [frame], counted=2)
     assert sorted(e.price for e in core.liquidations) == [80_000.0, 80_002.0]
     assert invalid(core, "bybit") == {reason: 1}
@@ -194,6 +195,7 @@ def okx_detail(price: float, **changes: object) -> dict[str, Any]:
     return detail
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
     ("spoiled", "reason"),
     [
@@ -204,11 +206,11 @@ def okx_detail(price: float, **changes: object) -> dict[str, Any]:
     ],
 )
 async def test_a_bad_okx_detail_does_not_take_its_neighbours(
-    spoiled: object, reason: Reason, collecting: Collecting
+    spoiled: object, reason: Reason, transport: Transport, collecting: Collecting
 ) -> None:
     core = RecordingCore()
     frame = okx_frame(okx_detail(80_000.0), spoiled, okx_detail(80_002.0))
-    async with collecting("okx", core) as fake:
+    async with collecting("okx", core, transport) as fake:
         await send_and_settle(fake, core, [frame], counted=2)
     assert sorted(e.price for e in core.liquidations) == [80_000.0, 80_002.0]
     assert all(e.quantity == pytest.approx(0.03) for e in core.liquidations)  # 3 x ctVal 0.01
@@ -247,6 +249,7 @@ def okx_without_symbol(kind: str) -> dict[str, Any]:
     return frame
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
     ("venue", "frame", "reason"),
     [
@@ -262,10 +265,10 @@ def okx_without_symbol(kind: str) -> dict[str, Any]:
     ],
 )
 async def test_a_frame_without_a_symbol_counts_once(
-    venue: str, frame: dict[str, Any], reason: Reason, collecting: Collecting
+    venue: str, frame: dict[str, Any], reason: Reason, transport: Transport, collecting: Collecting
 ) -> None:
     core = RecordingCore()
-    async with collecting(venue, core) as fake:
+    async with collecting(venue, core, transport) as fake:
         await send_and_settle(fake, core, [frame], counted=0)
     assert invalid(core, venue) == {reason: 1}
 
@@ -273,13 +276,15 @@ async def test_a_frame_without_a_symbol_counts_once(
 # --- de-duplication: across frames only ---------------------------------------------------
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_identical_entries_in_one_frame_are_two_fills_and_a_resent_frame_counts_once(
+    transport: Transport,
     collecting: Collecting,
 ) -> None:
     core = RecordingCore()
     twin = bybit_entry(80_000.0)
     frame = bybit_frame(twin, dict(twin))
-    async with collecting("bybit", core) as fake:
+    async with collecting("bybit", core, transport) as fake:
         await send_and_settle(fake, core, [frame], counted=2)
         await send_and_settle(fake, core, [frame], counted=2)  # re-sent after a reconnect
     assert core.health.snapshot().duplicates["bybit"] == 2
@@ -297,12 +302,14 @@ class FailingCore(RecordingCore):
         super().record_liquidation(event)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_an_entry_the_core_fails_on_is_counted_as_lost_and_its_neighbours_count(
+    transport: Transport,
     collecting: Collecting,
 ) -> None:
     core = FailingCore()
     frame = bybit_frame(bybit_entry(80_000.0), bybit_entry(80_001.0), bybit_entry(80_002.0))
-    async with collecting("bybit", core) as fake:
+    async with collecting("bybit", core, transport) as fake:
         await send_and_settle(fake, core, [frame], counted=2)
     assert lost(core, "bybit") == {LostReason.INTERNAL_ERROR: 1}
     assert invalid(core, "bybit") == {}

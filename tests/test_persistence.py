@@ -80,11 +80,14 @@ def corrupt(data: bytes) -> bytes:
     ],
 )
 def test_a_bad_snapshot_means_a_warned_fresh_start(
-    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, damage: object
+    tmp_path: Path,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[bytes], bytes],
 ) -> None:
     persistence.save(busy_core(clock), tmp_path)
     path = tmp_path / persistence.FILE_NAME
-    path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
+    path.write_bytes(damage(path.read_bytes()))
     core = Core(EXCHANGES, clock)
     with caplog.at_level(logging.WARNING):
         assert not persistence.restore(core, tmp_path)

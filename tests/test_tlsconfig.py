@@ -304,7 +304,7 @@ async def test_curve_preferences(
         ("  curve_preferences: [P-256]\n", "curve_preferences = 'P-256': expected one of"),
         ("  prefer_server_cipher_suites: maybe\n", "expected true or false"),
         ("  cert: inline\n", "tls_server_config.cert = '(inline)': give cert or cert_file"),
-        ("  http2: true\n", "tls_server_config.http2 = True: unknown key"),
+        ("  http2: true\n", "tls_server_config.http2 = '(hidden)': unknown key"),
     ],
 )
 def test_values_python_cannot_honour_exit_2(

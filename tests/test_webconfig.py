@@ -148,7 +148,14 @@ def _answers(url: str, context: ssl.SSLContext) -> bool:
             "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: SSL3\n",
             "min_version = 'SSL3'",
         ),
-        ("basic_auth: {}\n", "basic_auth = {}: unknown key"),
+        ("basic_auth: {}\n", "basic_auth = '(hidden)': unknown key"),
+        # Secrets under a mistyped key or in the wrong shape are never echoed.
+        ("basic_auth_user:\n  prometheus: plaintext\n", "basic_auth_user = '(hidden)'"),
+        ("basic_auth_users: [prometheus:plaintext]\n", "basic_auth_users = '(a list)'"),
+        (
+            "tls_server_config:\n  keey: |\n    -----BEGIN PRIVATE KEY-----\n    plaintext\n",
+            "tls_server_config.keey = '(hidden)': unknown key",
+        ),
     ],
 )
 def test_bad_web_config_exits_2(
@@ -186,11 +193,14 @@ def test_bad_web_config_exits_2(
             "expected a header value on one line",
         ),
         ("http_server_config:\n  http2: 1\n", "http_server_config.http2 = 1: expected true or"),
-        ("http_server_config:\n  gzip: true\n", "http_server_config.gzip = True: unknown key"),
+        (
+            "http_server_config:\n  gzip: true\n",
+            "http_server_config.gzip = '(hidden)': unknown",
+        ),
         ("rate_limit:\n  interval: 1\n  burst: 5\n", "rate_limit.interval = 1: expected a Go"),
         ("rate_limit:\n  interval: 1x\n", "rate_limit.interval = '1x': expected a Go duration"),
         ("rate_limit:\n  interval: 1s\n  burst: -1\n", "rate_limit.burst = -1: expected a whole"),
-        ("rate_limit:\n  period: 1s\n", "rate_limit.period = '1s': unknown key"),
+        ("rate_limit:\n  period: 1s\n", "rate_limit.period = '(hidden)': unknown key"),
         (
             "basic_auth_users:\n  alice: '$2y$10$tooshort'\n",
             "basic_auth_users.alice = '(hidden)': expected a bcrypt hash",

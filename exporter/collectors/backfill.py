@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
@@ -49,6 +48,7 @@ class Backfill:
         health: Health,
         warn: RateLimitedLog,
         clock: Callable[[], float],
+        monotonic: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         """``hours`` of history per market (0 disables the backfill), in ``timeout`` s;
@@ -63,6 +63,7 @@ class Backfill:
         self._health = health
         self._warn = warn
         self._clock = clock
+        self._monotonic = monotonic
         self._done = done
         self._pending: list[str] | None = None
         self._begun = asyncio.Event()
@@ -104,7 +105,7 @@ class Backfill:
             len(pending),
             self._timeout,
         )
-        started = last_log = time.monotonic()
+        started = last_log = self._monotonic()
         until_ms = int(self._clock() * 1000)
         since_ms = until_ms - int(self._hours * 3_600_000)
         recorded = rows = done = 0
@@ -127,8 +128,8 @@ class Backfill:
                         self._sink.end_history(self._name, symbol)
                     done += 1
                     self._health.backfill_progress(self._name, done, len(pending))
-                    if time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
-                        last_log = time.monotonic()
+                    if self._monotonic() - last_log >= PROGRESS_LOG_SECONDS:
+                        last_log = self._monotonic()
                         log.info("%s: backfilled %d of %d markets", self._name, done, len(pending))
         except TimeoutError:
             self._failed(f"{len(pending) - done} markets", f"timed out after {self._timeout:g}s")
@@ -142,7 +143,7 @@ class Backfill:
             recorded,
             len(pending),
             rows,
-            time.monotonic() - started,
+            self._monotonic() - started,
         )
 
     def _failed(self, what: str, why: str) -> None:

@@ -53,9 +53,11 @@ class BinanceVenue(VenueAdapter):
     name: ClassVar[Venue] = "binance"
     ccxt_class: ClassVar[str] = "binanceusdm"
     # The server pings every 3 minutes; we ping too (WebSocket frames) to notice a dead link.
+    # Market streams (forceOrder among them) are served under /market/ws, where ccxt 4.5.90
+    # connects too (it rewrites the /ws root), so both transports reach the same endpoint.
     NATIVE: ClassVar[NativeFeed] = NativeFeed(
         default_root="wss://fstream.binance.com",
-        path="/ws",
+        path="/market/ws",
         keepalive_seconds=30.0,
         all_markets_channel=True,
     )

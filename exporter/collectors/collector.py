@@ -47,6 +47,7 @@ class Collector:
         health: Health,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         subscribe_timeout: float = 10.0,
         check_interval: float = 0.5,
@@ -55,12 +56,14 @@ class Collector:
         backfill_timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         """``backfill_hours`` of history per market are fetched at start-up beside the live
-        feeds (0 disables the backfill), taking at most ``backfill_timeout`` seconds in all."""
+        feeds (0 disables the backfill), taking at most ``backfill_timeout`` seconds in all.
+        ``clock`` stamps events; ``monotonic`` times deadlines and silences."""
         self.venue = venue
         self.config = config
         self.sink = sink
         self.health = health
         self._clock = clock
+        self._monotonic = monotonic
         self._sleep = sleep
         self._subscribe_timeout = subscribe_timeout
         self._check_interval = check_interval
@@ -78,7 +81,7 @@ class Collector:
             clock=clock,
             quantity_in_contracts=venue.quantity_in_contracts,
         )
-        self.observer = StreamObserver(venue, intake, health, self._warn, clock)
+        self.observer = StreamObserver(venue, intake, health, self._warn, monotonic)
         self._intake = intake
         self._backfilled: set[str] = set()
 
@@ -112,6 +115,7 @@ class Collector:
             health=self.health,
             warn=self._warn,
             clock=self._clock,
+            monotonic=self._monotonic,
             sleep=self._sleep,
         )
 
@@ -125,7 +129,8 @@ class Collector:
                 subscribe_timeout=self._subscribe_timeout,
                 check_interval=self._check_interval,
                 connect_timeout=self._request_timeout,
-                clock=self._clock,
+                monotonic=self._monotonic,
+                sleep=self._sleep,
             )
         return CcxtTransport(
             self.venue,

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from exporter.dedup import RecentLiquidations, entry_key
 from exporter.events import InvalidEventError, Liquidation, Reason, Side
 from exporter.health import LostReason, Stream
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
     from exporter.collectors.ratelimitedlog import RateLimitedLog
+    from exporter.collectors.sink import EventSink
+    from exporter.collectors.venue import VenueAdapter
     from exporter.dedup import EntryKey
     from exporter.health import Health
 
@@ -52,30 +54,13 @@ class RawLiquidation:
 FrameItem = RawEntry | InvalidEventError
 
 
-class FrameFormat(Protocol):
-    """How one venue lays out liquidations in a data frame."""
-
-    def split_frame(self, message: Mapping[str, Any]) -> Sequence[FrameItem]:
-        """Every liquidation of a data frame, in order; an element that is not one becomes an
-        InvalidEventError in its place (a frame whose container is wrong, one)."""
-        ...
-
-    def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
-        """One entry's side, price, amount and time; raises InvalidEventError."""
-        ...
-
-
-class EventSink(Protocol):
-    def record_liquidation(self, event: Liquidation) -> None: ...
-
-
 class FrameIntake:
     """Validates, de-duplicates and records the liquidations of one venue's data frames."""
 
     def __init__(
         self,
         venue: str,
-        frame_format: FrameFormat,
+        adapter: VenueAdapter,
         sink: EventSink,
         *,
         health: Health,
@@ -86,7 +71,7 @@ class FrameIntake:
         """``quantity_in_contracts``: the venue states sizes in contracts (x ``contractSize``
         coins, or USD for inverse contracts) rather than in coins."""
         self._venue = venue
-        self._format = frame_format
+        self._adapter = adapter
         self._in_contracts = quantity_in_contracts
         self._sink = sink
         self._health = health
@@ -109,7 +94,7 @@ class FrameIntake:
         """Record every liquidation of one data frame."""
         received_ms = int(self._clock() * 1000)
         try:
-            items = self._format.split_frame(message)
+            items = self._adapter.split_frame(message)
         except InvalidEventError as exc:
             self._invalid(exc)
             return
@@ -146,7 +131,7 @@ class FrameIntake:
         symbol = market["symbol"]
         if self._wanted is not None and symbol not in self._wanted:
             return None
-        raw = self._format.parse_entry(entry.fields)
+        raw = self._adapter.parse_entry(entry.fields)
         coins, usd = self.amounts(market, raw.price, raw.amount)
         return Liquidation(
             exchange=self._venue,

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextlib import suppress
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from exporter.collectors.ccxt_types import CcxtExchange
     from exporter.collectors.observer import StreamObserver
@@ -50,7 +49,8 @@ class NativeTransport:
         subscribe_timeout: float,
         check_interval: float,
         connect_timeout: float,
-        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         """``exchange`` is only read for its markets (the venue ids to subscribe to)."""
         self._venue = venue
@@ -61,9 +61,10 @@ class NativeTransport:
         self._subscribe_timeout = subscribe_timeout
         self._check_interval = check_interval
         self._connect_timeout = connect_timeout
-        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
-        self._last_frame = 0.0  # clock time of the latest frame of the connection
+        self._last_frame = 0.0  # monotonic time of the latest frame of the connection
 
     async def connection(self, symbols: Sequence[str] | None, check: Callable[[], None]) -> None:
         markets = self._exchange.markets or {}
@@ -84,29 +85,34 @@ class NativeTransport:
                 max_msg_size=MAX_FRAME_BYTES,
             )
         self._observer.subscribing(len(requests), self._subscribe_timeout)
-        self._last_frame = self._clock()
-        watchdog: asyncio.Task[None] | None = None
-        keepalive: asyncio.Task[None] | None = None
+        self._last_frame = self._monotonic()
+        # A helper that fails records why and closes the connection; the receive loop then
+        # raises that reason. Both helpers end with the connection, whatever ends it.
+        failure: list[Exception] = []
+        helpers: list[asyncio.Task[None]] = []
         try:
             for request in requests:
                 await ws.send_str(self._venue.encode(request))
             if feed.keepalive is not None:
-                keepalive = asyncio.create_task(self._keepalive(ws, feed.keepalive))
-            failure: list[Exception] = []
-            watchdog = asyncio.create_task(self._watchdog(ws, check, failure))
+                helpers.append(asyncio.create_task(self._keepalive(ws, feed.keepalive, failure)))
+            helpers.append(asyncio.create_task(self._watchdog(ws, check, failure)))
             await self._receive(ws, failure)
         finally:
-            for task in (keepalive, watchdog):
-                if task is not None:
-                    task.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await task
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await ws.close()
 
-    async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse, ping: str) -> None:
-        while True:
-            await asyncio.sleep(self._feed.keepalive_seconds)
-            await ws.send_str(ping)
+    async def _keepalive(
+        self, ws: aiohttp.ClientWebSocketResponse, ping: str, failure: list[Exception]
+    ) -> None:
+        try:
+            while True:
+                await self._sleep(self._feed.keepalive_seconds)
+                await ws.send_str(ping)
+        except Exception as exc:  # noqa: BLE001 - handed to the receive loop, which raises it
+            failure.append(exc)
+            await ws.close()
 
     async def _watchdog(
         self,
@@ -126,7 +132,7 @@ class NativeTransport:
         )
         try:
             while True:
-                await asyncio.sleep(self._check_interval)
+                await self._sleep(self._check_interval)
                 self._require_traffic(silence)
                 check()
         except Exception as exc:  # noqa: BLE001 - handed to the receive loop, which raises it
@@ -134,13 +140,13 @@ class NativeTransport:
             await ws.close()
 
     def _require_traffic(self, silence: float) -> None:
-        quiet = self._clock() - self._last_frame
+        quiet = self._monotonic() - self._last_frame
         if quiet > silence:
             raise ConnectionLostError(f"no frame for {quiet:.0f}s")
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse, failure: list[Exception]) -> None:
         observer = self._observer
-        clock = self._clock
+        monotonic = self._monotonic
         while True:
             message = await ws.receive()
             if message.type is WSMsgType.TEXT:
@@ -156,7 +162,7 @@ class NativeTransport:
                 if failure:
                     raise failure[0]
                 raise ConnectionLostError(f"closed by the venue (code {ws.close_code})")
-            self._last_frame = clock()
+            self._last_frame = monotonic()
 
     async def close(self) -> None:
         if self._session is not None:

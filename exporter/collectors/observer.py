@@ -33,14 +33,15 @@ class StreamObserver:
         intake: FrameIntake,
         health: Health,
         warn: RateLimitedLog,
-        clock: Callable[[], float],
+        monotonic: Callable[[], float],
     ) -> None:
+        """``monotonic`` times the acknowledgement deadline."""
         self._venue = venue
         self._name = venue.name
         self._intake = intake
         self._health = health
         self._warn = warn
-        self._clock = clock
+        self._monotonic = monotonic
         self._acks = 0
         self._expected_acks = 1
         self._deadline = 0.0
@@ -56,7 +57,7 @@ class StreamObserver:
         self.on_connected()
         self._expected_acks = expected_acks
         self._timeout = timeout
-        self._deadline = self._clock() + timeout
+        self._deadline = self._monotonic() + timeout
 
     def subscribed(self) -> bool:
         """True once acknowledged (or data flows); raises SubscriptionError when rejected or
@@ -65,7 +66,7 @@ class StreamObserver:
             raise SubscriptionError(f"subscription rejected: {self._rejection!r:.300}")
         if self._data_seen or self._acks >= self._expected_acks:
             return True
-        if self._clock() > self._deadline:
+        if self._monotonic() > self._deadline:
             raise SubscriptionError(f"no acknowledgement within {self._timeout:g}s")
         return False
 
@@ -88,7 +89,10 @@ class StreamObserver:
             self._acks += 1
         elif kind is FrameKind.REJECT:
             self._rejection = message
-        elif kind is FrameKind.DATA and isinstance(message, dict):
+        elif kind is FrameKind.DATA:
+            if not isinstance(message, dict):
+                self._count_malformed(message, "a data frame that is not an object")
+                return True
             self._data_seen = True
             self._intake.take(message)
             return True

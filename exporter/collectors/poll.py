@@ -64,9 +64,13 @@ class OpenInterestPoll:
                 if self._first_poll is not None:
                     self._first_poll(symbols)
                     self._first_poll = None
+                count = len(symbols) if symbols is not None else len(exchange.markets or {})
+                budget = self._venue.min_poll_interval(count)
                 # Not asyncio.wait_for: on 3.11 it loses a cancellation that arrives as the
-                # call completes, and the loop then outlives its task group's shutdown.
-                async with asyncio.timeout(self._request_timeout * 3):
+                # call completes, and the loop then outlives its task group's shutdown. A poll
+                # of one request per market (Binance) takes its budgeted time, and longer
+                # while the backfill shares ccxt's throttle: allow four times that.
+                async with asyncio.timeout(self._request_timeout * 3 + budget * 4):
                     items = await self._venue.read_open_interest(exchange, symbols)
                 for item in items:
                     event = self._event(item)
@@ -75,8 +79,7 @@ class OpenInterestPoll:
                 self._health.message(self._name, Stream.OPEN_INTEREST, len(items))
                 self._health.mark_up(self._name, Stream.OPEN_INTEREST)
                 backoff.reset()
-                count = len(symbols) if symbols is not None else len(exchange.markets or {})
-                await self._sleep(max(self._interval, self._venue.min_poll_interval(count)))
+                await self._sleep(max(self._interval, budget))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted by Retry; the loop must live

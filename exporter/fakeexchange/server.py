@@ -172,6 +172,7 @@ class FakeExchange:
         self.subscribe_mode: Literal["ack", "reject", "ignore"] = "ack"
         self.ping_mode: Literal["answer", "ignore"] = "answer"
         self.rest_delay = 0.0
+        self._holds: list[tuple[str, asyncio.Event]] = []
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -428,11 +429,21 @@ class FakeExchange:
         """Answer the next `count` REST requests under `path_prefix` with the venue's error."""
         self._faults.arm(status, count, retry_after, path_prefix)
 
+    def hold_rest(self, path_prefix: str) -> asyncio.Event:
+        """Keep REST requests under ``path_prefix`` waiting until the returned event is set
+        (a test's way to keep, say, the history backfill going as long as it likes)."""
+        release = asyncio.Event()
+        self._holds.append((path_prefix, release))
+        return release
+
     # --- REST ---------------------------------------------------------------------------
 
     async def _rest_handler(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.rest_requests[path] += 1
+        for prefix, release in self._holds:
+            if path.startswith(prefix):
+                await release.wait()
         if self.rest_delay > 0:
             await asyncio.sleep(self.rest_delay)
         reply = self._rest_reply(request)
