@@ -22,7 +22,9 @@ EntryKey = tuple[str, int, str, float, float]
 # Over the largest single frame seen (Bybit, ~14,000 entries in a cascade), so a re-sent frame
 # of that size is still recognised whole. Keys are kept as 64-bit hashes: ~100 bytes each.
 CAPACITY = 50_000
-HORIZON_MS = 15 * 60_000
+# A venue re-sends its latest push on resubscribe, seconds after the drop; five minutes of
+# exchange time covers a slow reconnect and bounds the memory at high rates.
+HORIZON_MS = 5 * 60_000
 
 
 def entry_key(event: Liquidation) -> EntryKey:
