@@ -133,6 +133,17 @@ def _answers(url: str, context: ssl.SSLContext) -> bool:
         return False
 
 
+def config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, flag: str) -> str:
+    """The one-line error of the exporter started with a web-config file holding ``text``
+    (given as ``flag``), which must exit 2."""
+    path = tmp_path / "web.yml"
+    path.write_text(text, encoding="utf-8")
+    assert main([flag, str(path)]) == EXIT_CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -161,11 +172,7 @@ def _answers(url: str, context: ssl.SSLContext) -> bool:
 def test_bad_web_config_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
 ) -> None:
-    path = tmp_path / "web.yml"
-    path.write_text(text, encoding="utf-8")
-    assert main(["--web-config-file", str(path)]) == EXIT_CONFIG_ERROR
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
+    err = config_error(tmp_path, capsys, text, "--web-config-file")
     assert expected in err
     assert "plaintext" not in err
 
@@ -210,11 +217,7 @@ def test_bad_web_config_exits_2(
 def test_bad_http_and_rate_limit_settings_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
 ) -> None:
-    path = tmp_path / "web.yml"
-    path.write_text(text, encoding="utf-8")
-    assert main(["--web.config.file", str(path)]) == EXIT_CONFIG_ERROR
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
+    err = config_error(tmp_path, capsys, text, "--web.config.file")
     assert expected in err
     assert "tooshort" not in err
 
