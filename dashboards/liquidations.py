@@ -13,6 +13,7 @@ from grafana_foundation_sdk.models import heatmap as heatmap_model
 
 from dashboards.common import (
     DATASOURCE,
+    EXCHANGE,
     MARKET,
     MIN_BAR_INTERVAL,
     SIDE_COLORS,
@@ -38,6 +39,27 @@ if TYPE_CHECKING:
 
 UID: Final = "cryptoliq-liquidations"
 TABLE_WINDOWS: Final = ("1h", "4h", "12h", "24h")
+TOP_EXCHANGES: Final = 6
+"""Exchanges drawn on their own in the by-exchange chart; the rest are summed as ``others``, so
+the chart stays readable with every venue enabled."""
+SAMPLED_NOTE: Final = (
+    " Binance and Bitget publish a sample of their liquidations (`cryptoliq_venue_info"
+    '{completeness="sampled"}`), so totals that include them are lower bounds.'
+)
+
+USD_BARS: Final = (
+    f"sum by (exchange) (increase(cryptoliq_liquidations_usd_total{{{MARKET}}}[$__interval]))"
+)
+TOP_RANKING: Final = (
+    f"topk({TOP_EXCHANGES}, sum by (exchange) "
+    f"(increase(cryptoliq_liquidations_usd_total{{{MARKET}}}[$__range] @ end())))"
+)
+"""The largest exchanges by USD over the whole time range, ranked once at its end, so the same
+ones are drawn in every bar."""
+COMPLETENESS: Final = (
+    "group_left(completeness) max by (exchange, completeness) (cryptoliq_venue_info)"
+)
+"""Joined onto a per-exchange series: its completeness as a label, for the legend."""
 
 
 def window_stat(window: str) -> stat.Panel:
@@ -47,7 +69,8 @@ def window_stat(window: str) -> stat.Panel:
             f"Liquidated · {window}",
             f"USD notional of liquidation orders in the trailing {window}, by the side of the "
             "liquidated position (long = red, short = green), over the selected exchanges and "
-            "coins. From the exporter's rolling window, so it is exact whatever the time range.",
+            "coins. From the exporter's rolling window, so it is exact whatever the time range."
+            + SAMPLED_NOTE,
             unit=USD,
         )
         .with_target(
@@ -103,22 +126,67 @@ def by_side_bars() -> timeseries.Panel:
 
 
 def by_exchange_bars() -> timeseries.Panel:
+    """The top exchanges by USD over the range, each on its own with its completeness, and the
+    rest as one ``others`` series."""
+    top = f"(({USD_BARS}) and on (exchange) {TOP_RANKING})"
+    others = (
+        f"label_replace(sum(({USD_BARS}) unless on (exchange) {TOP_RANKING}), "
+        '"exchange", "others", "", "")'
+    )
     return (
         bars_panel(
             "Liquidations by exchange",
-            "USD liquidated per bar, both sides, stacked by exchange. Binance publishes at most "
-            "one liquidation per symbol per second, so its share is a lower bound.",
+            f"USD liquidated per bar, both sides, stacked by exchange: the {TOP_EXCHANGES} "
+            "largest over the time range, then the rest as `others`. The legend says whether "
+            "an exchange's feed is complete or sampled (a lower bound)." + SAMPLED_NOTE,
             unit=USD,
         )
         .with_target(
-            query(
-                "sum by (exchange) "
-                f"(increase(cryptoliq_liquidations_usd_total{{{MARKET}}}[$__interval]))",
-                "{{exchange}}",
-            )
+            query(f"{top} * on (exchange) {COMPLETENESS}", "{{exchange}} ({{completeness}})")
         )
+        .with_target(query(others, "{{exchange}}", ref_id="B"))
         .height(9)
         .span(12)
+    )
+
+
+def per_exchange_table() -> table.Panel:
+    """One row per exchange: completeness, whether it is up, and its trailing totals."""
+    columns = {"up": "up", "usd_1h": "1h USD", "usd_24h": "24h USD", "orders_24h": "24h orders"}
+    panel = (
+        table_panel(
+            "Per exchange",
+            "Every enabled exchange, largest 24 h total first: whether its public feed is "
+            "complete or sampled (a sampled exchange's totals are lower bounds), whether it is "
+            "up (`cryptoliq_exchange_up`), and its liquidations in the trailing 1 and 24 hours "
+            "over the selected coins. An exchange with several feeds (Binance USD-M and "
+            "COIN-M, Bybit linear and inverse) is one row; `symbol` tells its markets apart.",
+            unit=USD,
+        )
+        .height(8)
+        .span(24)
+        .sort_by([common_builder.TableSortByFieldState().display_name("24h USD").desc(desc=True)])
+    )
+
+    def window(metric: str, span: str) -> str:
+        selector = f'{{window="{span}", {MARKET}}}'
+        return f"sum by (exchange) (cryptoliq_liquidations_window_{metric}{selector})"
+
+    up = f"cryptoliq_exchange_up{{{EXCHANGE}}} * on (exchange) {COMPLETENESS}"
+    queries = {
+        "up": f"max by (exchange, completeness) ({up})",
+        "usd_1h": window("usd", "1h"),
+        "usd_24h": window("usd", "24h"),
+        "orders_24h": window("orders", "24h"),
+    }
+    for ref, expr in queries.items():
+        panel = panel.with_target(query(expr, ref_id=ref, instant=True, table=True))
+    panel = panel.transformations(merge_table(["exchange", "completeness"], columns))
+    panel = panel.override_by_name(
+        "up", [dashboard_model.DynamicConfigValue(id_val="unit", value="bool_yes_no")]
+    )
+    return panel.override_by_name(
+        "24h orders", [dashboard_model.DynamicConfigValue(id_val="unit", value="short")]
     )
 
 
@@ -275,8 +343,9 @@ def build() -> dashboard_builder.Dashboard:
     board = dashboard(
         UID,
         "Liquidations",
-        "Liquidations on Binance USD-M, Bybit linear and OKX swaps from cryptoliq-exporter: "
-        "totals per side and window, over time, per exchange and coin, and order sizes.",
+        "Liquidations from cryptoliq-exporter on every enabled venue: totals per side and "
+        "window, over time, per exchange (largest first, the rest as others; sampled feeds "
+        "marked) and coin, and order sizes.",
         time_from="now-6h",
         variables=[datasource_variable(), exchange_variable(), coin_variable()],
     )
@@ -287,6 +356,7 @@ def build() -> dashboard_builder.Dashboard:
         largest_order_stat(),
         by_side_bars(),
         by_exchange_bars(),
+        per_exchange_table(),
         per_coin_table(),
         size_heatmap(),
         order_rate(),

@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 import yaml
 
 from exporter.heatmap.params import SIDE_ATTRIBUTIONS, HeatmapParams
-from exporter.venues import DEFAULT_VENUES, VENUES, Venue, is_venue
+from exporter.venues import ALL, DEFAULT_VENUES, VENUES, Venue, is_venue
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 DEFAULT_COINS: Final = ("BTC", "ETH", "SOL")
-DEFAULT_SYMBOLS: Final = tuple(f"{coin}/USDT:USDT" for coin in DEFAULT_COINS)
+# Bare coins: each venue reads a coin as its own main perpetual (VenueAdapter.coin_symbol).
+DEFAULT_SYMBOLS: Final = DEFAULT_COINS
 DEFAULT_PORT: Final = 9877
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 ALL_SYMBOLS: Final = "all"
@@ -89,7 +90,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ExchangeConfig:
-    """One venue. ``symbols`` are ccxt unified symbols; ``all_symbols`` means every USDT perp."""
+    """One venue. ``symbols`` are coins or ccxt unified symbols; ``all_symbols`` means every
+    market the venue's module covers (``VenueAdapter.every_market``)."""
 
     name: Venue
     enabled: bool = True
@@ -263,10 +265,11 @@ def _split_list(raw: object) -> list[object] | None:
 
 
 def normalise_symbol(spec: str) -> str | None:
-    """``BTC`` -> ``BTC/USDT:USDT`` (the USDT perpetual); a unified symbol stays as it is."""
+    """A coin (``btc`` -> ``BTC``, read by each venue as its main perpetual: ``BTC/USDT:USDT``
+    on Binance, ``BTC/USD:BTC`` on Binance COIN-M) or a unified symbol, as it is."""
     text = spec.strip().upper()
     if _COIN.match(text):
-        return f"{text}/USDT:USDT"
+        return text
     if _UNIFIED.match(text):
         return text
     return None
@@ -317,8 +320,11 @@ def _parse_pairs(key: str, raw: object, *, numeric_keys: bool) -> dict[Any, floa
 
 
 def _parse_venues(key: str, raw: object) -> tuple[Venue, ...]:
+    """A list of venues, or ``all`` (every venue the exporter knows)."""
+    if isinstance(raw, str) and raw.strip().lower() == ALL:
+        return VENUES
     items = _split_list(raw)
-    allowed = f"expected a list of {', '.join(VENUES)}"
+    allowed = f"expected {ALL!r} or a list of {', '.join(VENUES)}"
     if not items:
         raise ConfigError(key, raw, allowed)
     venues: list[Venue] = []
@@ -442,7 +448,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "enabled_exchanges",
         _parse_venues,
         ("exchanges", "enabled"),
-        f"comma-separated exchanges to run (default {','.join(DEFAULT_VENUES)})",
+        f"comma-separated exchanges to run, or 'all' (default {','.join(DEFAULT_VENUES)})",
         formerly="exchanges",
     ),
     Setting(
@@ -739,6 +745,8 @@ def build_config(
             raw, source = resolved
             part, name = setting.target
             parts[part][name] = setting.parse(source, raw)
+    if parts["config"].get("demo") and "enabled" not in parts["exchanges"]:
+        parts["exchanges"]["enabled"] = VENUES  # a demo shows every venue unless told otherwise
     exchanges = _build_exchanges(warnings, **parts["exchanges"])
     return Config(
         exchanges=exchanges,

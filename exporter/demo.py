@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from exporter.collectors import ADAPTERS
 from exporter.fakeexchange import FakeExchange
 from exporter.fakeexchange.simulation import MarketSimulation
 from exporter.venues import is_venue
@@ -32,8 +33,12 @@ DEMO_BACKFILL_HOURS = 24.0
 DEMO_LOG_LIMIT = 1000  # the fakes' frame logs are ground truth for tests; a demo needs none
 
 
-def quote_symbol(coin: str) -> str:
-    return f"{coin}/USDT:USDT"
+def watched_symbol(fake: FakeExchange, coin: str) -> str:
+    """The market of ``coin`` the venue's collector watches when configured with the coin
+    (Kraken: the ``PF_`` perpetual, not the ``PI_`` one the fake also lists)."""
+    symbols = fake.symbols
+    symbol = ADAPTERS[fake.venue].market_of(coin, symbols)
+    return symbol if symbol in symbols else fake.symbol_of(coin)
 
 
 class MarketDriver:
@@ -61,7 +66,7 @@ class MarketDriver:
             fake = self._fakes.get(state.venue)
             if fake is not None:
                 fake.set_market_state(
-                    quote_symbol(state.coin),
+                    watched_symbol(fake, state.coin),
                     open_interest_coins=state.open_interest_coins,
                     mark_price=state.mark_price,
                 )
@@ -75,9 +80,8 @@ class MarketDriver:
             if fake is None:
                 continue
             side: Side = "long" if liquidation.side == "long" else "short"
-            fake.publish_liquidation(
-                quote_symbol(liquidation.coin), side, liquidation.price, liquidation.coins, now_ms
-            )
+            symbol = watched_symbol(fake, liquidation.coin)
+            fake.publish_liquidation(symbol, side, liquidation.price, liquidation.coins, now_ms)
             published += 1
         self.publish_market_state()
         return published

@@ -1,16 +1,24 @@
-"""Per-exchange, per-stream health: what lets a user tell a quiet market from a dead feed."""
+"""Per-exchange, per-stream health: what lets a user tell a quiet market from a dead feed.
+
+Collectors report under their venue's name (``binance_coinm``); the snapshot, which the metrics
+read, sums them under the ``exchange`` label (``binance``): an exchange is up while every feed
+of it is, its counters are the sums, its last message the latest of its feeds'.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from exporter.venues import completeness_of, exchange_label, is_venue
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from exporter.events import Reason
+    from exporter.venues import Completeness
 
 
 class Stream(StrEnum):
@@ -46,7 +54,27 @@ class HealthSnapshot:
     lost: dict[tuple[str, LostReason], int]
     backfill_progress: dict[str, float]  # exchange -> share of its markets backfilled, 0..1
     backfill_failures: dict[str, int]
+    # exchange -> "sampled" when a feed of it sends a sample (its totals are lower bounds)
+    completeness: dict[str, Completeness] = field(default_factory=dict)
     tasks: int | None = None
+
+
+K = TypeVar("K")
+
+
+def _relabel(key: K) -> K:
+    """A (venue, ...) or venue key under its exchange label."""
+    if isinstance(key, tuple):
+        return type(key)((exchange_label(key[0]), *key[1:]))
+    return exchange_label(str(key))  # type: ignore[return-value]  # a str key stays a str
+
+
+def _summed(counts: Mapping[K, int]) -> dict[K, int]:
+    """Counts of each venue summed under its exchange label."""
+    summed: Counter[K] = Counter()
+    for key, n in counts.items():
+        summed[_relabel(key)] += n
+    return dict(summed)
 
 
 class Health:
@@ -70,7 +98,8 @@ class Health:
         self._dropped_late: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._lost: Counter[tuple[str, LostReason]] = Counter()
-        self._backfill_progress: dict[str, float] = dict.fromkeys(exchanges, 0.0)
+        # (markets through, markets to backfill) per venue; (0, 0) until the backfill begins.
+        self._backfill_progress: dict[str, tuple[int, int]] = dict.fromkeys(exchanges, (0, 0))
         self._backfill_failures: Counter[str] = Counter()
         self._tasks: int | None = None
 
@@ -118,7 +147,7 @@ class Health:
     def backfill_progress(self, exchange: str, done: int, total: int) -> None:
         """``done`` of the ``total`` markets to backfill are through (recorded or given up);
         nothing to backfill counts as done."""
-        self._backfill_progress[exchange] = done / total if total else 1.0
+        self._backfill_progress[exchange] = (done, total) if total else (1, 1)
 
     def backfill_failed(self, exchange: str) -> None:
         """A market's history could not be fetched at start-up (the heatmap starts without it)."""
@@ -135,18 +164,45 @@ class Health:
         return all(self._healthy[exchange, s] for s in Stream)
 
     def snapshot(self) -> HealthSnapshot:
+        """Every figure under its exchange label (the feeds of one exchange summed)."""
+        labels = {venue: exchange_label(venue) for venue in self._exchanges}
+        exchanges = tuple(dict.fromkeys(labels.values()))
+        last: dict[tuple[str, Stream], float] = {}
+        for (venue, stream), seen in self._last_message.items():
+            key = (labels.get(venue, venue), stream)
+            last[key] = max(seen, last.get(key, seen))
+        progress: dict[str, tuple[int, int]] = {}
+        for venue, (done, total) in self._backfill_progress.items():
+            label = labels.get(venue, venue)
+            before = progress.get(label, (0, 0))
+            progress[label] = (before[0] + done, before[1] + total)
         return HealthSnapshot(
-            exchanges=self._exchanges,
-            up={e: self.is_up(e) for e in self._exchanges},
-            last_message_s=dict(self._last_message),
-            messages=dict(self._messages),
-            invalid=dict(self._invalid),
-            reconnects=dict(self._reconnects),
+            exchanges=exchanges,
+            up={
+                label: all(self.is_up(v) for v in self._exchanges if labels[v] == label)
+                for label in exchanges
+            },
+            last_message_s=last,
+            messages=_summed(self._messages),
+            invalid=_summed(self._invalid),
+            reconnects=_summed(self._reconnects),
             restarts=dict(self._restarts),
-            dropped_late=dict(self._dropped_late),
-            duplicates=dict(self._duplicates),
-            lost=dict(self._lost),
-            backfill_progress=dict(self._backfill_progress),
-            backfill_failures=dict(self._backfill_failures),
+            dropped_late=_summed(self._dropped_late),
+            duplicates=_summed(self._duplicates),
+            lost=_summed(self._lost),
+            backfill_progress={
+                label: done / total if total else 0.0 for label, (done, total) in progress.items()
+            },
+            backfill_failures=_summed(self._backfill_failures),
+            completeness={
+                label: "sampled"
+                if any(
+                    is_venue(v) and completeness_of(v) == "sampled"
+                    for v in self._exchanges
+                    if labels[v] == label
+                )
+                else "complete"
+                for label in exchanges
+            },
             tasks=self._tasks,
         )

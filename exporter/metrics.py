@@ -197,6 +197,11 @@ def _exchange_up(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
     return (((e,), 1.0 if health.up[e] else 0.0) for e in health.exchanges)
 
 
+def _venue_info(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    completeness = snap.health.completeness
+    return (((e, completeness[e]), 1.0) for e in snap.health.exchanges)
+
+
 def _task_restarts(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
     restarts = snap.health.restarts
     return (((task,), restarts[task]) for task in sorted(restarts))
@@ -391,6 +396,14 @@ EXCHANGE_UP = Family(
     ("exchange",),
     _exchange_up,
 )
+VENUE_INFO = Family(
+    PREFIX + "venue_info",
+    "gauge",
+    "1 per enabled exchange; completeness: complete (its public feed sends every liquidation) "
+    "or sampled (a sample: its totals are lower bounds).",
+    ("exchange", "completeness"),
+    _venue_info,
+)
 TASK_RESTARTS = Family(
     PREFIX + "task_restarts",
     "counter",
@@ -500,6 +513,7 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     SCORED_USD,
     HEATMAP_READY,
     EXCHANGE_UP,
+    VENUE_INFO,
     TASK_RESTARTS,
     DROPPED_LATE,
     DUPLICATES,

@@ -7,6 +7,9 @@ import time
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
+import pytest
+
+from exporter.collectors import ADAPTERS
 from exporter.collectors import make_collector as collector_for
 from exporter.config import ExchangeConfig
 from exporter.core import Core
@@ -19,10 +22,21 @@ if TYPE_CHECKING:
     from exporter.config import Transport
     from exporter.events import Liquidation, OpenInterest
     from exporter.fakeexchange import FakeExchange
+    from exporter.venues import Venue
 
 EXCHANGES = VENUES
 # Both clients of the liquidation stream pass the same collector tests.
 TRANSPORTS: tuple[Transport, ...] = ("ccxt", "native")
+
+
+def transports_of(venue: Venue) -> tuple[Transport, ...]:
+    """The clients that can carry the venue's stream: the native one always, ccxt.pro where it
+    streams the venue's liquidations."""
+    return TRANSPORTS if ADAPTERS[venue].CCXT_STREAMS else ("native",)
+
+
+# Every (venue, client) pair, for the tests every venue passes through each of its clients.
+VENUE_TRANSPORTS = [pytest.param(v, t, id=f"{v}-{t}") for v in VENUES for t in transports_of(v)]
 
 
 class RecordingCore(Core):
@@ -50,7 +64,7 @@ async def fast_sleep(seconds: float) -> None:
 def make_collector(
     fake: FakeExchange,
     core: Core,
-    symbols: Sequence[str] | None = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"),
+    symbols: Sequence[str] | None = ("BTC", "ETH", "SOL"),
     subscribe_timeout: float = 10.0,
     backfill_hours: float = 0.0,
     sleep: Callable[[float], Awaitable[None]] | None = None,

@@ -14,7 +14,7 @@ import pytest
 from exporter.cli import EXIT_CONFIG_ERROR, build_parser, load_config, main
 from exporter.config import ALL_INTERFACES, SETTINGS, Config, _build_exchanges
 from exporter.heatmap import HeatmapParams
-from exporter.venues import DEFAULT_VENUES
+from exporter.venues import DEFAULT_VENUES, VENUES
 from tests.test_lifecycle import free_port, get, poll
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ def test_defaults_run_the_default_venues_on_btc_eth_sol() -> None:
     config = load_config([], {})
     assert tuple(e.name for e in config.enabled_exchanges()) == DEFAULT_VENUES
     for exchange in config.exchanges:
-        assert exchange.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+        # Bare coins: each venue reads one as its main perpetual (BTC/USDT:USDT on Binance
+        # USD-M, BTC/USD:BTC on COIN-M).
+        assert exchange.symbols == ("BTC", "ETH", "SOL")
         assert exchange.rest_url is None
         assert exchange.ws_url is None
         assert exchange.transport == "ccxt"
@@ -46,7 +48,7 @@ def test_flags_beat_env_beat_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "port: 9100\nlog_level: debug\nsymbols: [XRP]\n")
     config = load_config(["--config", path], {})
     assert (config.port, config.log_level) == (9100, "debug")
-    assert config.exchange("okx").symbols == ("XRP/USDT:USDT",)
+    assert config.exchange("okx").symbols == ("XRP",)
     config = load_config(["--config", path], {"CRYPTOLIQ_PORT": "9200"})
     assert config.port == 9200
     config = load_config(["--config", path, "--port", "9300"], {"CRYPTOLIQ_PORT": "9200"})
@@ -78,9 +80,9 @@ exchanges:
     assert binance.ws_url == "ws://127.0.0.1:8081"
     assert binance.poll_interval_seconds == 30.0
     assert binance.transport == "ccxt"
-    assert config.exchange("okx").symbols == ("SOL/USDT:USDT", "DOGE/USDT:USDT")
+    assert config.exchange("okx").symbols == ("SOL/USDT:USDT", "DOGE")
     assert config.exchange("okx").transport == "native"
-    assert config.exchange("bybit").symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT")
+    assert config.exchange("bybit").symbols == ("BTC", "ETH")
     assert config.warnings == ()
 
 
@@ -101,11 +103,10 @@ def test_enabled_exchanges_in_every_form(tmp_path: Path) -> None:
     assert enabled(["--config", path, "--enabled-exchanges", "okx,bybit"], env) == ["bybit", "okx"]
     # Enabled or not, every venue has its config (a per-exchange setting of a disabled one is
     # still validated).
-    assert [e.name for e in load_config(["--config", path], {}).exchanges] == [
-        "binance",
-        "bybit",
-        "okx",
-    ]
+    assert tuple(e.name for e in load_config(["--config", path], {}).exchanges) == VENUES
+    # Every venue at once.
+    assert tuple(enabled(["--enabled-exchanges", "all"], {})) == VENUES
+    assert tuple(enabled(["--config", path], {"CRYPTOLIQ_ENABLED_EXCHANGES": "ALL"})) == VENUES
 
 
 @pytest.mark.parametrize(
@@ -227,7 +228,17 @@ def test_every_setting_lands_on_its_target_and_nowhere_else() -> None:
         assert read(config) != read(default), setting.key
         others = {k: read for k, (_, read) in TARGETS.items() if k != setting.key}
         changed = [k for k, read in others.items() if read(config) != read(default)]
-        assert changed == [], setting.key
+        # The one documented coupling: a demo runs every venue unless enabled_exchanges is set.
+        assert changed == (["enabled_exchanges"] if setting.key == "demo" else []), setting.key
+
+
+def test_a_demo_runs_every_venue_unless_told_otherwise() -> None:
+    def enabled(argv: list[str]) -> tuple[str, ...]:
+        return tuple(e.name for e in load_config(argv, {}).enabled_exchanges())
+
+    assert enabled(["--demo"]) == VENUES
+    assert enabled(["--demo", "--enabled-exchanges", "okx,gate"]) == ("okx", "gate")
+    assert enabled([]) == DEFAULT_VENUES
 
 
 @pytest.mark.parametrize(
@@ -258,14 +269,14 @@ def test_every_setting_lands_on_its_target_and_nowhere_else() -> None:
             "ws_url = 'stream.bybit.com'",
         ),
         (["--log-level", "loud"], {}, None, "--log-level = 'loud': expected one of debug"),
-        (["--exchanges", "kraken"], {}, None, "--exchanges = 'kraken': expected a list of binance"),
+        (["--exchanges", "mexc"], {}, None, "--exchanges = 'mexc': expected 'all' or a list of"),
         (
-            ["--enabled-exchanges", "okx,kraken"],
+            ["--enabled-exchanges", "okx,mexc"],
             {},
             None,
-            "--enabled-exchanges = 'kraken': expected a list of binance, bybit, okx",
+            "--enabled-exchanges = 'mexc': expected 'all' or a list of binance, bybit, okx",
         ),
-        ([], {}, "enabled_exchanges: []\n", "enabled_exchanges = []: expected a list of"),
+        ([], {}, "enabled_exchanges: []\n", "enabled_exchanges = []: expected 'all' or a list of"),
         (
             ["--exchanges", "okx", "--enabled-exchanges", "bybit"],
             {},

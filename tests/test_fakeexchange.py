@@ -676,7 +676,7 @@ async def test_stop_closes_live_connections(case: VenueCase, fake: FakeExchange)
 
 async def test_unknown_symbols_and_venues_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown venue"):
-        FakeExchange("kraken")  # type: ignore[arg-type]  # the point: an unknown venue
+        FakeExchange("mexc")  # type: ignore[arg-type]  # the point: an unknown venue
     fake = FakeExchange("okx")
     with pytest.raises(KeyError, match="NOPE"):
         fake.publish_liquidation("NOPE/USDT:USDT", "long", 1.0, 1.0, TS)

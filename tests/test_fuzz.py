@@ -8,48 +8,30 @@ import json
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from exporter.events import SIDES
 from exporter.health import Stream
-from tests.collector_harness import TRANSPORTS, RecordingCore, eventually, make_collector, running
+from exporter.venues import exchange_label
+from tests.collector_harness import (
+    VENUE_TRANSPORTS,
+    RecordingCore,
+    eventually,
+    make_collector,
+    running,
+)
+from tests.venues import case_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from exporter.config import Transport
     from tests.conftest import FakeExchangeFactory
 
 pytestmark = pytest.mark.integration
 
-MALFORMED_PER_VENUE = 3400  # x 3 venues: over 10,000 in all
+MALFORMED_PER_VENUE = 3400  # x every venue: over 10,000 for the first three alone
 VALID_SHARE = 0.2
-SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
-
-
-def binance_entry(frame: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = frame["o"]
-    return entry
-
-
-def bybit_entry(frame: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = frame["data"][0]
-    return entry
-
-
-def okx_entry(frame: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = frame["data"][0]["details"][0]
-    return entry
-
-
-# Per venue: where the liquidation fields sit, the fields the collector reads, the market id key.
-VENUES: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], tuple[str, ...], str]] = {
-    "binance": (binance_entry, ("S", "ap", "z", "T"), "s"),
-    "bybit": (bybit_entry, ("S", "v", "p", "T"), "s"),
-    "okx": (okx_entry, ("posSide", "sz", "bkPx", "ts"), "instId"),
-}
 BAD_VALUES: list[object] = [
     "NaN",
     "-1",
@@ -77,20 +59,22 @@ def mutate(template: str, venue: str, rng: random.Random) -> str | bytes:
     if kind == 2:  # valid JSON, not an exchange frame
         return rng.choice(["[1, 2]", "42", '"x"', "null", '{"foo": 1}', "{}"])
     frame = json.loads(template)
-    entry_of, fields, id_key = VENUES[venue]
-    entry = entry_of(frame)
+    case = case_of(venue)
+    entry = case.entry_of(frame)
     if kind == 3:  # a field with a bad value
-        entry[rng.choice(fields)] = rng.choice(BAD_VALUES)
+        entry[rng.choice(case.fields)] = rng.choice(BAD_VALUES)
     elif kind == 4:  # a field missing
-        del entry[rng.choice(fields)]
+        field = rng.choice(case.fields)
+        if isinstance(entry, list):  # an array entry (Bitfinex): cut it short at the field
+            del entry[int(field) :]
+        else:
+            del entry[field]
     else:  # a market nobody lists
-        holder = frame["data"][0] if venue == "okx" else entry
-        holder[id_key] = rng.choice(["FOOBARUSDT", "FOO-USDT-SWAP", "BTCUSD_999999"])
+        case.spoil_market(frame)
     return json.dumps(frame)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("venue", sorted(VENUES))
+@pytest.mark.parametrize(("venue", "transport"), VENUE_TRANSPORTS)
 async def test_fuzzed_frames_are_counted_and_skipped(
     venue: str,
     transport: Transport,
@@ -101,17 +85,19 @@ async def test_fuzzed_frames_are_counted_and_skipped(
     rng = random.Random(f"fuzz-{venue}")
     fake = await fake_exchange(venue)
     core = RecordingCore()
-    async with running(make_collector(fake, core, SYMBOLS, transport=transport)):
-        await fake.wait_subscribed(SYMBOLS)
+    symbols = fake.symbols[:2]  # BTC, ETH
+    label = exchange_label(venue)
+    async with running(make_collector(fake, core, symbols, transport=transport)):
+        await fake.wait_subscribed(symbols)
         await eventually(lambda: core.health.is_up(venue), "up")
         now = int(time.time() * 1000)
-        template = fake.publish_liquidation("BTC/USDT:USDT", "long", 80_000.0, 0.5, now).raw
+        template = fake.publish_liquidation(symbols[0], "long", 80_000.0, 0.5, now).raw
         assert isinstance(template, str)
         valid = 1
         malformed = 0
         while malformed < MALFORMED_PER_VENUE:
             if rng.random() < VALID_SHARE:
-                symbol = rng.choice(SYMBOLS)
+                symbol = rng.choice(symbols)
                 price = 80_000.0 if symbol.startswith("BTC") else 3_000.0
                 side = rng.choice(SIDES)
                 # Distinct times: equal liquidations would rightly be de-duplicated.
@@ -127,7 +113,7 @@ async def test_fuzzed_frames_are_counted_and_skipped(
             return sum(
                 n
                 for (e, s, _), n in core.health.snapshot().invalid.items()
-                if e == venue and s is Stream.LIQUIDATIONS
+                if e == label and s is Stream.LIQUIDATIONS
             )
 
         await eventually(lambda: counted() >= malformed, "every malformed frame counted", 30)

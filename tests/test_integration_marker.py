@@ -78,8 +78,8 @@ def test_marked_tests_may_and_fake_exchange_marks_and_stops(suite: pytest.Pytest
             pathlib.Path({str(urls)!r}).write_text(" ".join(f.rest_url for f in fakes))
 
         async def test_unknown_venue(fake_exchange):
-            with pytest.raises(ValueError, match="kraken"):
-                await fake_exchange("kraken")
+            with pytest.raises(ValueError, match="mexc"):
+                await fake_exchange("mexc")
         """
     )
     suite.runpytest("-m", "not integration").assert_outcomes(deselected=3)

@@ -17,9 +17,10 @@ import pytest
 
 from exporter.events import Liquidation, Reason
 from exporter.health import LostReason, Stream
+from exporter.venues import exchange_label
 from tests.collector_harness import (
-    EXCHANGES,
     TRANSPORTS,
+    VENUE_TRANSPORTS,
     RecordingCore,
     eventually,
     make_collector,
@@ -66,8 +67,9 @@ def collecting(fake_exchange: FakeExchangeFactory) -> Collecting:
         venue: str, core: RecordingCore, transport: Transport = "ccxt"
     ) -> AsyncIterator[FakeExchange]:
         fake = await fake_exchange(venue)
-        async with running(make_collector(fake, core, [BTC], transport=transport)):
-            await fake.wait_subscribed([BTC])
+        btc = fake.symbol_of("BTC")
+        async with running(make_collector(fake, core, [btc], transport=transport)):
+            await fake.wait_subscribed([btc])
             await eventually(lambda: core.health.is_up(venue), f"{venue} up")
             yield fake
 
@@ -129,20 +131,21 @@ async def test_one_bybit_frame_of_14000_entries_counts_every_entry(
     assert lost(core, "bybit") == {}
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("venue", EXCHANGES)
+@pytest.mark.parametrize(("venue", "transport"), VENUE_TRANSPORTS)
 async def test_5000_frames_back_to_back_are_all_counted(
     venue: str, transport: Transport, collecting: Collecting
 ) -> None:
     core = RecordingCore()
     start = now_ms() - 10_000
     async with collecting(venue, core, transport) as fake:
+        btc = fake.symbol_of("BTC")
         for i in range(5_000):  # queued without waiting: tens of thousands of frames a second
-            fake.publish_liquidation(BTC, "long", 80_000.0 + i / 10, 0.01, start + i)
+            fake.publish_liquidation(btc, "long", 80_000.0 + i / 10, 0.01, start + i)
         await eventually(lambda: len(core.liquidations) >= 5_000, "5,000 frames", 30)
     assert len(core.liquidations) == 5_000
-    assert core.health.snapshot().duplicates.get(venue, 0) == 0
-    assert lost(core, venue) == {}
+    label = exchange_label(venue)
+    assert core.health.snapshot().duplicates.get(label, 0) == 0
+    assert lost(core, label) == {}
 
 
 # --- partial frames: each entry stands alone ----------------------------------------------

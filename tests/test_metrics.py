@@ -15,7 +15,7 @@ from exporter.core import Core
 from exporter.events import Reason
 from exporter.health import LostReason, Stream
 from exporter.metrics import FAMILIES, Family, HistogramFamily
-from exporter.venues import VENUES
+from exporter.venues import DEFAULT_VENUES
 from tests.conftest import FakeClock, make_liquidation, make_open_interest
 from tests.test_exposition import busy_core
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from pytest_aiohttp import AiohttpClient
 
-EXCHANGES = VENUES
+EXCHANGES = DEFAULT_VENUES  # one feed per exchange label: each series is its own
 
 
 def make_core(clock: FakeClock) -> Core:

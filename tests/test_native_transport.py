@@ -18,14 +18,13 @@ from exporter.collectors.collector import Collector
 from exporter.collectors.okx import OkxVenue
 from exporter.config import ExchangeConfig
 from exporter.health import Stream
+from exporter.venues import exchange_label
 from tests.collector_harness import EXCHANGES, RecordingCore, eventually, running
 
 if TYPE_CHECKING:
     from exporter.collectors.venue import NativeFeed, VenueAdapter
     from exporter.venues import Venue
     from tests.conftest import FakeExchangeFactory
-
-BTC = "BTC/USDT:USDT"
 
 
 def test_subscribe_requests_follow_each_venues_limits() -> None:
@@ -60,9 +59,11 @@ async def test_answered_pings_keep_the_connection_and_unanswered_ones_end_it(
 ) -> None:
     fake = await fake_exchange(venue)
     core = RecordingCore()
+    btc = fake.symbol_of("BTC")
+    label = exchange_label(venue)
     config = ExchangeConfig(
         name=venue,
-        symbols=(BTC,),
+        symbols=(btc,),
         rest_url=fake.rest_url,
         ws_url=fake.ws_url,
         transport="native",
@@ -70,19 +71,19 @@ async def test_answered_pings_keep_the_connection_and_unanswered_ones_end_it(
     # Real sleeps: the keepalive's cadence is what is tested.
     collector = Collector(quick(venue), config, core, core.health, sleep=asyncio.sleep)
     async with running(collector):
-        await fake.wait_subscribed([BTC])
+        await fake.wait_subscribed([btc])
         await eventually(lambda: core.health.is_up(venue), "up")
         # No liquidations: only keepalive traffic, for over twice the 0.6 s of silence that
         # would end the connection.
         pings = fake.pings_total
         await eventually(lambda: fake.pings_total - pings >= 7, "seven answered pings")
-        assert core.health.snapshot().reconnects.get((venue, Stream.LIQUIDATIONS), 0) == 0
+        assert core.health.snapshot().reconnects.get((label, Stream.LIQUIDATIONS), 0) == 0
         fake.ping_mode = "ignore"
         await eventually(
-            lambda: core.health.snapshot().reconnects.get((venue, Stream.LIQUIDATIONS), 0) >= 1,
+            lambda: core.health.snapshot().reconnects.get((label, Stream.LIQUIDATIONS), 0) >= 1,
             "the silent connection dropped",
         )
         fake.ping_mode = "answer"
-        await fake.wait_subscribed([BTC])
-        fake.publish_liquidation(BTC, "long", 80_000.0, 0.01, int(time.time() * 1000))
+        await fake.wait_subscribed([btc])
+        fake.publish_liquidation(btc, "long", 80_000.0, 0.01, int(time.time() * 1000))
         await eventually(lambda: len(core.liquidations) == 1, "a liquidation after it")

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from exporter.health import Stream
+from exporter.venues import DEFAULT_VENUES, exchange_label
 from tests.collector_harness import EXCHANGES, RecordingCore, eventually, make_collector, running
+from tests.venues import case_of
 
 if TYPE_CHECKING:
     from exporter.venues import Venue
@@ -20,12 +22,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-# The open-interest path each collector polls.
-OI_PATH = {
-    "binance": "/fapi/v1/openInterest",
-    "bybit": "/v5/market/tickers",
-    "okx": "/api/v5/public/open-interest",
-}
+
+def neighbour(venue: Venue) -> Venue:
+    """A default venue of another exchange, to show one venue's faults do not touch it."""
+    return next(v for v in DEFAULT_VENUES if exchange_label(v) != exchange_label(venue))
 
 
 class RecordingSleep:
@@ -44,22 +44,22 @@ class RecordingSleep:
 async def test_errors_back_off_and_recover_without_touching_the_others(
     venue: Venue, status: int, retry_after: float | None, fake_exchange: FakeExchangeFactory
 ) -> None:
-    fakes = {name: await fake_exchange(name) for name in EXCHANGES}
+    venues = (venue, neighbour(venue))
+    fakes = {name: await fake_exchange(name) for name in venues}
     core = RecordingCore()
-    sleeps = {name: RecordingSleep() for name in EXCHANGES}
+    sleeps = {name: RecordingSleep() for name in venues}
+    oi_path = case_of(venue).oi_path
     async with AsyncExitStack() as stack:
         for name, fake in fakes.items():
-            collector = make_collector(fake, core, ("BTC/USDT:USDT",), sleep=sleeps[name])
+            collector = make_collector(fake, core, fake.symbols[:1], sleep=sleeps[name])
             await stack.enter_async_context(running(collector))
-        await eventually(lambda: all(core.health.is_up(n) for n in EXCHANGES), "all up")
-        fakes[venue].fail_rest(status, count=2, retry_after=retry_after, path_prefix=OI_PATH[venue])
+        await eventually(lambda: all(core.health.is_up(n) for n in venues), "all up")
+        fakes[venue].fail_rest(status, count=2, retry_after=retry_after, path_prefix=oi_path)
         await eventually(lambda: not core.health.is_up(venue), "the failing exchange down")
-        for other in EXCHANGES:
-            if other != venue:
-                assert core.health.is_up(other)
+        assert core.health.is_up(venues[1])
         await eventually(lambda: core.health.is_up(venue), "recovered", 20)
-        assert all(core.health.is_up(n) for n in EXCHANGES)
-        failures = core.health.snapshot().reconnects[venue, Stream.OPEN_INTEREST]
+        assert all(core.health.is_up(n) for n in venues)
+        failures = core.health.snapshot().reconnects[exchange_label(venue), Stream.OPEN_INTEREST]
         assert failures == 2
     waits = sleeps[venue].delays
     if retry_after is not None:
@@ -67,16 +67,15 @@ async def test_errors_back_off_and_recover_without_touching_the_others(
         assert sum(d >= retry_after for d in waits) >= 2, waits
     else:
         assert any(0.5 <= d <= 2.0 for d in waits), waits  # backoff from 1 s, jittered
-    for other in EXCHANGES:
-        if other != venue:
-            assert core.health.snapshot().reconnects.get((other, Stream.OPEN_INTEREST), 0) == 0
+    other = exchange_label(venues[1])
+    assert core.health.snapshot().reconnects.get((other, Stream.OPEN_INTEREST), 0) == 0
 
 
 @pytest.mark.parametrize("venue", EXCHANGES)
 async def test_timeouts_and_slow_answers(venue: str, fake_exchange: FakeExchangeFactory) -> None:
     fake = await fake_exchange(venue)
     core = RecordingCore()
-    collector = make_collector(fake, core, ("BTC/USDT:USDT",), request_timeout=0.5)
+    collector = make_collector(fake, core, fake.symbols[:1], request_timeout=0.5)
     async with running(collector):
         await eventually(lambda: core.health.is_up(venue), "up")
         fake.rest_delay = 0.3  # slow but within the timeout: still up

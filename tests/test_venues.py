@@ -3,26 +3,40 @@ speaking its wire format, and recorded frames with expected events (and nothing 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from exporter.collectors import ADAPTERS
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.venue import NativeFeed
 from exporter.fakeexchange.server import PROTOCOLS
-from exporter.venues import DEFAULT_VENUES, VENUES
-from tests.test_collectors_frames import EXPECTED, FILES, FIXTURES
+from exporter.venues import DEFAULT_VENUES, VENUES, completeness_of, exchange_label
+from tests.venues import case_of
+from tests.venues.case import FIXTURES
+
+CASE_MODULES = {p.stem for p in Path(__file__).parent.joinpath("venues").glob("*.py")}
 
 
-def test_every_venue_has_an_adapter_a_fake_and_fixtures() -> None:
+def test_every_venue_has_an_adapter_a_fake_and_a_case() -> None:
     venues = set(VENUES)
     assert set(ADAPTERS) == venues
     assert set(PROTOCOLS) == venues
-    assert set(FILES) == venues
-    assert set(EXPECTED) == venues
+    assert CASE_MODULES - {"__init__", "case"} == venues
     assert set(DEFAULT_VENUES) <= venues
-    for venue in VENUES:
-        adapter = ADAPTERS[venue]
-        assert adapter.name == venue
-        assert isinstance(adapter.HISTORY, HistoryLimits)
-        assert isinstance(adapter.NATIVE, NativeFeed)
-        fixture = FIXTURES / FILES[venue]
-        assert fixture.is_file(), fixture
-        assert EXPECTED[venue], f"{venue}: no expected events for {fixture.name}"
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_each_venue_is_described_once(venue: str) -> None:
+    adapter = ADAPTERS[venue]  # type: ignore[index]  # parametrized over VENUES
+    assert adapter.name == venue
+    assert adapter.exchange == exchange_label(venue)
+    assert adapter.completeness == completeness_of(adapter.name)
+    assert adapter.HISTORY is None or isinstance(adapter.HISTORY, HistoryLimits)
+    assert isinstance(adapter.NATIVE, NativeFeed)
+    case = case_of(venue)
+    assert any(r.events for r in case.recorded), f"{venue}: no recorded liquidation"
+    for recorded in case.recorded:
+        assert (FIXTURES / recorded.file).is_file(), recorded.file
+        assert recorded.text(), f"{recorded.file}:{recorded.line} is empty"
+        assert not recorded.events or recorded.rule, f"{recorded.file}:{recorded.line}: no rule"

@@ -9,8 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from exporter.collectors.binance import BinanceVenue
+from exporter.collectors.binance_coinm import BinanceCoinmVenue
+from exporter.collectors.bitfinex import BitfinexVenue
+from exporter.collectors.bitget import BitgetVenue
+from exporter.collectors.bitmex import BitmexVenue
 from exporter.collectors.bybit import BybitVenue
+from exporter.collectors.bybit_inverse import BybitInverseVenue
 from exporter.collectors.collector import Collector
+from exporter.collectors.deribit import DeribitVenue
+from exporter.collectors.dydx import DydxVenue
+from exporter.collectors.gate import GateVenue
+from exporter.collectors.htx import HtxVenue
+from exporter.collectors.kraken import KrakenVenue
 from exporter.collectors.okx import OkxVenue
 
 if TYPE_CHECKING:
@@ -25,6 +35,16 @@ ADAPTERS: Final[dict[Venue, type[VenueAdapter]]] = {
     "binance": BinanceVenue,
     "bybit": BybitVenue,
     "okx": OkxVenue,
+    "binance_coinm": BinanceCoinmVenue,
+    "bybit_inverse": BybitInverseVenue,
+    "gate": GateVenue,
+    "htx": HtxVenue,
+    "bitget": BitgetVenue,
+    "deribit": DeribitVenue,
+    "dydx": DydxVenue,
+    "kraken": KrakenVenue,
+    "bitfinex": BitfinexVenue,
+    "bitmex": BitmexVenue,
 }
 
 

@@ -56,6 +56,7 @@ class Backfill:
         outcome, across restarts of the collector)."""
         self._venue = venue
         self._name = venue.name
+        self._exchange_label = venue.exchange
         self._exchange = exchange
         self._sink = sink
         self._hours = hours
@@ -68,17 +69,19 @@ class Backfill:
         self._pending: list[str] | None = None
         self._begun = asyncio.Event()
         limits = venue.HISTORY
+        # A venue without open-interest history has nothing to backfill.
+        self._enabled = hours > 0 and limits is not None
         self._pacers = {
             kind: history.RequestPacer(*budget, clock, sleep) if budget else None
             for kind, budget in (
-                ("open_interest", limits.open_interest_budget),
-                ("candles", limits.candle_budget),
+                ("open_interest", limits.open_interest_budget if limits else None),
+                ("candles", limits.candle_budget if limits else None),
             )
         }
 
     def begin(self, symbols: Sequence[str] | None) -> None:
         """The markets to backfill (None: every market), announced before the first poll."""
-        if self._hours <= 0:
+        if not self._enabled:
             self._health.backfill_progress(self._name, 1, 1)
             return
         wanted = list(symbols) if symbols is not None else self._venue.every_market(self._exchange)
@@ -86,13 +89,15 @@ class Backfill:
         self._done.update(pending)
         self._pending = pending
         for symbol in pending:
-            self._sink.expect_history(self._name, symbol, self._exchange.market(symbol)["base"])
+            self._sink.expect_history(
+                self._exchange_label, symbol, self._exchange.market(symbol)["base"]
+            )
         self._health.backfill_progress(self._name, 0, len(pending))
         self._begun.set()
 
     async def run(self) -> None:
         """Wait for ``begin``, then fetch; every announced market ends up recorded or given up."""
-        if self._hours <= 0:
+        if not self._enabled:
             return
         await self._begun.wait()
         pending = self._pending or []
@@ -125,7 +130,7 @@ class Backfill:
                         if isinstance(exc, RATE_LIMITED_ERRORS):
                             break  # every further request would deepen the limit (or a ban)
                     finally:
-                        self._sink.end_history(self._name, symbol)
+                        self._sink.end_history(self._exchange_label, symbol)
                     done += 1
                     self._health.backfill_progress(self._name, done, len(pending))
                     if self._monotonic() - last_log >= PROGRESS_LOG_SECONDS:
@@ -135,7 +140,7 @@ class Backfill:
             self._failed(f"{len(pending) - done} markets", f"timed out after {self._timeout:g}s")
         finally:
             for symbol in pending[done:]:  # given up (rate limit, timeout): live data goes in
-                self._sink.end_history(self._name, symbol)
+                self._sink.end_history(self._exchange_label, symbol)
             self._health.backfill_progress(self._name, len(pending), len(pending))
         log.info(
             "%s: backfilled %d of %d markets with %d 5-minute rows in %.1fs",
@@ -165,7 +170,7 @@ class Backfill:
         venue's ``HISTORY``. Raises what ccxt raises; a row no market prints is counted and
         dropped.
         """
-        limits = self._venue.HISTORY
+        limits = self._history_limits()
         if limits.open_interest_days is not None:
             # One candle inside the venue's reach: its clock is not exactly ours.
             reach_ms = int(self._clock() * 1000 - limits.open_interest_days * 86_400_000)
@@ -201,7 +206,7 @@ class Backfill:
                 reason,
             )
         return MarketHistory(
-            exchange=self._name,
+            exchange=self._exchange_label,
             symbol=market["symbol"],
             coin=market["base"],
             timestamps_ms=aligned.timestamps_ms,
@@ -217,7 +222,18 @@ class Backfill:
         entries = await self._exchange.fetch_open_interest_history(
             symbol, history.TIMEFRAME, start_ms, rows, {"until": end_ms + history.CANDLE_MS - 1}
         )
-        return history.open_interest_rows(entries, self._venue.HISTORY.open_interest_coins)
+        limits = self._history_limits()
+        found = history.open_interest_rows(entries, limits.open_interest_coins)
+        if limits.open_interest_in_contracts:  # Gate: contracts of contractSize coins
+            size = float(self._exchange.market(symbol)["contractSize"])
+            found = {t: v * size for t, v in found.items()}
+        return found
+
+    def _history_limits(self) -> history.HistoryLimits:
+        limits = self._venue.HISTORY
+        if limits is None:  # begin() and run() never fetch for such a venue
+            raise RuntimeError(f"{self._name} serves no open-interest history")
+        return limits
 
     async def _candle_page(
         self, symbol: str, start_ms: int, end_ms: int, rows: int

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 FORCE_ORDER_STREAMS = ("@forceOrder", "!forceOrder@arr")
 # Streams per SUBSCRIBE request (Binance allows 1024 per connection, 10 requests a second).
 STREAMS_PER_REQUEST = 100
-# 2400 weight/min per IP; openInterest costs 1 per symbol. Stay under half the budget.
+# 2400 weight/min per IP, USD-M and COIN-M alike (https://www.binance.com/en/support/faq/
+# rate-limits-on-binance-futures-281596e222414cdd9051664ea621cdc3); openInterest costs 1 per
+# symbol. Stay under half the budget.
 REQUEST_WEIGHT_PER_MINUTE = 1200
 
 
@@ -71,20 +73,29 @@ class BinanceVenue(VenueAdapter):
         open_interest_days=30.0,
         open_interest_budget=(500, 300.0),
     )
+    # The REST family: ccxt's `<API><name>` roots (`urls.api` keys) we point at `/<API>/<version>`
+    # under our root, and `<API>Data` at /futures/data.
+    API: ClassVar[str] = "fapi"
+    API_VERSIONS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("Public", "v1"),
+        ("PublicV2", "v2"),
+        ("PublicV3", "v3"),
+        ("Private", "v1"),
+    )
+    # ccxt's `urls.api.ws` key of this feed's contracts.
+    WS_API: ClassVar[str] = "linear"
+    # Weight of a poll's one mark-price call (every symbol) beside openInterest's 1 per symbol;
+    # 0: not counted.
+    MARK_PRICE_WEIGHT: ClassVar[int] = 0
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
         api: dict[str, Any] = {}
         if rest_url:
-            api |= {
-                "fapiPublic": rest_url + "/fapi/v1",
-                "fapiPublicV2": rest_url + "/fapi/v2",
-                "fapiPublicV3": rest_url + "/fapi/v3",
-                "fapiPrivate": rest_url + "/fapi/v1",
-                "fapiData": rest_url + "/futures/data",
-            }
+            api |= {f"{cls.API}{name}": f"{rest_url}/{cls.API}/{v}" for name, v in cls.API_VERSIONS}
+            api[f"{cls.API}Data"] = rest_url + "/futures/data"
         if ws_url:
-            api["ws"] = {"linear": ws_url + "/ws"}
+            api["ws"] = {cls.WS_API: ws_url + "/ws"}
         return {"api": api} if api else {}
 
     @classmethod
@@ -151,7 +162,7 @@ class BinanceVenue(VenueAdapter):
         ]
 
     def min_poll_interval(self, symbol_count: int) -> float:
-        return symbol_count * 60.0 / REQUEST_WEIGHT_PER_MINUTE
+        return (symbol_count + self.MARK_PRICE_WEIGHT) * 60.0 / REQUEST_WEIGHT_PER_MINUTE
 
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None

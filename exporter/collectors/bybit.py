@@ -31,28 +31,12 @@ if TYPE_CHECKING:
     from exporter.collectors.ccxt_types import CcxtExchange
     from exporter.venues import Venue
 
-# Field names of the current allLiquidation entries and of the older liquidation.* topic.
-ENTRY_FIELDS: dict[str, tuple[str, str, str, str]] = {
-    # key that identifies the shape: (side, size, price, time)
-    "S": ("S", "v", "p", "T"),
-    "side": ("side", "size", "price", "updatedTime"),
-}
 # Per topic: the market id field of an entry, and whether `data` is a list of entries
 # (allLiquidation, several per push) or a single entry (the older liquidation.* topic).
 TOPICS: dict[str, tuple[str, bool]] = {
     "allLiquidation.": ("s", True),
     "liquidation.": ("symbol", False),
 }
-
-
-def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
-    """A ticker carries coins, USD value and mark price; it has no per-symbol time."""
-    return (
-        fields.number(info, "openInterest"),
-        fields.number(info, "openInterestValue"),
-        fields.number(info, "markPrice"),
-        None,
-    )
 
 
 def _entry(item: object, id_field: str) -> FrameItem:
@@ -83,10 +67,25 @@ class BybitVenue(VenueAdapter):
         keepalive='{"op":"ping"}',
         all_markets_channel=False,
     )
+    # The v5 `category` (and ccxt's `subType`) of the markets; the stream is NATIVE.path.
+    CATEGORY: ClassVar[str] = "linear"
+    # Side of the liquidated POSITION in every topic: allLiquidation `S` and the retired
+    # liquidation.<ID> `side` both read "Position side. Buy, Sell. When you receive a Buy
+    # update, this means that a long position has been liquidated"
+    # (https://bybit-exchange.github.io/docs/v5/websocket/public/all-liquidation and
+    # .../v5/websocket/public/liquidation).
     SIDES: ClassVar[dict[str, Side]] = {"Buy": "long", "Sell": "short"}
+    # Per entry shape, the key that tells it and its (side, size, price, time) fields, checked
+    # in order (none found: the first): allLiquidation, then the retired liquidation.* topic.
+    ENTRY_FIELDS: ClassVar[tuple[tuple[str, tuple[str, str, str, str]], ...]] = (
+        ("S", ("S", "v", "p", "T")),
+        ("side", ("side", "size", "price", "updatedTime")),
+    )
     # /v5/market/open-interest (intervalTime=5min): <= 200 rows, coins for linear contracts.
     # /v5/market/kline: <= 1000 rows. 600 requests / 5 s per IP; ccxt spaces these 100 ms apart.
-    HISTORY: ClassVar[HistoryLimits] = HistoryLimits(open_interest_rows=200, candle_rows=1000)
+    HISTORY: ClassVar[HistoryLimits | None] = HistoryLimits(
+        open_interest_rows=200, candle_rows=1000
+    )
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -94,12 +93,12 @@ class BybitVenue(VenueAdapter):
         if rest_url:
             api["public"] = rest_url
         if ws_url:
-            api["ws"] = {"public": {"linear": ws_url + "/v5/public/linear"}}
+            api["ws"] = {"public": {cls.CATEGORY: ws_url + cls.NATIVE.path}}
         return {"api": api} if api else {}
 
     @classmethod
     def ccxt_options(cls) -> dict[str, Any]:
-        return {"fetchMarkets": {"types": ["linear"]}}
+        return {"fetchMarkets": {"types": [cls.CATEGORY]}}
 
     def classify_frame(self, message: object) -> FrameKind:
         if not isinstance(message, dict):
@@ -126,8 +125,9 @@ class BybitVenue(VenueAdapter):
         return [_entry(item, id_field) for item in data]
 
     def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
-        shape = next((ENTRY_FIELDS[k] for k in ENTRY_FIELDS if k in entry), ENTRY_FIELDS["S"])
-        side, size, price, time = shape
+        side, size, price, time = next(
+            (shape for key, shape in self.ENTRY_FIELDS if key in entry), self.ENTRY_FIELDS[0][1]
+        )
         return RawLiquidation(
             side=fields.lookup(entry, side, self.SIDES, Reason.INVALID_SIDE),
             price=fields.number(entry, price),
@@ -155,10 +155,21 @@ class BybitVenue(VenueAdapter):
             for i in range(0, len(topics), TOPICS_PER_REQUEST)
         ]
 
+    @staticmethod
+    def ticker_open_interest(info: Mapping[str, Any]) -> OpenInterestFields:
+        """A linear ticker carries coins, USD value and mark price; it has no per-symbol time."""
+        return (
+            fields.number(info, "openInterest"),
+            fields.number(info, "openInterestValue"),
+            fields.number(info, "markPrice"),
+            None,
+        )
+
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[OpenInterestItem]:
-        tickers = await exchange.fetch_tickers(None, {"category": "linear"})
+        """One ``/v5/market/tickers?category=<CATEGORY>`` call for every market."""
+        tickers = await exchange.fetch_tickers(None, {"subType": self.CATEGORY})
         wanted = set(symbols) if symbols is not None else None
         markets = exchange.markets or {}
         items: list[OpenInterestItem] = []
@@ -167,5 +178,5 @@ class BybitVenue(VenueAdapter):
             if market is None or (wanted is not None and symbol not in wanted):
                 continue
             info = ticker.get("info") or {}
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, info)))
+            items.append(RawOpenInterest(market, partial(self.ticker_open_interest, info)))
         return items

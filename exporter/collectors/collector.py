@@ -18,6 +18,7 @@ from exporter.collectors.native_stream import NativeTransport
 from exporter.collectors.observer import StreamObserver
 from exporter.collectors.poll import OpenInterestPoll
 from exporter.collectors.ratelimitedlog import RateLimitedLog
+from exporter.collectors.rest_exchange import RestExchange
 from exporter.collectors.retry import Retry
 from exporter.collectors.stream import LiquidationStream, Transport
 from exporter.health import Stream
@@ -90,8 +91,12 @@ class Collector:
         return self.venue.name
 
     def make_exchange(self) -> CcxtExchange:
-        """A ccxt.pro instance with our URL overrides and frame hooks."""
+        """A ccxt.pro instance with our URL overrides and frame hooks; plain REST where ccxt
+        lacks the venue."""
         venue = self.venue
+        if venue.ccxt_class is None:
+            rest = RestExchange(venue, self.config.rest_url, self._request_timeout)
+            return cast("CcxtExchange", rest)
         base = getattr(ccxt.pro, venue.ccxt_class)
         options = {"liquidationsLimit": LIQUIDATION_CACHE_ROWS, **venue.ccxt_options()}
         settings: dict[str, Any] = {
@@ -151,6 +156,7 @@ class Collector:
             observer=self.observer,
             intake=self._intake,
             resolve_symbols=self.resolve_symbols,
+            every_market=self.venue.every_market,
             health=self.health,
             retry=retry,
             venue=self.name,
@@ -182,16 +188,18 @@ class Collector:
             await exchange.close()
 
     def resolve_symbols(self, exchange: CcxtExchange) -> list[str] | None:
-        """Configured symbols that the exchange lists (None: all); unknown ones are skipped."""
+        """Configured symbols that the exchange lists (None: all); unknown ones are skipped.
+        A bare coin means the venue's main perpetual of it (``VenueAdapter.coin_symbol``)."""
         if self.config.all_symbols:
             return None
         markets = exchange.markets or {}
-        known = [s for s in self.config.symbols if s in markets]
-        for symbol in self.config.symbols:
+        wanted = [s if "/" in s else self.venue.market_of(s, markets) for s in self.config.symbols]
+        known = [s for s in wanted if s in markets]
+        for symbol in wanted:
             if symbol not in markets:
                 self._warn.warning(
                     f"symbol:{symbol}", "%s: %s is not listed; skipping it", self.name, symbol
                 )
         if not known:
-            raise ccxt.BadSymbol(f"none of {', '.join(self.config.symbols)} is listed")
+            raise ccxt.BadSymbol(f"none of {', '.join(wanted)} is listed")
         return known

@@ -42,7 +42,8 @@ class HistoryLimits:
     reaches (None: no documented limit). ``*_budget`` is ``(requests, seconds)`` we allow
     ourselves on that endpoint, half the venue's own limit, where ccxt's throttle alone would
     exceed it (None: ccxt's throttle is enough). ``open_interest_coins`` is the field of ccxt's
-    open-interest structure that holds the amount in coins.
+    open-interest structure that holds the amount in coins, or in contracts (of the market's
+    ``contractSize`` coins) where ``open_interest_in_contracts`` says so (Gate).
     """
 
     open_interest_rows: int
@@ -51,6 +52,7 @@ class HistoryLimits:
     open_interest_budget: tuple[int, float] | None = None
     candle_budget: tuple[int, float] | None = None
     open_interest_coins: str = "openInterestAmount"
+    open_interest_in_contracts: bool = False
 
 
 class RequestPacer:

@@ -34,7 +34,7 @@ class RawEntry:
     """One liquidation of a frame, not yet read: the venue's market id and its own fields."""
 
     market_id: str
-    fields: Mapping[str, Any]
+    fields: Any  # an object's fields, or an array's (Bitfinex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +42,13 @@ class RawLiquidation:
     """One liquidation as an exchange states it, before market metadata is applied.
 
     ``amount`` is in coins, or in contracts where the venue states contracts.
+    ``timestamp_ms`` None: the venue states no time (BitMEX), the receive time stands in.
     """
 
     side: Side
     price: float
     amount: float
-    timestamp_ms: int
+    timestamp_ms: int | None
 
 
 # What a venue's frame splitter yields: an entry, or the reason one element was not an entry.
@@ -90,7 +91,7 @@ class FrameIntake:
         self._markets = markets_by_id
         self._wanted = wanted
 
-    def take(self, message: Mapping[str, Any]) -> None:
+    def take(self, message: Any) -> None:
         """Record every liquidation of one data frame."""
         received_ms = int(self._clock() * 1000)
         try:
@@ -108,13 +109,16 @@ class FrameIntake:
             try:
                 if isinstance(item, InvalidEventError):
                     raise item  # noqa: TRY301 - one path for every rejected entry
-                event = self._event(item, received_ms)
-                if event is None:
+                read = self._event(item, received_ms)
+                if read is None:
                     continue
+                event, timed = read
                 key = entry_key(event)
                 occurrence = in_frame.get(key, 0)
                 in_frame[key] = occurrence + 1
-                if self._recent.is_duplicate(key, occurrence, event.timestamp_ms):
+                # Without the venue's own time (BitMEX) the key is the receive time: two equal
+                # orders of one millisecond would merge, and such a venue re-sends nothing.
+                if timed and self._recent.is_duplicate(key, occurrence, event.timestamp_ms):
                     self._health.duplicate(self._venue)
                 else:
                     self._sink.record_liquidation(event)
@@ -123,8 +127,9 @@ class FrameIntake:
             except Exception:  # noqa: BLE001 - one entry must never take its neighbours
                 self._lost(1, f"an entry {item!r:.200}")
 
-    def _event(self, entry: RawEntry, received_ms: int) -> Liquidation | None:
-        """The validated event of one entry; None for a market we do not watch."""
+    def _event(self, entry: RawEntry, received_ms: int) -> tuple[Liquidation, bool] | None:
+        """The validated event of one entry, and whether the venue stated its time; None for a
+        market we do not watch."""
         market = self._markets.get(entry.market_id)
         if market is None:
             raise InvalidEventError(Reason.UNKNOWN_SYMBOL, f"market id {entry.market_id!r:.60}")
@@ -133,17 +138,18 @@ class FrameIntake:
             return None
         raw = self._adapter.parse_entry(entry.fields)
         coins, usd = self.amounts(market, raw.price, raw.amount)
-        return Liquidation(
-            exchange=self._venue,
+        event = Liquidation(
+            exchange=self._adapter.exchange,
             symbol=symbol,
             coin=market["base"],
             side=raw.side,
             price=raw.price,
             quantity=coins,
             notional_usd=usd,
-            timestamp_ms=raw.timestamp_ms,
+            timestamp_ms=received_ms if raw.timestamp_ms is None else raw.timestamp_ms,
             received_ms=received_ms,
         )
+        return event, raw.timestamp_ms is not None
 
     def amounts(
         self, market: Mapping[str, Any], price: float, amount: float
@@ -153,6 +159,8 @@ class FrameIntake:
         Linear contracts are worth ``contractSize`` coins; inverse ones ``contractSize`` USD.
         Quote currencies USDT and USDC are taken at 1 USD.
         """
+        if price == 0:  # would divide by zero below; NaN and negatives fail the event's checks
+            raise InvalidEventError(Reason.NOT_POSITIVE, f"price={price!r}")
         if not self._in_contracts:
             return amount, amount * price
         size = market.get("contractSize")

@@ -93,7 +93,7 @@ class NativeTransport:
         try:
             for request in requests:
                 await ws.send_str(self._venue.encode(request))
-            if feed.keepalive is not None:
+            if feed.keepalive is not None or feed.ping_always:
                 helpers.append(asyncio.create_task(self._keepalive(ws, feed.keepalive, failure)))
             helpers.append(asyncio.create_task(self._watchdog(ws, check, failure)))
             await self._receive(ws, failure)
@@ -104,12 +104,16 @@ class NativeTransport:
             await ws.close()
 
     async def _keepalive(
-        self, ws: aiohttp.ClientWebSocketResponse, ping: str, failure: list[Exception]
+        self, ws: aiohttp.ClientWebSocketResponse, ping: str | None, failure: list[Exception]
     ) -> None:
+        """The application-level ``ping`` (None: a WebSocket ping frame) on a fixed cadence."""
         try:
             while True:
                 await self._sleep(self._feed.keepalive_seconds)
-                await ws.send_str(ping)
+                if ping is None:
+                    await ws.ping()
+                else:
+                    await ws.send_str(ping)
         except Exception as exc:  # noqa: BLE001 - handed to the receive loop, which raises it
             failure.append(exc)
             await ws.close()
@@ -147,12 +151,22 @@ class NativeTransport:
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse, failure: list[Exception]) -> None:
         observer = self._observer
         monotonic = self._monotonic
+        venue = self._venue
         while True:
             message = await ws.receive()
             if message.type is WSMsgType.TEXT:
-                _decoded(observer, message.data)
+                answer = _decoded(venue, observer, message.data)
+                if answer is not None:
+                    await ws.send_str(answer)
             elif message.type is WSMsgType.BINARY:
-                observer.on_malformed(message.data, ValueError("a binary frame"))
+                try:
+                    text = venue.decode_binary(message.data)
+                except Exception as exc:  # noqa: BLE001 - bad bytes are a malformed frame
+                    observer.on_malformed(message.data, ValueError(f"a binary frame: {exc}"))
+                else:
+                    answer = _decoded(venue, observer, text)
+                    if answer is not None:
+                        await ws.send_str(answer)
             elif message.type is WSMsgType.ERROR:
                 error = message.data
                 if getattr(error, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
@@ -170,15 +184,15 @@ class NativeTransport:
             self._session = None
 
 
-def _decoded(observer: StreamObserver, text: str) -> None:
+def _decoded(venue: VenueAdapter, observer: StreamObserver, text: str) -> str | None:
     """Decode a text frame as ccxt does (JSON when it looks like JSON, else the bare text,
-    e.g. OKX's ``pong``) and hand it on."""
+    e.g. OKX's ``pong``), hand it on, and return the venue's answer to it, if any."""
+    message: object = text
     if text[:1] in ("{", "["):
         try:
             message = json.loads(text)
         except ValueError as exc:
             observer.on_malformed(text, exc)
-            return
-        observer.on_frame(message)
-    else:
-        observer.on_frame(text)
+            return None
+    observer.on_frame(message)
+    return venue.reply(message)

@@ -90,9 +90,6 @@ class StreamObserver:
         elif kind is FrameKind.REJECT:
             self._rejection = message
         elif kind is FrameKind.DATA:
-            if not isinstance(message, dict):
-                self._count_malformed(message, "a data frame that is not an object")
-                return True
             self._data_seen = True
             self._intake.take(message)
             return True

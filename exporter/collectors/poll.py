@@ -95,7 +95,7 @@ class OpenInterestPoll:
             coins, usd, mark_price, timestamp_ms = item.read()
             market = item.market
             return OpenInterest(
-                exchange=self._name,
+                exchange=self._venue.exchange,
                 symbol=market["symbol"],
                 coin=market["base"],
                 coins=coins,

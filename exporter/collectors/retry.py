@@ -76,9 +76,14 @@ def retry_delay(exc: Exception, backoff: Backoff, headers: Mapping[str, str] | N
     return delay
 
 
+# The longest ``Retry-After`` obeyed. dYdX's indexer states it in milliseconds, not the
+# seconds of RFC 9110: read as seconds, one 429 would pause a poll for hours.
+MAX_RETRY_AFTER_SECONDS = 600.0
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     for name, value in dict(headers or {}).items():
         if str(name).lower() == "retry-after":
             with suppress(ValueError):
-                return max(0.0, float(value))
+                return min(max(0.0, float(value)), MAX_RETRY_AFTER_SECONDS)
     return None

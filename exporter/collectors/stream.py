@@ -47,6 +47,7 @@ class LiquidationStream:
         observer: StreamObserver,
         intake: FrameIntake,
         resolve_symbols: Callable[[CcxtExchange], list[str] | None],
+        every_market: Callable[[CcxtExchange], list[str]],
         health: Health,
         retry: Retry,
         venue: str,
@@ -57,6 +58,7 @@ class LiquidationStream:
         self._observer = observer
         self._intake = intake
         self._resolve_symbols = resolve_symbols
+        self._every_market = every_market
         self._health = health
         self._retry = retry
         self._venue = venue
@@ -78,7 +80,9 @@ class LiquidationStream:
         exchange = self._exchange
         await exchange.load_markets()
         symbols = self._resolve_symbols(exchange)
-        wanted = frozenset(symbols) if symbols is not None else None
+        # ``symbols: all`` keeps what the venue module covers (an all-market feed also brings
+        # markets it does not: Bitfinex's EURt perpetuals, Binance's dated futures).
+        wanted = frozenset(symbols if symbols is not None else self._every_market(exchange))
         self._intake.use_markets(markets_by_id(exchange.markets or {}), wanted)
         await self._transport.connection(symbols, self._check)
 

@@ -1,6 +1,6 @@
 """The per-venue contract: everything a venue module says, and nothing it does.
 
-A venue module (binance.py, bybit.py, okx.py) subclasses ``VenueAdapter`` with data (names,
+A venue module (binance.py, gate.py, ...) subclasses ``VenueAdapter`` with data (names,
 URLs, limits, units) and small pure parsers: how a frame is classified, how a data frame splits
 into entries and an entry reads, what to subscribe to (through ccxt.pro or natively), how open
 interest is read. The loops that use them live once in stream.py, poll.py and backfill.py.
@@ -16,14 +16,16 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from exporter.events import InvalidEventError
+from exporter.venues import completeness_of, exchange_label
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping, Sequence
+    from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 
     from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.collectors.history import HistoryLimits
     from exporter.collectors.intake import FrameItem, RawLiquidation
-    from exporter.venues import Venue
+    from exporter.collectors.rest_exchange import RestExchange
+    from exporter.venues import Completeness, Venue
 
 
 class FrameKind(Enum):
@@ -56,7 +58,9 @@ class NativeFeed:
 
     ``path`` is appended to the WebSocket root (``ws_url``, or ``default_root``).
     ``keepalive`` is an application-level ping sent every ``keepalive_seconds`` (the venue
-    answers it with a frame); None means WebSocket ping frames at that interval instead.
+    answers it with a frame); None means WebSocket ping frames instead: by aiohttp's heartbeat
+    (after that long without a frame), or, with ``ping_always``, every ``keepalive_seconds``
+    whatever the traffic (Kraken Futures drops a client that has not pinged for 60 s).
     ``all_markets_channel``: one subscription covers every market; without one, ``symbols:
     all`` subscribes to each market by its id.
     """
@@ -66,6 +70,7 @@ class NativeFeed:
     keepalive_seconds: float
     all_markets_channel: bool
     keepalive: str | None = None
+    ping_always: bool = False
 
     def url(self, ws_url: str | None) -> str:
         return (ws_url or self.default_root) + self.path
@@ -75,14 +80,30 @@ class VenueAdapter(ABC):
     """One venue: data and pure parsers, no loops and no I/O of its own."""
 
     name: ClassVar[Venue]
-    ccxt_class: ClassVar[str]
+    # Set from ``exporter.venues``: the ``exchange`` label (a second feed of one exchange, e.g.
+    # Binance COIN-M, shares it) and whether the feed carries every liquidation or a sample.
+    exchange: ClassVar[str]
+    completeness: ClassVar[Completeness]
+    # ccxt's class for REST (and ccxt.pro for the stream); None where ccxt lacks the venue: a
+    # RestExchange then serves markets from ``rest_markets`` and the adapter's REST calls.
+    ccxt_class: ClassVar[str | None]
+    # The REST root of a venue without ccxt (``rest_url`` overrides it).
+    REST_ROOT: ClassVar[str] = ""
     # Sizes in contracts (x contractSize coins; USD for inverse contracts), not coins (OKX).
     quantity_in_contracts: ClassVar[bool] = False
-    # How the venue serves 5-minute open-interest history and candles (the heatmap backfill).
-    HISTORY: ClassVar[HistoryLimits]
+    # How the venue serves 5-minute open-interest history and candles (the heatmap backfill);
+    # None: it serves none, and the heatmap starts from live readings.
+    HISTORY: ClassVar[HistoryLimits | None]
     NATIVE: ClassVar[NativeFeed]
     # Whether ccxt.pro streams this venue's liquidations; where not, the native client always.
     CCXT_STREAMS: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The label and completeness come from the one venue list (``exporter.venues``)."""
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            cls.exchange = exchange_label(cls.name)
+            cls.completeness = completeness_of(cls.name)
 
     # --- connecting -----------------------------------------------------------------------
 
@@ -94,6 +115,25 @@ class VenueAdapter(ABC):
     @classmethod
     def ccxt_options(cls) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def coin_symbol(cls, coin: str) -> str:
+        """The market a bare coin of the configuration means here: the USDT perpetual."""
+        return f"{coin}/USDT:USDT"
+
+    @classmethod
+    def market_of(cls, coin: str, listed: Collection[str]) -> str:
+        """The market of ``coin`` among those ``listed``: the venue's main one, else its USDT
+        perpetual (BitMEX lists ETH as a quanto contract, which is not covered, and ETHUSDT);
+        the main one, unlisted, when neither is."""
+        main = cls.coin_symbol(coin)
+        usdt = VenueAdapter.coin_symbol(coin)
+        return usdt if main not in listed and usdt in listed else main
+
+    async def rest_markets(self, rest: RestExchange) -> dict[str, Market]:
+        """Markets of a venue without ccxt (``ccxt_class`` None), shaped as ccxt's, by symbol."""
+        del rest
+        raise NotImplementedError(f"{self.name} loads its markets through ccxt")
 
     def every_market(self, exchange: CcxtExchange) -> list[str]:
         """What ``symbols: all`` covers: every active linear perpetual."""
@@ -108,13 +148,24 @@ class VenueAdapter(ABC):
     @abstractmethod
     def classify_frame(self, message: object) -> FrameKind: ...
 
+    def decode_binary(self, data: bytes) -> str:
+        """The text of a binary frame (HTX gzips every frame); most venues send none."""
+        del data
+        raise ValueError("a binary frame")
+
+    def reply(self, message: object) -> str | None:
+        """What the native client sends back to a decoded frame: the answer to a venue's own
+        ping (HTX, Deribit's ``test_request``); None for most frames."""
+        del message
+        return None
+
     @abstractmethod
-    def split_frame(self, message: Mapping[str, Any]) -> Sequence[FrameItem]:
+    def split_frame(self, message: Any) -> Sequence[FrameItem]:
         """Every liquidation of a data frame, in order; an element that is not one becomes an
         InvalidEventError in its place (a frame whose container is wrong, one)."""
 
     @abstractmethod
-    def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
+    def parse_entry(self, entry: Any) -> RawLiquidation:
         """One entry's side, price, amount and time; raises InvalidEventError."""
 
     @abstractmethod

@@ -1,7 +1,7 @@
-"""A wire-faithful fake of Binance USD-M, Bybit linear and OKX swaps for tests and demos.
+"""A wire-faithful fake of every venue (``exporter.venues``) for tests and demos.
 
 Each `FakeExchange` speaks one venue's real REST and WebSocket protocol on loopback, so
-unmodified ccxt.pro (and the exporter's collectors) run against it.
+unmodified ccxt and ccxt.pro (and the exporter's own WebSocket client) run against it.
 """
 
 from exporter.fakeexchange.markets import DEFAULT_MARKETS, FakeMarket

@@ -84,36 +84,58 @@ class BinanceProtocol(VenueProtocol):
         "/market/ws",
         "/market/ws/{stream:.*}",
     )
+    API: ClassVar[str] = "fapi"
+    """The REST family: ccxt's `<API>Public`/`<API>Private` roots, served under `/<API>/v1`."""
+    WS_API: ClassVar[str] = "linear"
+    """ccxt's `urls.api.ws` key of this venue's contracts."""
+    FUTURES_TYPE: ClassVar[str | None] = "U_MARGINED"
+    """exchangeInfo's `futuresType`; None: the key is absent."""
+    RATE_LIMITS: ClassVar[tuple[tuple[str, str, int, int], ...]] = (
+        ("REQUEST_WEIGHT", "MINUTE", 1, 2400),
+        ("ORDERS", "MINUTE", 1, 1200),
+        ("ORDERS", "SECOND", 10, 300),
+    )
+    """exchangeInfo's `rateLimits`: (type, interval, intervalNum, limit)."""
+    ASSETS: ClassVar[tuple[Mapping[str, Any], ...] | None] = (
+        {"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"},
+    )
+    """exchangeInfo's `assets`; None: the key is absent."""
 
     def market_id(self, market: FakeMarket) -> str:
         """Binance ids are base+quote, e.g. BTCUSDT."""
         return f"{market.base}{market.quote}"
 
     def ccxt_config(self, rest_url: str, ws_url: str) -> dict[str, Any]:
-        """Overrides from EXCHANGES.md; fetchCurrencies off because it needs signed sapi."""
+        """Overrides from EXCHANGES.md: the `API` roots, the stream and `_ccxt_options`."""
         return {
             "urls": {
                 "api": {
-                    "fapiPublic": f"{rest_url}/fapi/v1",
-                    "fapiPrivate": f"{rest_url}/fapi/v1",
-                    "fapiData": f"{rest_url}/futures/data",
-                    "ws": {"linear": f"{ws_url}/ws"},
+                    f"{self.API}Public": f"{rest_url}/{self.API}/v1",
+                    f"{self.API}Private": f"{rest_url}/{self.API}/v1",
+                    f"{self.API}Data": f"{rest_url}/futures/data",
+                    "ws": {self.WS_API: f"{ws_url}/ws"},
                 },
             },
-            "options": {"fetchCurrencies": False},
+            "options": self._ccxt_options(),
         }
+
+    def _ccxt_options(self) -> dict[str, Any]:
+        """fetchCurrencies off because it needs signed sapi."""
+        return {"fetchCurrencies": False}
 
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """The public fapi endpoints ccxt uses for markets, open interest and mark price."""
+        """The public `API` endpoints ccxt uses for markets, open interest, mark price and the
+        backfill (klines, open-interest statistics)."""
+        root = f"/{self.API}/v1"
         return {
-            "/fapi/v1/exchangeInfo": self._exchange_info,
-            "/fapi/v1/openInterest": self._open_interest,
-            "/fapi/v1/premiumIndex": self._premium_index,
-            "/fapi/v1/time": _server_time,
-            "/fapi/v1/ping": _ping,
-            "/fapi/v1/klines": self._klines,
+            f"{root}/exchangeInfo": self._exchange_info,
+            f"{root}/openInterest": self._open_interest,
+            f"{root}/premiumIndex": self._premium_index,
+            f"{root}/time": _server_time,
+            f"{root}/ping": _ping,
+            f"{root}/klines": self._klines,
             "/futures/data/openInterestHist": self._open_interest_hist,
         }
 
@@ -126,23 +148,16 @@ class BinanceProtocol(VenueProtocol):
         return plain_error(status)
 
     def _exchange_info(self, ctx: RestContext) -> RestReply:
-        return json_reply(
-            {
-                "timezone": "UTC",
-                "serverTime": ctx.now_ms,
-                "futuresType": "U_MARGINED",
-                "rateLimits": [
-                    _rate_limit("REQUEST_WEIGHT", "MINUTE", 1, 2400),
-                    _rate_limit("ORDERS", "MINUTE", 1, 1200),
-                    _rate_limit("ORDERS", "SECOND", 10, 300),
-                ],
-                "exchangeFilters": [],
-                "assets": [
-                    {"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"},
-                ],
-                "symbols": [self._symbol_info(q.market) for q in ctx.quotes],
-            },
-        )
+        info = {
+            "timezone": "UTC",
+            "serverTime": ctx.now_ms,
+            "futuresType": self.FUTURES_TYPE,
+            "rateLimits": [_rate_limit(*limit) for limit in self.RATE_LIMITS],
+            "exchangeFilters": [],
+            "assets": None if self.ASSETS is None else list(self.ASSETS),
+            "symbols": [self._symbol_info(q.market) for q in ctx.quotes],
+        }
+        return json_reply({key: value for key, value in info.items() if value is not None})
 
     def _symbol_info(self, m: FakeMarket) -> dict[str, Any]:
         market_id = self.market_id(m)
@@ -171,43 +186,15 @@ class BinanceProtocol(VenueProtocol):
             "marketTakeBound": "0.05",
             "maxMoveOrderLimit": 10000,
             "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": m.tick_size,
-                    "maxPrice": fixed_str(m.mark_price * 50, m.price_decimals),
-                    "tickSize": m.tick_size,
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": m.qty_step,
-                    "maxQty": max_qty,
-                    "stepSize": m.qty_step,
-                },
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": m.qty_step,
-                    "maxQty": max_qty,
-                    "stepSize": m.qty_step,
-                },
+                price_filter(m),
+                lot_size("LOT_SIZE", m.qty_step, max_qty, m.qty_step),
+                lot_size("MARKET_LOT_SIZE", m.qty_step, max_qty, m.qty_step),
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
                 {"filterType": "MIN_NOTIONAL", "notional": min_notional},
-                {
-                    "filterType": "PERCENT_PRICE",
-                    "multiplierUp": "1.0500",
-                    "multiplierDown": "0.9500",
-                    "multiplierDecimal": "4",
-                },
+                dict(PERCENT_PRICE_FILTER),
             ],
-            "orderTypes": [
-                "LIMIT",
-                "MARKET",
-                "STOP",
-                "STOP_MARKET",
-                "TAKE_PROFIT",
-                "TAKE_PROFIT_MARKET",
-                "TRAILING_STOP_MARKET",
-            ],
+            "orderTypes": list(ORDER_TYPES),
             "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
             "permissionSet": ["GRID", "COPY"],
         }
@@ -216,14 +203,16 @@ class BinanceProtocol(VenueProtocol):
         quote = self._one_quote(ctx)
         if isinstance(quote, RestReply):
             return quote
+        return json_reply(self._open_interest_row(quote, ctx.now_ms))
+
+    def _open_interest_row(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        """Open interest in coins."""
         m, state = quote.market, quote.state
-        return json_reply(
-            {
-                "symbol": self.market_id(m),
-                "openInterest": fixed_str(state.open_interest_coins, m.qty_decimals),
-                "time": ctx.now_ms,
-            },
-        )
+        return {
+            "symbol": self.market_id(m),
+            "openInterest": fixed_str(state.open_interest_coins, m.qty_decimals),
+            "time": now_ms,
+        }
 
     def _premium_index(self, ctx: RestContext) -> RestReply:
         if "symbol" not in ctx.query:
@@ -249,10 +238,10 @@ class BinanceProtocol(VenueProtocol):
         }
 
     def _open_interest_hist(self, ctx: RestContext) -> RestReply:
-        """Open-interest statistics: ascending rows of coins (`sumOpenInterest`) and USD, at
-        most `limit` (default 30, max 500) of the last 30 days. A page is anchored at
-        `endTime` when given (the newest rows up to it), else at `startTime`."""
-        quote = self._one_quote(ctx)
+        """Open-interest statistics of the market `_history_quote` names: ascending rows
+        (`_history_row`), at most `limit` (default 30, max 500) of the last 30 days. A page is
+        anchored at `endTime` when given (the newest rows up to it), else at `startTime`."""
+        quote = self._history_quote(ctx)
         if isinstance(quote, RestReply):
             return quote
         period = _OI_PERIODS_MS.get(ctx.query.get("period", ""))
@@ -270,23 +259,23 @@ class BinanceProtocol(VenueProtocol):
                 HTTPStatus.BAD_REQUEST,
             )
         m = quote.market
-        history = ctx.history(m.symbol)
+        history = ctx.history(self.unified_symbol(m))
         newest = end is not None or start is None
         rows = history.pick(start, end, limit, newest=newest, period_ms=period)
-        market_id = self.market_id(m)
-        return json_reply(
-            [
-                {
-                    "symbol": market_id,
-                    "sumOpenInterest": f"{history.open_interest_coins[i]:.8f}",
-                    "sumOpenInterestValue": (
-                        f"{history.open_interest_coins[i] * history.open[i]:.8f}"
-                    ),
-                    "timestamp": int(history.ts_ms[i]),
-                }
-                for i in rows
-            ]
-        )
+        return json_reply([self._history_row(m, history, i) for i in rows])
+
+    def _history_quote(self, ctx: RestContext) -> Quote | RestReply:
+        """The market of an openInterestHist request: ?symbol=."""
+        return self._one_quote(ctx)
+
+    def _history_row(self, m: FakeMarket, history: FakeHistory, i: int) -> dict[str, Any]:
+        """Coins in `sumOpenInterest`, USD in `sumOpenInterestValue`."""
+        return {
+            "symbol": self.market_id(m),
+            "sumOpenInterest": f"{history.open_interest_coins[i]:.8f}",
+            "sumOpenInterestValue": f"{history.open_interest_coins[i] * history.open[i]:.8f}",
+            "timestamp": int(history.ts_ms[i]),
+        }
 
     def _klines(self, ctx: RestContext) -> RestReply:
         """5-minute klines, ascending: the first `limit` (default 500, max 1500) from
@@ -303,7 +292,7 @@ class BinanceProtocol(VenueProtocol):
         except BadParameterError as exc:
             return _invalid_parameter(exc.name)
         m = quote.market
-        history = ctx.history(m.symbol)
+        history = ctx.history(self.unified_symbol(m))
         rows = history.pick(start, end, limit, newest=start is None)
         return json_reply([self._kline(m, history, i) for i in rows])
 
@@ -311,8 +300,7 @@ class BinanceProtocol(VenueProtocol):
         def price(values: Any) -> str:
             return fixed_str(float(values[i]), m.price_decimals)
 
-        volume = history.volume_coins(i)
-        quote_volume = volume * float(history.close[i])
+        volume, quote_volume, trades, taker_volume, taker_quote = self._kline_volumes(m, history, i)
         ts = int(history.ts_ms[i])
         return [
             ts,
@@ -320,24 +308,39 @@ class BinanceProtocol(VenueProtocol):
             price(history.high),
             price(history.low),
             price(history.close),
-            fixed_str(volume, m.qty_decimals),
+            volume,
             ts + CANDLE_MS - 1,
+            quote_volume,
+            trades,
+            taker_volume,
+            taker_quote,
+            "0",
+        ]
+
+    def _kline_volumes(
+        self, m: FakeMarket, history: FakeHistory, i: int
+    ) -> tuple[str, str, int, str, str]:
+        """A kline's volume, quote volume, trade count, taker volume and taker quote volume:
+        coins and USDT here."""
+        volume = history.volume_coins(i)
+        quote_volume = volume * float(history.close[i])
+        return (
+            fixed_str(volume, m.qty_decimals),
             f"{quote_volume:.5f}",
             max(1, int(volume)),
             fixed_str(volume / 2, m.qty_decimals),
             f"{quote_volume / 2:.5f}",
-            "0",
-        ]
+        )
 
     def _one_quote(self, ctx: RestContext) -> Quote | RestReply:
         """The quote named by ?symbol=, or Binance's error reply for a missing/unknown one."""
         market_id = ctx.query.get("symbol", "")
         if not market_id:
             return json_reply({"code": -1102, "msg": _MANDATORY_SYMBOL}, HTTPStatus.BAD_REQUEST)
-        for quote in ctx.quotes:
-            if self.market_id(quote.market) == market_id:
-                return quote
-        return json_reply({"code": -1121, "msg": "Invalid symbol."}, HTTPStatus.BAD_REQUEST)
+        found = ctx.quote(market_id, self.market_id)
+        if found is None:
+            return json_reply({"code": -1121, "msg": "Invalid symbol."}, HTTPStatus.BAD_REQUEST)
+        return found
 
     # --- WebSocket ----------------------------------------------------------------------
 
@@ -364,7 +367,7 @@ class BinanceProtocol(VenueProtocol):
             return ALL_MARKETS
         if stream.endswith(_SYMBOL_STREAM_SUFFIX):
             market = self.by_id.get(stream.removesuffix(_SYMBOL_STREAM_SUFFIX).upper())
-            return market.symbol if market is not None else None
+            return self.unified_symbol(market) if market is not None else None
         return None
 
     def ack(self, request: SubscribeRequest, conn_id: str) -> list[str]:
@@ -398,11 +401,10 @@ class BinanceProtocol(VenueProtocol):
 
     def _force_order(self, liq: Liquidation) -> str:
         m = self.market(liq.symbol)
-        market_id = self.market_id(m)
-        filled = fixed_str(liq.coins, m.qty_decimals)
+        filled, last = self._fill_sizes(m, liq)
         offset = -_LIMIT_PRICE_OFFSET if liq.side == "long" else _LIMIT_PRICE_OFFSET
         order = {
-            "s": market_id,
+            "s": self.market_id(m),
             "S": "SELL" if liq.side == "long" else "BUY",
             "o": "LIMIT",
             "f": "IOC",
@@ -410,13 +412,20 @@ class BinanceProtocol(VenueProtocol):
             "p": fixed_str(round(liq.price * (1 + offset), m.price_decimals), m.price_decimals),
             "ap": fixed_str(liq.price, m.price_decimals),
             "X": "FILLED",
-            "l": _last_fill(liq.coins, m.qty_step),
+            "l": last,
             "z": filled,
             "T": liq.ts_ms,
-            "ps": market_id,
-            "st": 1,
         }
-        return compact({"e": "forceOrder", "E": liq.ts_ms + _EVENT_LAG_MS, "o": order})
+        event = {"e": "forceOrder", "E": liq.ts_ms + _EVENT_LAG_MS, "o": self._order(m, order)}
+        return compact(event)
+
+    def _fill_sizes(self, m: FakeMarket, liq: Liquidation) -> tuple[str, str]:
+        """The order's accumulated (`q`, `z`) and last (`l`) fill: coins here."""
+        return fixed_str(liq.coins, m.qty_decimals), _last_fill(liq.coins, m.qty_step)
+
+    def _order(self, m: FakeMarket, order: dict[str, Any]) -> dict[str, Any]:
+        """The forceOrder `o` in the venue's key order: USD-M's ends with `ps` and `st`."""
+        return order | {"ps": self.market_id(m), "st": 1}
 
     def decode(self, text: str) -> list[Liquidation]:
         """forceOrder events, raw or wrapped in a combined-stream envelope."""
@@ -431,10 +440,51 @@ class BinanceProtocol(VenueProtocol):
         market = self.by_id.get(str(order.get("s")))
         if market is None:
             return []
+        price = float(order["ap"])
+        coins = self._filled_coins(market, float(order["z"]), price)
+        if coins is None:
+            return []
         side: Side = "long" if order.get("S") == "SELL" else "short"
-        return [
-            Liquidation(market.symbol, side, float(order["ap"]), float(order["z"]), int(order["T"]))
-        ]
+        return [Liquidation(self.unified_symbol(market), side, price, coins, int(order["T"]))]
+
+    def _filled_coins(self, market: FakeMarket, filled: float, price: float) -> float | None:
+        """Coins of a forceOrder's `z` at its fill price (None: no liquidation to log); USD-M's
+        `z` is coins."""
+        del market, price
+        return filled
+
+
+ORDER_TYPES: Final = (
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+)
+"""exchangeInfo's `orderTypes` of every futures symbol (USD-M and COIN-M)."""
+PERCENT_PRICE_FILTER: Final = {
+    "filterType": "PERCENT_PRICE",
+    "multiplierUp": "1.0500",
+    "multiplierDown": "0.9500",
+    "multiplierDecimal": "4",
+}
+
+
+def price_filter(m: FakeMarket) -> dict[str, Any]:
+    """A symbol's PRICE_FILTER: its tick, up to 50 times the mark price."""
+    return {
+        "filterType": "PRICE_FILTER",
+        "minPrice": m.tick_size,
+        "maxPrice": fixed_str(m.mark_price * 50, m.price_decimals),
+        "tickSize": m.tick_size,
+    }
+
+
+def lot_size(kind: str, min_qty: str, max_qty: str, step: str) -> dict[str, Any]:
+    """A LOT_SIZE or MARKET_LOT_SIZE filter."""
+    return {"filterType": kind, "minQty": min_qty, "maxQty": max_qty, "stepSize": step}
 
 
 def _last_fill(coins: float, step: str) -> str:

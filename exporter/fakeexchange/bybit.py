@@ -7,6 +7,7 @@ application-level `{"op":"ping"}` keepalive.
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib import parse
@@ -68,34 +69,51 @@ class BybitProtocol(VenueProtocol):
     venue: ClassVar[str] = "bybit"
     ccxt_id: ClassVar[str] = "bybit"
     ws_paths: ClassVar[tuple[str, ...]] = ("/v5/public/linear",)
+    CATEGORY: ClassVar[str] = "linear"
+    """The v5 `category` served (others answer empty lists); the stream is `ws_paths[0]`."""
+    LEVERAGE_CAP: ClassVar[float] = math.inf
+    """The highest `maxLeverage` an instrument states."""
+    SERVES_HISTORY: ClassVar[bool] = True
+    """Whether open-interest history and klines are served (the heatmap backfill)."""
+    LEGACY_FIELDS: ClassVar[tuple[tuple[str, tuple[str, str, str, str, str]], ...]] = (
+        ("side", ("symbol", "side", "price", "size", "updatedTime")),
+    )
+    """The single entry of a `liquidation.<ID>` frame: per shape, the key that tells it and its
+    (symbol, side, price, size, time) fields, checked in order (none found: the last)."""
 
     def market_id(self, market: FakeMarket) -> str:
         """Bybit ids are base+quote, e.g. BTCUSDT."""
         return f"{market.base}{market.quote}"
 
     def ccxt_config(self, rest_url: str, ws_url: str) -> dict[str, Any]:
-        """Overrides from EXCHANGES.md; only linear markets, so load_markets is two requests."""
+        """Overrides from EXCHANGES.md; only `CATEGORY` markets, so load_markets is two
+        requests."""
         return {
             "urls": {
                 "api": {
                     "public": rest_url,
-                    "ws": {"public": {"linear": f"{ws_url}/v5/public/linear"}},
+                    "ws": {"public": {self.CATEGORY: f"{ws_url}{self.ws_paths[0]}"}},
                 },
             },
-            "options": {"fetchMarkets": {"types": ["linear"]}},
+            "options": {"fetchMarkets": {"types": [self.CATEGORY]}},
         }
 
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Instruments (load_markets), tickers (OI and mark price of every symbol), time."""
-        return {
+        """Instruments (load_markets), tickers (OI and mark price of every symbol), time; and
+        open-interest history and klines where `SERVES_HISTORY`."""
+        routes: dict[str, RestHandler] = {
             "/v5/market/instruments-info": self._instruments,
             "/v5/market/tickers": self._tickers,
             "/v5/market/time": _server_time,
-            "/v5/market/open-interest": self._open_interest,
-            "/v5/market/kline": self._kline,
         }
+        if self.SERVES_HISTORY:
+            routes |= {
+                "/v5/market/open-interest": self._open_interest,
+                "/v5/market/kline": self._kline,
+            }
+        return routes
 
     def rest_error(self, status: int) -> RestReply:
         """retCode 10006 for 429; 403 is Bybit's IP limit and comes as bare text."""
@@ -111,7 +129,7 @@ class BybitProtocol(VenueProtocol):
             return _params_error(ctx.now_ms, "params error: Category is invalid")
         # Everything here is trading: PreLaunch (ccxt asks for it too) and later pages are empty.
         listed = (
-            category == "linear"
+            category == self.CATEGORY
             and ctx.query.get("status", "Trading") == "Trading"
             and not ctx.query.get("cursor")
         )
@@ -134,7 +152,7 @@ class BybitProtocol(VenueProtocol):
             "priceScale": str(m.price_decimals),
             "leverageFilter": {
                 "minLeverage": "1",
-                "maxLeverage": f"{m.max_leverage:.2f}",
+                "maxLeverage": f"{min(m.max_leverage, self.LEVERAGE_CAP):.2f}",
                 "leverageStep": "0.01",
             },
             "priceFilter": {
@@ -165,7 +183,7 @@ class BybitProtocol(VenueProtocol):
         category = ctx.query.get("category", "")
         if category not in _KNOWN_CATEGORIES:
             return _params_error(ctx.now_ms, "params error: Category is invalid")
-        quotes = self._filter(ctx) if category == "linear" else []
+        quotes = self._filter(ctx) if category == self.CATEGORY else []
         if ctx.query.get("symbol") and not quotes:
             return _params_error(ctx.now_ms, "Not supported symbols")
         rows = [self._ticker(q, ctx.now_ms) for q in quotes]
@@ -232,7 +250,7 @@ class BybitProtocol(VenueProtocol):
         if before is not None:
             last = min(last, before - 1)
         m = quote.market
-        history = ctx.history(m.symbol)
+        history = ctx.history(self.unified_symbol(m))
         rows = history.pick(first, last, limit, newest=True, period_ms=period)
         oldest = int(history.ts_ms[rows[0]]) if rows else None
         more = oldest is not None and bool(
@@ -240,7 +258,7 @@ class BybitProtocol(VenueProtocol):
         )
         result = {
             "symbol": self.market_id(m),
-            "category": "linear",
+            "category": self.CATEGORY,
             "list": [
                 {
                     "openInterest": f"{history.open_interest_coins[i]:.8f}",
@@ -268,7 +286,7 @@ class BybitProtocol(VenueProtocol):
             return _params_error(ctx.now_ms, f"params error: {exc.name} is invalid")
         first = None if start is None else start // CANDLE_MS * CANDLE_MS
         m = quote.market
-        history = ctx.history(m.symbol)
+        history = ctx.history(self.unified_symbol(m))
         rows = history.pick(first, end, limit, newest=end is not None or start is None)
 
         def price(values: Any, i: int) -> str:
@@ -286,15 +304,15 @@ class BybitProtocol(VenueProtocol):
             ]
             for i in reversed(rows)
         ]
-        result = {"symbol": self.market_id(m), "category": "linear", "list": candles}
+        result = {"symbol": self.market_id(m), "category": self.CATEGORY, "list": candles}
         return json_reply(_envelope(ctx.now_ms, result))
 
     def _history_quote(self, ctx: RestContext) -> Quote | RestReply:
-        """The linear market named by ?category=linear&symbol=, or Bybit's refusal."""
+        """The market named by ?category=<CATEGORY>&symbol=, or Bybit's refusal."""
         if ctx.query.get("category") not in {"linear", "inverse"}:
             return _params_error(ctx.now_ms, "params error: Category is invalid")
         quote = ctx.quote(ctx.query.get("symbol", ""), self.market_id)
-        if ctx.query.get("category") != "linear" or quote is None:
+        if ctx.query.get("category") != self.CATEGORY or quote is None:
             return _params_error(ctx.now_ms, "params error: symbol invalid")
         return quote
 
@@ -322,7 +340,7 @@ class BybitProtocol(VenueProtocol):
             if market is None:
                 invalid.append(str(topic))
             else:
-                keys.add(market.symbol)
+                keys.add(self.unified_symbol(market))
         return SubscribeRequest(op, frozenset(keys), tuple(invalid), message, text)
 
     def _topic_market(self, topic: object) -> FakeMarket | None:
@@ -362,7 +380,7 @@ class BybitProtocol(VenueProtocol):
                 "T": liq.ts_ms,
                 "s": market_id,
                 "S": "Buy" if liq.side == "long" else "Sell",
-                "v": fixed_str(liq.coins, m.qty_decimals),
+                "v": self._size(m, liq),
                 "p": fixed_str(liq.price, m.price_decimals),
             }
             for liq in group
@@ -373,7 +391,11 @@ class BybitProtocol(VenueProtocol):
             "ts": max(liq.ts_ms for liq in group) + _PUSH_LAG_MS,
             "data": rows,
         }
-        return Frame(compact(frame), m.symbol, tuple(group))
+        return Frame(compact(frame), group[0].symbol, tuple(group))
+
+    def _size(self, m: FakeMarket, liq: Liquidation) -> str:
+        """An allLiquidation row's `v`: coins here."""
+        return fixed_str(liq.coins, m.qty_decimals)
 
     def decode(self, text: str) -> list[Liquidation]:
         """allLiquidation rows, and the retired single-row `liquidation.<ID>` topic."""
@@ -382,27 +404,33 @@ class BybitProtocol(VenueProtocol):
             return []
         topic = str(message.get("topic", ""))
         data = message.get("data")
+        rows: list[tuple[Any, ...]]
         if topic.startswith(_TOPIC_PREFIX) and isinstance(data, list):
             rows = [(r.get("s"), r.get("S"), r.get("p"), r.get("v"), r.get("T")) for r in data]
         elif topic.startswith(_LEGACY_TOPIC_PREFIX) and isinstance(data, dict):
-            rows = [
-                (
-                    data.get("symbol"),
-                    data.get("side"),
-                    data.get("price"),
-                    data.get("size"),
-                    data.get("updatedTime"),
-                )
-            ]
+            names = next(
+                (shape for key, shape in self.LEGACY_FIELDS if key in data),
+                self.LEGACY_FIELDS[-1][1],
+            )
+            rows = [tuple(data.get(name) for name in names)]
         else:
             return []
         out = []
         for market_id, side, price, size, ts in rows:
             market = self.by_id.get(str(market_id))
-            if market is not None:
+            coins = None if market is None else self._coins(float(size), float(price))
+            if market is not None and coins is not None:
                 position: Side = "long" if side == "Buy" else "short"
-                out.append(Liquidation(market.symbol, position, float(price), float(size), int(ts)))
+                out.append(
+                    Liquidation(self.unified_symbol(market), position, float(price), coins, int(ts))
+                )
         return out
+
+    def _coins(self, size: float, price: float) -> float | None:
+        """Coins of a row's size at its price (None: no liquidation to log); linear's are
+        coins."""
+        del price
+        return size
 
 
 def _cursor_ts(cursor: str) -> int | None:

@@ -184,7 +184,7 @@ class OkxProtocol(VenueProtocol):
         except BadParameterError as exc:
             return _error("51000", f"Parameter {exc.name} error")
         m = quote.market
-        history = ctx.history(m.symbol)
+        history = ctx.history(self.unified_symbol(m))
         rows = history.pick(*_exclusive(begin, end), limit, newest=True, period_ms=period)
         data = [
             [
@@ -217,7 +217,7 @@ class OkxProtocol(VenueProtocol):
             oldest = (ctx.now_ms // CANDLE_MS - _RECENT_CANDLES + 1) * CANDLE_MS
             first = oldest if first is None else max(first, oldest)
         m = quote.market
-        history = ctx.history(m.symbol)
+        history = ctx.history(self.unified_symbol(m))
         rows = history.pick(first, last, limit, newest=True)
 
         def price(values: Any, i: int) -> str:
@@ -353,7 +353,7 @@ class OkxProtocol(VenueProtocol):
             for liq in group
         ]
         arg = {"channel": _CHANNEL, "instType": _INST_TYPE}
-        return Frame(compact({"arg": arg, "data": entries}), m.symbol, tuple(group))
+        return Frame(compact({"arg": arg, "data": entries}), group[0].symbol, tuple(group))
 
     def decode(self, text: str) -> list[Liquidation]:
         """Every detail of every entry; `net` positions take their side from the order side."""
@@ -375,7 +375,11 @@ class OkxProtocol(VenueProtocol):
                 coins = float(detail["sz"]) * market.contract_coins
                 out.append(
                     Liquidation(
-                        market.symbol, pos_side, float(detail["bkPx"]), coins, int(detail["ts"])
+                        self.unified_symbol(market),
+                        pos_side,
+                        float(detail["bkPx"]),
+                        coins,
+                        int(detail["ts"]),
                     )
                 )
         return out

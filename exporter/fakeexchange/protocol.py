@@ -77,7 +77,14 @@ class InvalidRequest:
     text: str
 
 
-Inbound = SubscribeRequest | PingRequest | InvalidRequest
+@dataclass(frozen=True)
+class IgnoredRequest:
+    """A frame the venue takes without answering (a client's pong to the venue's own ping)."""
+
+    text: str
+
+
+Inbound = SubscribeRequest | PingRequest | InvalidRequest | IgnoredRequest
 
 
 @dataclass(frozen=True)
@@ -210,10 +217,32 @@ class VenueProtocol(ABC):
     ccxt_id: ClassVar[str]
     ws_paths: ClassVar[tuple[str, ...]]
     """aiohttp route patterns that upgrade to the venue's public WebSocket."""
+    EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = ()
+    """Markets listed on this venue only, after the shared ones (e.g. those of its recordings)."""
 
     def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        self.markets: dict[str, FakeMarket] = {m.symbol: m for m in markets}
-        self.by_id: dict[str, FakeMarket] = {self.market_id(m): m for m in markets}
+        listed = [*markets, *self.EXTRA_MARKETS]
+        self.markets: dict[str, FakeMarket] = {self.unified_symbol(m): m for m in listed}
+        self.by_id: dict[str, FakeMarket] = {self.market_id(m): m for m in listed}
+
+    def unified_symbol(self, market: FakeMarket) -> str:
+        """ccxt's symbol of the market on this venue: the USDT perpetual unless the venue lists
+        another kind (inverse: ``BTC/USD:BTC``)."""
+        return market.symbol
+
+    def quantize(self, liquidation: Liquidation) -> Liquidation:
+        """The liquidation as the wire can carry it: a venue counting whole contracts (inverse
+        USD contracts) rounds ``coins``, so the sent-frame log stays the exact truth."""
+        return liquidation
+
+    def wire(self, text: str) -> str | bytes:
+        """What goes on the socket for a text frame (HTX gzips every frame)."""
+        return text
+
+    def greeting(self, conn_id: str) -> list[str]:
+        """Frames the venue sends as a connection opens (Bitfinex ``info``, BitMEX welcome)."""
+        del conn_id
+        return []
 
     @abstractmethod
     def market_id(self, market: FakeMarket) -> str:

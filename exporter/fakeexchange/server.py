@@ -18,13 +18,24 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from exporter.fakeexchange.binance import BinanceProtocol
+from exporter.fakeexchange.binance_coinm import BinanceCoinmProtocol
+from exporter.fakeexchange.bitfinex import BitfinexProtocol
+from exporter.fakeexchange.bitget import BitgetProtocol
+from exporter.fakeexchange.bitmex import BitmexProtocol
 from exporter.fakeexchange.bybit import BybitProtocol
+from exporter.fakeexchange.bybit_inverse import BybitInverseProtocol
+from exporter.fakeexchange.deribit import DeribitProtocol
+from exporter.fakeexchange.dydx import DydxProtocol
 from exporter.fakeexchange.faults import RestFaults
+from exporter.fakeexchange.gate import GateProtocol
 from exporter.fakeexchange.history import FakeHistory, default_history
+from exporter.fakeexchange.htx import HtxProtocol
+from exporter.fakeexchange.kraken import KrakenProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS, FakeMarket, MarketState
 from exporter.fakeexchange.okx import OkxProtocol
 from exporter.fakeexchange.protocol import (
     ALL_MARKETS,
+    IgnoredRequest,
     InvalidRequest,
     Liquidation,
     PingRequest,
@@ -51,6 +62,16 @@ PROTOCOLS: Final[dict[Venue, type[VenueProtocol]]] = {
     "binance": BinanceProtocol,
     "bybit": BybitProtocol,
     "okx": OkxProtocol,
+    "binance_coinm": BinanceCoinmProtocol,
+    "bybit_inverse": BybitInverseProtocol,
+    "gate": GateProtocol,
+    "htx": HtxProtocol,
+    "bitget": BitgetProtocol,
+    "deribit": DeribitProtocol,
+    "dydx": DydxProtocol,
+    "kraken": KrakenProtocol,
+    "bitfinex": BitfinexProtocol,
+    "bitmex": BitmexProtocol,
 }
 """Venue -> wire format (every venue of ``exporter.venues`` has one: tests/test_venues.py)."""
 
@@ -150,8 +171,8 @@ class FakeExchange:
         self._clock = clock or _wall_clock_ms
         now = self._clock()
         self._state: dict[str, MarketState] = {
-            m.symbol: MarketState(m.mark_price, m.open_interest_coins, now)
-            for m in self._protocol.markets.values()
+            symbol: MarketState(m.mark_price, m.open_interest_coins, now)
+            for symbol, m in self._protocol.markets.items()
         }
         self._history: dict[str, FakeHistory] = {}
         self._routes = self._protocol.rest_routes()
@@ -224,6 +245,22 @@ class FakeExchange:
         if not url:
             raise RuntimeError(f"{self.venue} fake exchange not started")
         return url
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every listed market's unified symbol, in table order (BTC, ETH, SOL first)."""
+        return list(self._protocol.markets)
+
+    def market(self, symbol: str) -> FakeMarket:
+        """The listed market of a unified symbol (its tick and lot sizes)."""
+        return self._protocol.market(symbol)
+
+    def symbol_of(self, coin: str) -> str:
+        """The unified symbol of ``coin``'s market here (``BTC/USDT:USDT``, ``BTC/USD:BTC``)."""
+        found = [s for s, m in self._protocol.markets.items() if m.base == coin]
+        if not found:
+            raise KeyError(f"{self.venue}: no market of {coin}")
+        return found[0]
 
     def ccxt_config(self) -> dict[str, Any]:
         """ccxt constructor overrides (urls/options) pointing this venue's class here."""
@@ -332,7 +369,7 @@ class FakeExchange:
             raise ValueError(f"side must be 'long' or 'short', got {side!r}")
         if price <= 0 or coins <= 0:
             raise ValueError(f"price and coins must be positive, got {price!r}, {coins!r}")
-        return Liquidation(symbol, cast("Side", side), price, coins, ts_ms)
+        return self._protocol.quantize(Liquidation(symbol, cast("Side", side), price, coins, ts_ms))
 
     def _broadcast(self, frame: Frame) -> list[SentFrame]:
         receivers = [c for c in self._connections.values() if c.covers(frame.symbol)]
@@ -481,6 +518,8 @@ class FakeExchange:
             self.connections_total, self._protocol.new_conn_id(), ws, request.transport
         )
         self._connections[conn.number] = conn
+        for text in self._protocol.greeting(conn.conn_id):
+            conn.outbox.put_nowait(text)
         writer = asyncio.create_task(self._write_loop(conn), name=f"fake-{self.venue}-writer")
         logger.debug("fake %s: connection %d on %s", self.venue, conn.number, request.path)
         try:
@@ -506,10 +545,11 @@ class FakeExchange:
             payload = await conn.outbox.get()
             try:
                 if not broken:
-                    if isinstance(payload, str):
-                        await conn.ws.send_str(payload)
+                    wired = self._protocol.wire(payload) if isinstance(payload, str) else payload
+                    if isinstance(wired, str):
+                        await conn.ws.send_str(wired)
                     else:
-                        await conn.ws.send_bytes(payload)
+                        await conn.ws.send_bytes(wired)
             except ConnectionError as exc:
                 broken = True
                 logger.debug("fake %s: connection %d gone: %s", self.venue, conn.number, exc)
@@ -525,6 +565,8 @@ class FakeExchange:
                 conn.outbox.put_nowait(self._protocol.pong(inbound, conn.conn_id))
         elif isinstance(inbound, SubscribeRequest):
             self._on_subscribe(conn, inbound)
+        elif isinstance(inbound, IgnoredRequest):
+            logger.debug("fake %s: took %r without an answer", self.venue, text[:200])
         elif isinstance(inbound, InvalidRequest):
             logger.warning("fake %s: invalid request %r", self.venue, text[:200])
             for answer in self._protocol.invalid(inbound, conn.conn_id):

@@ -125,9 +125,24 @@ LEVERAGE_PRIOR: Final[tuple[float, ...]] = (
 )
 LEVERAGE_CONCENTRATION: Final = 30.0
 
-# Share of each coin's open interest held on each venue (roughly the three venues' relative BTC
-# perpetual OI; an assumption, fixed so that venue splits are predictable in tests).
-VENUE_SHARES: Final[Mapping[str, float]] = {"binance": 0.45, "bybit": 0.30, "okx": 0.25}
+# Share of each coin's open interest held on each venue, relative to the others simulated (the
+# default three sum to 1; the rest roughly their BTC perpetual open interest against those; an
+# assumption, fixed so that venue splits are predictable in tests).
+VENUE_SHARES: Final[Mapping[str, float]] = {
+    "binance": 0.45,
+    "bybit": 0.30,
+    "okx": 0.25,
+    "binance_coinm": 0.06,
+    "bybit_inverse": 0.04,
+    "gate": 0.15,
+    "htx": 0.05,
+    "bitget": 0.20,
+    "deribit": 0.04,
+    "dydx": 0.02,
+    "kraken": 0.02,
+    "bitfinex": 0.02,
+    "bitmex": 0.02,
+}
 
 
 @dataclass(frozen=True)

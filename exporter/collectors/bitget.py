@@ -1,0 +1,191 @@
+"""Bitget USDT-M perpetual futures (ccxt ``bitget`` for REST; ccxt.pro streams no public
+liquidations here, so the native client always carries the stream).
+
+The UTA (v3) public ``liquidation`` topic of instType ``usdt-futures`` covers every USDT-M
+contract. It is SAMPLED: one push per second holding, per pair, only the largest long and the
+largest short liquidation of the previous second
+(https://www.bitget.com/api-doc/uta/websocket/public/Liquidation-Channel), so its totals are
+lower bounds. ``side`` is the side of the POSITION; ``amount`` is in the QUOTE coin (USDT), so
+coins are ``amount / price`` (a recorded frame's amounts are exactly lot-size multiples of the
+price: 13.70319 = 83.1 APE x 0.1649).
+
+Open interest (``holdingAmount``, base coin) and mark price of every contract come from one
+``/api/v2/mix/market/tickers?productType=USDT-FUTURES`` call. Bitget serves no open-interest
+history, so there is no backfill.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from exporter.collectors import fields
+from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.venue import (
+    FrameKind,
+    NativeFeed,
+    OpenInterestFields,
+    OpenInterestItem,
+    RawOpenInterest,
+    VenueAdapter,
+)
+from exporter.events import InvalidEventError, Reason
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.history import HistoryLimits
+    from exporter.events import Side
+    from exporter.venues import Venue
+
+TOPIC: Final = "liquidation"
+INST_TYPE: Final = "usdt-futures"  # the v3 name; REST v2 calls it USDT-FUTURES
+PRODUCT_TYPE: Final = "USDT-FUTURES"
+SETTLE: Final = "USDT"
+
+
+def _open_interest_fields(row: Mapping[str, Any]) -> OpenInterestFields:
+    """``holdingAmount`` is in the base coin; USD from the mark price; ``ts`` in ms."""
+    return (
+        fields.number(row, "holdingAmount"),
+        None,
+        fields.number(row, "markPrice"),
+        fields.timestamp_ms(row, "ts"),
+    )
+
+
+def _entry(item: object) -> FrameItem:
+    if not isinstance(item, dict):
+        return InvalidEventError(Reason.WRONG_TYPE, f"data entry {item!r:.50}")
+    symbol = item.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        return InvalidEventError(Reason.MISSING_FIELD, f"symbol={symbol!r:.50}")
+    return RawEntry(symbol, item)
+
+
+class BitgetVenue(VenueAdapter):
+    name: ClassVar[Venue] = "bitget"
+    ccxt_class: ClassVar[str | None] = "bitget"
+    CCXT_STREAMS: ClassVar[bool] = False  # ccxt.pro bitget has no public liquidation watch
+    # Bitget drops a connection that sends no text `ping` for 2 minutes and asks for one every
+    # 30 s; it answers the text `pong`.
+    NATIVE: ClassVar[NativeFeed] = NativeFeed(
+        default_root="wss://ws.bitget.com",
+        path="/v3/ws/public",
+        keepalive_seconds=25.0,
+        keepalive="ping",
+        all_markets_channel=True,
+    )
+    # `side` of the liquidated POSITION: "buy" = long position liquidation, "sell" = short
+    # (https://www.bitget.com/api-doc/uta/websocket/public/Liquidation-Channel, field `side`).
+    SIDES: ClassVar[dict[str, Side]] = {"buy": "long", "sell": "short"}
+    HISTORY: ClassVar[HistoryLimits | None] = None  # Bitget has no open-interest history
+
+    @classmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        """REST only: ccxt never opens Bitget's WebSocket here (``CCXT_STREAMS`` is False).
+        ccxt appends ``/api/v2/...`` to these roots."""
+        del ws_url
+        if not rest_url:
+            return {}
+        return {"api": {"spot": rest_url, "mix": rest_url}}
+
+    @classmethod
+    def ccxt_options(cls) -> dict[str, Any]:
+        """Contracts only: load_markets asks /api/v2/spot/public/coins (ccxt always does) and
+        /api/v2/mix/market/contracts once per productType (six; ccxt has no narrower option),
+        not the spot and margin lists."""
+        return {"fetchMarkets": {"types": ["swap"]}}
+
+    def every_market(self, exchange: CcxtExchange) -> list[str]:
+        """``symbols: all`` is every active USDT-M perpetual: the ``usdt-futures`` feed carries
+        no USDC-M or coin-M contract."""
+        return [
+            symbol
+            for symbol in super().every_market(exchange)
+            if (exchange.markets or {})[symbol].get("settle") == SETTLE
+        ]
+
+    # --- the liquidation stream -------------------------------------------------------------
+
+    def classify_frame(self, message: object) -> FrameKind:
+        if not isinstance(message, dict):
+            return FrameKind.CONTROL if message == "pong" else FrameKind.UNKNOWN
+        event = message.get("event")
+        if event == "subscribe":
+            return FrameKind.ACK
+        if event == "error":
+            return FrameKind.REJECT
+        if event == "unsubscribe":
+            return FrameKind.CONTROL
+        arg = message.get("arg")
+        if isinstance(arg, dict) and arg.get("topic") == TOPIC and "data" in message:
+            return FrameKind.DATA
+        return FrameKind.UNKNOWN
+
+    def split_frame(self, message: Any) -> Sequence[FrameItem]:
+        """Every ``data`` entry: one (sampled) liquidation each, of any USDT-M pair."""
+        data = message.get("data") if isinstance(message, dict) else None
+        if not isinstance(data, list):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
+        return [_entry(item) for item in data]
+
+    def parse_entry(self, entry: Any) -> RawLiquidation:
+        """``amount`` is USDT (the doc: "Liquidation amount, Unit: quote coin"): coins are
+        amount / price."""
+        side = fields.lookup(entry, "side", self.SIDES, Reason.INVALID_SIDE)
+        price = fields.number(entry, "price")
+        if not price > 0:  # also NaN: the division below needs a positive price
+            raise InvalidEventError(Reason.NOT_POSITIVE, f"price={price!r}")
+        return RawLiquidation(
+            side=side,
+            price=price,
+            amount=fields.number(entry, "amount") / price,
+            timestamp_ms=fields.timestamp_ms(entry, "ts"),
+        )
+
+    def watch_calls(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        """None: ccxt.pro bitget has no public liquidation watch (``CCXT_STREAMS`` is False)."""
+        del exchange, symbols
+        return []
+
+    def native_subscriptions(
+        self,
+        market_ids: Sequence[str] | None,  # noqa: ARG002 - one topic covers every USDT-M pair
+    ) -> list[dict[str, Any]]:
+        """One subscription for every USDT-M pair (we keep our markets); Bitget acknowledges
+        each arg with ``{"event":"subscribe","arg":...}``."""
+        return [{"op": "subscribe", "args": [{"instType": INST_TYPE, "topic": TOPIC}]}]
+
+    # --- open interest ---------------------------------------------------------------------
+
+    async def read_open_interest(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[OpenInterestItem]:
+        """One ``GET /api/v2/mix/market/tickers`` for every USDT-M contract (Bitget: 20
+        requests / s per IP on it; the default 1 s poll floor uses 5 % of it)."""
+        tickers = getattr(exchange, "publicMixGetV2MixMarketTickers")  # noqa: B009 - implicit API
+        response = await tickers({"productType": PRODUCT_TYPE})
+        rows = response.get("data") if isinstance(response, dict) else None
+        if not isinstance(rows, list):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"tickers={response!r:.50}")]
+        markets = exchange.markets or {}
+        by_id = {
+            str(m.get("id")): m
+            for m in markets.values()
+            if m.get("swap") and m.get("settle") == SETTLE
+        }
+        wanted = set(symbols) if symbols is not None else None
+        items: list[OpenInterestItem] = []
+        for row in rows:
+            if not isinstance(row, dict):
+                items.append(InvalidEventError(Reason.WRONG_TYPE, f"ticker {row!r:.50}"))
+                continue
+            market = by_id.get(str(row.get("symbol")))
+            if market is None or (wanted is not None and market["symbol"] not in wanted):
+                continue  # a contract we do not watch (or one listed since load_markets)
+            items.append(RawOpenInterest(market, partial(_open_interest_fields, row)))
+        return items

@@ -1,0 +1,232 @@
+"""dYdX v4 perpetuals: REST through ccxt ``dydx`` (the indexer), the stream through our own
+client on the indexer WebSocket (ccxt.pro has no liquidation watch for dYdX).
+
+dYdX has no liquidation channel: ``v4_trades`` (one subscription per market) carries every
+trade, and only those of ``type`` ``LIQUIDATED`` are entries; the others are left out, not
+rejected. ``DELEVERAGED`` trades are not counted either: they close a bankrupt position against
+offsetting accounts, and also settle every position of a delisted market, and the public trade
+does not tell the two apart (other venues' liquidation feeds carry no deleveraging either).
+``size`` is in the base coin, ``price`` in USD, ``createdAt`` an ISO-8601 time. The
+``subscribed`` acknowledgement carries the market's PAST trades: it is the ack, never data.
+The server pings every 30 s (aiohttp answers); we ping it as often.
+
+The indexer allows 32 ``v4_trades`` subscriptions per connection (``V4_TRADES_CHANNEL_LIMIT``,
+v4-chain indexer/services/socks/src/config.ts) and refuses the rest: ``symbols: all`` means
+the 32 markets of the largest open interest (in USD), until the stream can spread over several
+connections.
+
+Open interest (base coin) and oracle price of every market: one ``/v4/perpetualMarkets`` call
+per poll, against the indexer's 100 requests per 10 s per IP. The 5-minute candles carry
+``startingOpenInterest``, but ccxt's ``fetch_ohlcv`` drops it and ccxt has no open-interest
+history for dYdX: no backfill (``HISTORY`` None).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from exporter.collectors import fields
+from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.venue import (
+    FrameKind,
+    NativeFeed,
+    OpenInterestFields,
+    OpenInterestItem,
+    RawOpenInterest,
+    VenueAdapter,
+)
+from exporter.events import InvalidEventError, Reason, Side
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.history import HistoryLimits
+    from exporter.venues import Venue
+
+TRADES_CHANNEL: Final = "v4_trades"
+LIQUIDATED: Final = "LIQUIDATED"
+# Per-connection cap of v4_trades subscriptions on the public indexer.
+SUBSCRIPTIONS_PER_CONNECTION: Final = 32
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND: Final = timedelta(milliseconds=1)
+# Frames that are neither data nor an answer to a subscription: the greeting on connect, the
+# answer to an unsubscribe or to an application-level ping.
+CONTROL_TYPES: Final = frozenset({"connected", "unsubscribed", "pong"})
+
+
+def iso_ms(info: Mapping[str, Any], key: str) -> int:
+    """Milliseconds since the epoch of an ISO-8601 time (``2024-08-04T07:34:50.628Z``), in
+    integer arithmetic (a float product would truncate 628 to 627)."""
+    value = info.get(key)
+    if value is None or value == "":
+        raise InvalidEventError(Reason.MISSING_FIELD, key)
+    if not isinstance(value, str):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"{key}={value!r:.50}")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r:.50}") from None
+    if when.tzinfo is None:
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r:.50} has no zone")
+    return (when - EPOCH) // MILLISECOND
+
+
+def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
+    """``openInterest`` is in the base coin; the oracle price is dYdX's mark price. The
+    listing has no per-market time."""
+    return (
+        fields.number(info, "openInterest"),
+        None,
+        fields.number(info, "oraclePrice"),
+        None,
+    )
+
+
+def _trade_items(trade: object, market_id: str) -> list[FrameItem]:
+    if not isinstance(trade, dict):
+        return [InvalidEventError(Reason.WRONG_TYPE, f"trade {trade!r:.50}")]
+    return [RawEntry(market_id, trade)] if trade.get("type") == LIQUIDATED else []
+
+
+class DydxVenue(VenueAdapter):
+    name: ClassVar[Venue] = "dydx"
+    ccxt_class: ClassVar[str | None] = "dydx"
+    CCXT_STREAMS: ClassVar[bool] = False
+    HISTORY: ClassVar[HistoryLimits | None] = None
+    # The server sends a WebSocket ping every 30 s and drops a connection whose pong is 10 s
+    # late; we ping as often (aiohttp's heartbeat) to notice a dead link.
+    NATIVE: ClassVar[NativeFeed] = NativeFeed(
+        default_root="wss://indexer.dydx.trade",
+        path="/v4/ws",
+        keepalive_seconds=30.0,
+        all_markets_channel=False,
+    )
+    # ``side`` of a trade is the TAKER's order side (the indexer publishes a trade from the
+    # taker's fill), and a LIQUIDATED trade's taker is the liquidation order ("LIQUIDATED is
+    # the trade type for a fill with a liquidated taker order", v4-chain indexer/packages/
+    # postgres/src/types/trade-types.ts; https://docs.dydx.xyz/indexer-client/websockets).
+    # The forced order closes the position: SELL means a long was liquidated.
+    SIDES: ClassVar[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
+
+    @classmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        """``rest_url`` is the indexer's root (``/v4`` is appended, as on indexer.dydx.trade)."""
+        api: dict[str, Any] = {}
+        if rest_url:
+            api["indexer"] = rest_url + "/v4"
+        if ws_url:
+            api["ws"] = ws_url + cls.NATIVE.path
+        return {"api": api} if api else {}
+
+    @classmethod
+    def coin_symbol(cls, coin: str) -> str:
+        """ccxt's symbol of ``<COIN>-USD``: quoted and settled in USDC."""
+        return f"{coin}/USDC:USDC"
+
+    def every_market(self, exchange: CcxtExchange) -> list[str]:
+        """The active markets of the largest open interest in USD, as many as one connection
+        may subscribe to (``SUBSCRIPTIONS_PER_CONNECTION``)."""
+        active = [
+            (symbol, market)
+            for symbol, market in (exchange.markets or {}).items()
+            if market.get("swap") and market.get("active") is not False
+        ]
+        active.sort(key=lambda item: -_open_interest_usd(item[1]))
+        return [symbol for symbol, _ in active[:SUBSCRIPTIONS_PER_CONNECTION]]
+
+    # --- the liquidation stream -------------------------------------------------------------
+
+    def classify_frame(self, message: object) -> FrameKind:
+        if not isinstance(message, dict):
+            return FrameKind.UNKNOWN
+        kind = message.get("type")
+        if kind in ("channel_data", "channel_batch_data"):
+            return FrameKind.DATA if message.get("channel") == TRADES_CHANNEL else FrameKind.UNKNOWN
+        if kind == "subscribed":
+            return FrameKind.ACK  # its contents are past trades: not counted
+        if kind == "error":
+            return FrameKind.REJECT
+        return FrameKind.CONTROL if kind in CONTROL_TYPES else FrameKind.UNKNOWN
+
+    def split_frame(self, message: Any) -> Sequence[FrameItem]:
+        """Every LIQUIDATED trade of ``contents.trades`` (a list of such contents in a batch);
+        the market is the subscription's ``id``."""
+        market_id = message.get("id")
+        if not isinstance(market_id, str) or not market_id:
+            return [InvalidEventError(Reason.MISSING_FIELD, f"id={market_id!r:.50}")]
+        contents = message.get("contents")
+        batch = contents if message.get("type") == "channel_batch_data" else [contents]
+        if not isinstance(batch, list):
+            return [InvalidEventError(Reason.WRONG_TYPE, f"contents={contents!r:.50}")]
+        items: list[FrameItem] = []
+        for content in batch:
+            trades = content.get("trades") if isinstance(content, dict) else None
+            if not isinstance(trades, list):
+                items.append(InvalidEventError(Reason.WRONG_TYPE, f"trades={trades!r:.50}"))
+                continue
+            for trade in trades:
+                items.extend(_trade_items(trade, market_id))
+        return items
+
+    def parse_entry(self, entry: Any) -> RawLiquidation:
+        return RawLiquidation(
+            side=fields.lookup(entry, "side", self.SIDES, Reason.INVALID_SIDE),
+            price=fields.number(entry, "price"),
+            amount=fields.number(entry, "size"),
+            timestamp_ms=iso_ms(entry, "createdAt"),
+        )
+
+    def watch_calls(
+        self,
+        exchange: CcxtExchange,  # noqa: ARG002 - ccxt.pro does not stream dYdX liquidations
+        symbols: Sequence[str] | None,  # noqa: ARG002
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        return []
+
+    def native_subscriptions(self, market_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+        """``{"type": "subscribe", "channel": "v4_trades", "id": "BTC-USD"}`` per market, each
+        acknowledged by ``subscribed``. There is no all-market channel: ``market_ids`` is never
+        None here."""
+        return [
+            {"type": "subscribe", "channel": TRADES_CHANNEL, "id": market_id}
+            for market_id in market_ids or ()
+        ]
+
+    # --- open interest ---------------------------------------------------------------------
+
+    async def read_open_interest(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[OpenInterestItem]:
+        """Every market's reading from one ``/v4/perpetualMarkets`` listing."""
+        api: Any = exchange  # ccxt's implicit endpoint methods are not in CcxtExchange
+        response = await api.indexerGetPerpetualMarkets()
+        listing = response.get("markets") if isinstance(response, dict) else None
+        markets = exchange.markets or {}
+        wanted = list(symbols) if symbols is not None else self.every_market(exchange)
+        if not isinstance(listing, dict):
+            return [InvalidEventError(Reason.MALFORMED, f"markets of {s}") for s in wanted]
+        items: list[OpenInterestItem] = []
+        for symbol in wanted:
+            market = markets[symbol]
+            info = listing.get(market["id"])
+            if not isinstance(info, dict):
+                items.append(InvalidEventError(Reason.MISSING_FIELD, f"no listing of {symbol}"))
+                continue
+            items.append(RawOpenInterest(market, partial(_open_interest_fields, info)))
+        return items
+
+
+def _open_interest_usd(market: Mapping[str, Any]) -> float:
+    """Open interest x oracle price of a loaded market's listing; 0 where unreadable."""
+    info = market.get("info")
+    if not isinstance(info, dict):
+        return 0.0
+    try:
+        usd = float(info["openInterest"]) * float(info["oraclePrice"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return usd if math.isfinite(usd) else 0.0

@@ -1,0 +1,181 @@
+"""Kraken Futures perpetuals (ccxt ``krakenfutures``): flexible ``PF_`` and inverse ``PI_``.
+
+ccxt.pro does not stream Kraken liquidations: the native client subscribes the public ``trade``
+feed of each product (``{"event":"subscribe","feed":"trade","product_ids":[...]}``; there is no
+all-products subscription) and keeps the trades of ``type`` ``liquidation``; every other trade
+(``fill``, ``block``, ``assignment``, ``termination``) is simply not an entry. On subscribing,
+Kraken sends a ``trade_snapshot`` of each product's recent past trades: those were (or were
+not) counted when they happened, so the snapshot is CONTROL and never counted.
+
+Sizes: ``qty`` is in contracts, one contract being 1 USD on ``PI_`` inverse perpetuals and one
+coin on ``PF_`` ones (``contractSize`` 1), so the intake's contract arithmetic gives coins and
+USD for both. Kraken wants a ping from the client at least every 60 s: the native client sends a
+WebSocket ping every 30 s whatever the traffic (``ping_always``). Open interest and mark price
+of every contract come from one ``/derivatives/api/v3/tickers`` call. ccxt has no
+open-interest history for Kraken Futures:
+no backfill.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from exporter.collectors import fields
+from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.venue import (
+    FrameKind,
+    NativeFeed,
+    OpenInterestFields,
+    OpenInterestItem,
+    RawOpenInterest,
+    VenueAdapter,
+)
+from exporter.events import InvalidEventError, Reason, Side
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+    from exporter.collectors.ccxt_types import CcxtExchange, Market
+    from exporter.collectors.history import HistoryLimits
+    from exporter.venues import Venue
+
+FEED: Final = "trade"
+LIQUIDATION: Final = "liquidation"
+# No documented limit on product_ids per request: bounded requests, one acknowledgement each.
+PRODUCTS_PER_REQUEST: Final = 50
+# Events that accept or refuse a (un)subscription. "alert" is Kraken's answer to a request it
+# cannot take ("Bad request"), "error" to an unknown product or feed.
+ACK_EVENTS: Final = frozenset({"subscribed"})
+REJECT_EVENTS: Final = frozenset({"error", "alert", "subscribed_failed"})
+# The greeting on connect ({"event":"info","version":1}) and answers to unsubscribing.
+CONTROL_EVENTS: Final = frozenset({"info", "unsubscribed", "unsubscribed_failed"})
+# Past trades sent on subscribing, and the heartbeat feed's beats.
+CONTROL_FEEDS: Final = frozenset({"trade_snapshot", "heartbeat"})
+
+
+def _open_interest_fields(info: Mapping[str, Any], market: Market) -> OpenInterestFields:
+    """``openInterest`` is in contracts: USD on inverse contracts (coins at the mark price),
+    coins on the others; a ticker carries no time of its own reading."""
+    contracts = fields.number(info, "openInterest")
+    mark = fields.number(info, "markPrice")
+    size = market.get("contractSize")
+    if not isinstance(size, int | float) or size <= 0:
+        raise InvalidEventError(Reason.MISSING_FIELD, f"contractSize of {market.get('symbol')}")
+    if market.get("inverse"):
+        usd = contracts * size
+        return (usd / mark, usd, mark, None)
+    return (contracts * size, None, mark, None)
+
+
+class KrakenVenue(VenueAdapter):
+    name: ClassVar[Venue] = "kraken"
+    ccxt_class: ClassVar[str | None] = "krakenfutures"
+    CCXT_STREAMS: ClassVar[bool] = False
+    quantity_in_contracts: ClassVar[bool] = True
+    # "Send a ping at least every 60 seconds to keep the connection open"
+    # (https://docs.kraken.com/exchange/api-reference/futures-websocket): WebSocket pings, as
+    # ccxt.pro krakenfutures sends (keepAlive 30 s), every 30 s whatever the traffic
+    # (``ping_always``: aiohttp's heartbeat would ping only after 30 s without a frame).
+    NATIVE: ClassVar[NativeFeed] = NativeFeed(
+        default_root="wss://futures.kraken.com",
+        path="/ws/v1",
+        keepalive_seconds=30.0,
+        all_markets_channel=False,
+        ping_always=True,
+    )
+    # `side` is "the classification of the taker side in the matched trade: buy if the taker
+    # is a buyer, sell if the taker is a seller" (https://docs.kraken.com/api/docs/futures-api/
+    # websocket/trade). A liquidation "begins by submitting an Immediate-or-Cancel order to the
+    # market" on the liquidated account's behalf (https://support.kraken.com/hc/en-us/articles/
+    # 360022835671-Equity-Protection-Process): an IOC order is the taker, so `side` is the
+    # liquidation ORDER's side and a taker sell closes a long. tardis-node maps it the same
+    # way (src/mappers/cryptofacilities.ts: side as is, "sell = long position liquidated").
+    SIDES: ClassVar[dict[str, Side]] = {"sell": "long", "buy": "short"}
+    HISTORY: ClassVar[HistoryLimits | None] = None
+
+    @classmethod
+    def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
+        """REST only: the stream is always the native client (``NATIVE.url(ws_url)``)."""
+        del ws_url
+        return {"api": {"public": rest_url + "/derivatives/api/"}} if rest_url else {}
+
+    @classmethod
+    def coin_symbol(cls, coin: str) -> str:
+        """A bare coin means its ``PF_`` perpetual, settled in USD (``BTC/USD:USD``)."""
+        return f"{coin}/USD:USD"
+
+    def every_market(self, exchange: CcxtExchange) -> list[str]:
+        """``symbols: all`` on Kraken means every perpetual, ``PF_`` and ``PI_``."""
+        return [
+            symbol
+            for symbol, market in (exchange.markets or {}).items()
+            if market.get("swap") and market.get("active") is not False
+        ]
+
+    def classify_frame(self, message: object) -> FrameKind:
+        if not isinstance(message, dict):
+            return FrameKind.UNKNOWN
+        event = message.get("event")
+        if event is not None:
+            if event in ACK_EVENTS:
+                return FrameKind.ACK
+            if event in REJECT_EVENTS:
+                return FrameKind.REJECT
+            return FrameKind.CONTROL if event in CONTROL_EVENTS else FrameKind.UNKNOWN
+        feed = message.get("feed")
+        if feed == FEED:
+            return FrameKind.DATA  # one trade; split_frame keeps it if it is a liquidation
+        return FrameKind.CONTROL if feed in CONTROL_FEEDS else FrameKind.UNKNOWN
+
+    def split_frame(self, message: Any) -> Sequence[FrameItem]:
+        """A ``trade`` frame is one trade: an entry when it is a liquidation, else nothing."""
+        kind = message.get("type")
+        if kind is None:
+            return [InvalidEventError(Reason.MISSING_FIELD, "type")]
+        if kind != LIQUIDATION:
+            return []
+        market_id = message.get("product_id")
+        if not isinstance(market_id, str) or not market_id:
+            return [InvalidEventError(Reason.MISSING_FIELD, f"product_id={market_id!r:.50}")]
+        return [RawEntry(market_id, message)]
+
+    def parse_entry(self, entry: Any) -> RawLiquidation:
+        return RawLiquidation(
+            side=fields.lookup(entry, "side", self.SIDES, Reason.INVALID_SIDE),
+            price=fields.number(entry, "price"),
+            amount=fields.number(entry, "qty"),
+            timestamp_ms=fields.timestamp_ms(entry, "time"),
+        )
+
+    def watch_calls(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[Callable[[], Coroutine[Any, Any, object]]]:
+        del exchange, symbols  # ccxt.pro has no Kraken Futures liquidation stream
+        return []
+
+    def native_subscriptions(self, market_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+        """``trade`` for our products, at most ``PRODUCTS_PER_REQUEST`` per request. There is
+        no all-products subscription: ``market_ids`` is never None (``all_markets_channel``)."""
+        ids = list(market_ids or ())
+        return [
+            {"event": "subscribe", "feed": FEED, "product_ids": ids[i : i + PRODUCTS_PER_REQUEST]}
+            for i in range(0, len(ids), PRODUCTS_PER_REQUEST)
+        ]
+
+    async def read_open_interest(
+        self, exchange: CcxtExchange, symbols: Sequence[str] | None
+    ) -> list[OpenInterestItem]:
+        tickers = await exchange.fetch_tickers()
+        wanted = set(symbols) if symbols is not None else None
+        markets = exchange.markets or {}
+        items: list[OpenInterestItem] = []
+        for symbol, ticker in tickers.items():
+            market = markets.get(symbol)
+            if market is None or not market.get("swap"):
+                continue  # indices, dated futures
+            if wanted is not None and symbol not in wanted:
+                continue
+            info = ticker.get("info") or {}
+            items.append(RawOpenInterest(market, partial(_open_interest_fields, info, market)))
+        return items
