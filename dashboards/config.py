@@ -9,9 +9,11 @@ Market thresholds were picked from ``tests/data/btc_liquidations_1h_usd_2025-11_
 (4316 hourly BTC liquidation totals across all exchanges, 2025-11-23 .. 2026-05-22, from a public
 aggregator). Statistics quoted below come from that file. Two things to keep in mind:
 
-- The exporter sees three venues (Binance, Bybit, OKX), and Binance's stream is sampled (at most
-  one order per symbol per second), so it sees less than the aggregator. USD floors below assume it
-  sees about half, and are set to half of the aggregator-wide level they were derived from.
+- By default the exporter sees three venues (Binance, Bybit, OKX), and Binance's stream is
+  sampled (at most one order per symbol per second), so it sees less than the aggregator. USD
+  floors below assume it sees about half, and are set to half of the aggregator-wide level they
+  were derived from. With every venue enabled it sees more (Bitget is sampled too), so the floors
+  are crossed somewhat more often; they were not re-derived for that (no per-venue history).
 - The floors are calibrated on BTC. ETH liquidations run at a similar scale; smaller coins (SOL)
   cross the floors only in their largest events. Ratios are scale-free and apply to every coin.
 """

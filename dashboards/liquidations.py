@@ -33,6 +33,7 @@ from dashboards.common import (
     timeseries_panel,
 )
 from dashboards.config import THRESHOLDS
+from exporter.venues import sampled_exchanges
 
 if TYPE_CHECKING:
     from grafana_foundation_sdk.cog.builder import Builder
@@ -43,8 +44,9 @@ TOP_EXCHANGES: Final = 6
 """Exchanges drawn on their own in the by-exchange chart; the rest are summed as ``others``, so
 the chart stays readable with every venue enabled."""
 SAMPLED_NOTE: Final = (
-    " Binance and Bitget publish a sample of their liquidations (`cryptoliq_venue_info"
-    '{completeness="sampled"}`), so totals that include them are lower bounds.'
+    f" {' and '.join(e.capitalize() for e in sampled_exchanges())} publish a sample of their "
+    'liquidations (`cryptoliq_venue_info{completeness="sampled"}`), so totals that include '
+    "them are lower bounds."
 )
 
 USD_BARS: Final = (

@@ -101,7 +101,7 @@ async def handle_index(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER_KEY]
     rows = []
     for exchange in exporter.config.enabled_exchanges():
-        symbols = "all USDT perpetuals" if exchange.all_symbols else ", ".join(exchange.symbols)
+        symbols = "all its perpetuals" if exchange.all_symbols else ", ".join(exchange.symbols)
         up = "up" if exporter.core.health.is_up(exchange.name) else "down"
         rows.append(
             f"<tr><td>{html.escape(exchange.name)}</td><td>{up}</td>"

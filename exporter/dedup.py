@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from exporter.events import Liquidation
 
 # (symbol, exchange time ms, side, price, quantity)
-EntryKey = tuple[str, int, str, float, float]
+EntryKey = tuple[str, int, str, float, float, str | None]
 
 # Over the largest single frame seen (Bybit, ~14,000 entries in a cascade), so a re-sent frame
 # of that size is still recognised whole. Keys are kept as 64-bit hashes: ~100 bytes each.
@@ -27,9 +27,11 @@ CAPACITY = 50_000
 HORIZON_MS = 5 * 60_000
 
 
-def entry_key(event: Liquidation) -> EntryKey:
-    """What identifies a liquidation within one exchange (before its occurrence in a frame)."""
-    return (event.symbol, event.timestamp_ms, event.side, event.price, event.quantity)
+def entry_key(event: Liquidation, entry_id: str | None = None) -> EntryKey:
+    """What identifies a liquidation within one exchange (before its occurrence in a frame):
+    its fields, and the venue's id of the trade or position where the venue states one (two
+    fills alike in every field but their trade id are two liquidations)."""
+    return (event.symbol, event.timestamp_ms, event.side, event.price, event.quantity, entry_id)
 
 
 class RecentLiquidations:

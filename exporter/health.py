@@ -98,8 +98,8 @@ class Health:
         self._dropped_late: Counter[str] = Counter()
         self._duplicates: Counter[str] = Counter()
         self._lost: Counter[tuple[str, LostReason]] = Counter()
-        # (markets through, markets to backfill) per venue; (0, 0) until the backfill begins.
-        self._backfill_progress: dict[str, tuple[int, int]] = dict.fromkeys(exchanges, (0, 0))
+        # Share of each venue's markets backfilled; 0 until its backfill begins.
+        self._backfill_progress: dict[str, float] = dict.fromkeys(exchanges, 0.0)
         self._backfill_failures: Counter[str] = Counter()
         self._tasks: int | None = None
 
@@ -147,7 +147,7 @@ class Health:
     def backfill_progress(self, exchange: str, done: int, total: int) -> None:
         """``done`` of the ``total`` markets to backfill are through (recorded or given up);
         nothing to backfill counts as done."""
-        self._backfill_progress[exchange] = (done, total) if total else (1, 1)
+        self._backfill_progress[exchange] = done / total if total else 1.0
 
     def backfill_failed(self, exchange: str) -> None:
         """A market's history could not be fetched at start-up (the heatmap starts without it)."""
@@ -171,11 +171,11 @@ class Health:
         for (venue, stream), seen in self._last_message.items():
             key = (labels.get(venue, venue), stream)
             last[key] = max(seen, last.get(key, seen))
-        progress: dict[str, tuple[int, int]] = {}
-        for venue, (done, total) in self._backfill_progress.items():
+        # An exchange is as far as its least advanced feed.
+        progress: dict[str, float] = {}
+        for venue, share in self._backfill_progress.items():
             label = labels.get(venue, venue)
-            before = progress.get(label, (0, 0))
-            progress[label] = (before[0] + done, before[1] + total)
+            progress[label] = min(share, progress.get(label, share))
         return HealthSnapshot(
             exchanges=exchanges,
             up={
@@ -190,9 +190,7 @@ class Health:
             dropped_late=_summed(self._dropped_late),
             duplicates=_summed(self._duplicates),
             lost=_summed(self._lost),
-            backfill_progress={
-                label: done / total if total else 0.0 for label, (done, total) in progress.items()
-            },
+            backfill_progress=progress,
             backfill_failures=_summed(self._backfill_failures),
             completeness={
                 label: "sampled"

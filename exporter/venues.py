@@ -49,3 +49,8 @@ def exchange_label(venue: str) -> str:
 
 def completeness_of(venue: Venue) -> Completeness:
     return "sampled" if venue in _SAMPLED else "complete"
+
+
+def sampled_exchanges() -> tuple[str, ...]:
+    """The ``exchange`` labels with a sampled feed, in venue order (for texts that name them)."""
+    return tuple(dict.fromkeys(exchange_label(v) for v in VENUES if v in _SAMPLED))

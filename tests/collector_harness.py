@@ -42,8 +42,10 @@ VENUE_TRANSPORTS = [pytest.param(v, t, id=f"{v}-{t}") for v in VENUES for t in t
 class RecordingCore(Core):
     """The real core, also keeping every event it was given (the collector's output)."""
 
-    def __init__(self) -> None:
-        super().__init__(EXCHANGES, time.time)
+    def __init__(self, venues: Sequence[str] = EXCHANGES) -> None:
+        """``venues``: those the health figures are kept for (an exchange of two feeds is up,
+        and through its backfill, when both are)."""
+        super().__init__(tuple(venues), time.time)
         self.liquidations: list[Liquidation] = []
         self.open_interest: list[OpenInterest] = []
 

@@ -70,7 +70,7 @@ class HistoryCore(RecordingCore):
     """The real core, also keeping the histories and the order of what it was given."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(EXCHANGES)  # the second feed of an exchange (COIN-M) is not run here
         self.histories: list[MarketHistory] = []
         self.order: list[tuple[str, str]] = []
 

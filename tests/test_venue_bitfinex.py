@@ -27,6 +27,7 @@ from exporter.fakeexchange.bitfinex import (
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
 from exporter.fakeexchange.protocol import PingRequest, SubscribeRequest
+from exporter.venues import completeness_of
 from tests.venues import offline
 from tests.venues.bitfinex import CASE, DOCS, FILE, RULE
 from tests.venues.case import FIXTURES
@@ -255,7 +256,7 @@ def test_one_subscription_covers_every_pair() -> None:
     assert (BitfinexVenue.CCXT_STREAMS, BitfinexVenue.HISTORY) == (False, None)
     assert adapter.watch_calls(None, None) == []  # type: ignore[arg-type]  # not reached
     assert adapter.coin_symbol("BTC") == BTC
-    assert (adapter.exchange, adapter.completeness) == ("bitfinex", "complete")
+    assert (adapter.exchange, completeness_of("bitfinex")) == ("bitfinex", "complete")
 
 
 def test_all_symbols_means_the_usdt_perpetuals() -> None:

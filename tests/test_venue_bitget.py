@@ -17,6 +17,7 @@ from exporter.fakeexchange.bitget import BitgetProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import ALL_MARKETS, PingRequest, SubscribeRequest
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
+from exporter.venues import completeness_of
 from tests.collector_harness import RecordingCore, make_collector
 from tests.venues import offline
 from tests.venues.bitget import CASE, RULE
@@ -154,7 +155,7 @@ def test_one_subscription_covers_every_usdt_pair() -> None:
     assert ADAPTER.native_subscriptions(["BTCUSDT"]) == want
     assert BitgetVenue.CCXT_STREAMS is False
     assert BitgetVenue.NATIVE.keepalive == "ping"
-    assert BitgetVenue.completeness == "sampled"
+    assert completeness_of("bitget") == "sampled"
     assert BitgetVenue.HISTORY is None
 
 

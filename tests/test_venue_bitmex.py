@@ -21,6 +21,7 @@ from exporter.fakeexchange.bitmex import XBTUSD, BitmexProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
 from exporter.fakeexchange.protocol import PingRequest, SubscribeRequest
+from exporter.venues import completeness_of
 from tests.venues import offline
 from tests.venues.bitmex import CASE, FILE, LIVE, RULE
 from tests.venues.case import FIXTURES
@@ -282,7 +283,7 @@ def test_each_market_is_subscribed_by_its_topic_in_one_request() -> None:
     assert BitmexVenue.REST_ROOT == "https://www.bitmex.com"
     assert adapter.watch_calls(None, None) == []  # type: ignore[arg-type]  # not reached
     assert (adapter.coin_symbol("BTC"), adapter.coin_symbol("ETH")) == (INVERSE, "ETH/USDT:USDT")
-    assert (adapter.exchange, adapter.completeness) == ("bitmex", "complete")
+    assert (adapter.exchange, completeness_of("bitmex")) == ("bitmex", "complete")
 
 
 # --- markets and open interest -------------------------------------------------------------

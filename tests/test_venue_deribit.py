@@ -23,6 +23,7 @@ from exporter.fakeexchange.deribit import DeribitProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
 from exporter.fakeexchange.protocol import PingRequest, SubscribeRequest
+from exporter.venues import completeness_of
 from tests.collector_harness import RecordingCore, eventually, make_collector, running
 from tests.venues import offline
 from tests.venues.deribit import CASE
@@ -219,7 +220,7 @@ def test_subscriptions_set_the_heartbeat_then_take_500_channels_a_call() -> None
     assert ADAPTER.native_subscriptions([]) == [heartbeat]
     assert DeribitVenue.CCXT_STREAMS is False
     assert DeribitVenue.HISTORY is None
-    assert DeribitVenue.completeness == "complete"
+    assert completeness_of("deribit") == "complete"
     assert DeribitVenue.exchange == "deribit"
 
 

@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from exporter.collectors.dydx import SUBSCRIPTIONS_PER_CONNECTION, DydxVenue, iso_ms
+from exporter.collectors.collector import Collector
+from exporter.collectors.dydx import DydxVenue, iso_ms
 from exporter.collectors.venue import FrameKind
+from exporter.config import ExchangeConfig
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.dydx import DydxProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
 from exporter.fakeexchange.protocol import PingRequest, SubscribeRequest
+from exporter.venues import completeness_of
 from tests.collector_harness import RecordingCore, eventually, make_collector, running
 from tests.venues import offline
 from tests.venues.dydx import CASE, RULE
@@ -182,7 +185,7 @@ def test_one_subscription_per_market() -> None:
     assert DydxVenue.NATIVE.keepalive is None  # WebSocket pings, as the indexer sends
     assert DydxVenue.CCXT_STREAMS is False
     assert DydxVenue.HISTORY is None
-    assert DydxVenue.completeness == "complete"
+    assert completeness_of("dydx") == "complete"
     assert DydxVenue.coin_symbol("BTC") == "BTC/USDC:USDC"
 
 
@@ -203,7 +206,7 @@ def test_symbols_all_is_the_32_largest_markets() -> None:
         }
 
     chosen = ADAPTER.every_market(Markets())  # type: ignore[arg-type]  # markets only
-    assert len(chosen) == SUBSCRIPTIONS_PER_CONNECTION
+    assert len(chosen) == DydxVenue.MAX_MARKETS == 32
     assert chosen[:3] == ["BIG/USDC:USDC", "C39/USDC:USDC", "C38/USDC:USDC"]
     assert "OFF/USDC:USDC" not in chosen
     assert "BAD/USDC:USDC" not in chosen
@@ -298,3 +301,23 @@ async def test_the_acknowledgements_past_trades_are_never_counted(
         ("BTC/USDC:USDC", "long", 0.5)
     ]
     assert core.health.snapshot().invalid == {}
+
+
+def test_more_symbols_than_one_connection_takes_are_cut_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The indexer refuses the 33rd ``v4_trades`` subscription of a connection: an explicit
+    list longer than that watches its first 32 and says so, instead of failing to subscribe
+    forever."""
+    symbols = tuple(f"C{i}/USDC:USDC" for i in range(40))
+    core = RecordingCore()
+    config = ExchangeConfig(name="dydx", symbols=symbols)
+    collector = Collector(DydxVenue(), config, core, core.health)
+
+    class Listed:
+        markets: ClassVar[dict[str, Any]] = {s: {"symbol": s} for s in symbols}
+
+    with caplog.at_level("WARNING", logger="exporter"):
+        chosen = collector.resolve_symbols(Listed())  # type: ignore[arg-type]  # markets only
+    assert chosen == list(symbols[:32])
+    assert "40 symbols configured, one connection takes 32" in caplog.text

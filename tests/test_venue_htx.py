@@ -20,6 +20,7 @@ from exporter.fakeexchange.htx import HtxProtocol, ping_frame
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import ALL_MARKETS, IgnoredRequest, SubscribeRequest
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
+from exporter.venues import completeness_of
 from tests.collector_harness import RecordingCore, eventually, make_collector, running
 from tests.venues import offline
 from tests.venues.case import FIXTURES
@@ -216,7 +217,7 @@ def test_one_topic_covers_every_contract_and_nothing_else_is_needed() -> None:
     assert HtxVenue.CCXT_STREAMS is False
     assert HtxVenue.HISTORY is None  # swap_his_open_interest has no 5-minute period
     assert ADAPTER.exchange == "htx"
-    assert ADAPTER.completeness == "complete"
+    assert completeness_of("htx") == "complete"
     assert ADAPTER.coin_symbol("BTC") == "BTC/USDT:USDT"
 
 

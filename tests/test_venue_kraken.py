@@ -20,6 +20,7 @@ from exporter.fakeexchange.kraken import KrakenProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
 from exporter.fakeexchange.protocol import Liquidation as FakeLiquidation
 from exporter.fakeexchange.protocol import SubscribeRequest
+from exporter.venues import completeness_of
 from tests.collector_harness import RecordingCore, eventually, make_collector, running
 from tests.venues import offline
 from tests.venues.case import FIXTURES
@@ -106,6 +107,17 @@ def test_qty_is_usd_on_inverse_and_coins_on_flexible_perpetuals() -> None:
     assert invalid(health) == {}
 
 
+def test_fills_alike_but_for_their_uid_are_two_liquidations_and_a_resent_one_is_one() -> None:
+    """Kraken sends each trade in a frame of its own: two fills of one millisecond, price and
+    size are told apart by ``uid``; the same trade sent again counts once."""
+    taker, sink, health = intake()
+    taker.take(trade(uid="a"))
+    taker.take(trade(uid="b"))
+    taker.take(trade(uid="a"))
+    assert len(sink.events) == 2
+    assert health.snapshot().duplicates == {"kraken": 1}
+
+
 @pytest.mark.parametrize("kind", ["fill", "block", "assignment", "termination", "other"])
 def test_other_trades_are_not_entries_and_not_invalid(kind: str) -> None:
     taker, sink, health = intake()
@@ -169,7 +181,7 @@ def test_each_product_is_subscribed_by_its_id_in_bounded_requests() -> None:
     assert KrakenVenue.CCXT_STREAMS is False
     assert KrakenVenue.HISTORY is None
     assert ADAPTER.coin_symbol("BTC") == "BTC/USD:USD"
-    assert (ADAPTER.exchange, ADAPTER.completeness) == ("kraken", "complete")
+    assert (ADAPTER.exchange, completeness_of("kraken")) == ("kraken", "complete")
 
 
 def test_the_fake_answers_as_the_adapter_expects() -> None:

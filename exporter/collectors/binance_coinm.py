@@ -7,7 +7,8 @@ CONTRACTS of ``contractSize`` USD (100 for BTC, 10 for the others), margined in 
 (``FrameIntake.amounts`` turns them into coins at the fill price); open interest is in
 contracts too; the open-interest history is asked for by pair and contract type and holds the
 coins in ``sumOpenInterestValue``. ``!forceOrder@arr`` also carries the dated futures
-(``BTCUSD_200925``), which count under their own symbol (``BTC/USD:BTC-200925``).
+(``BTCUSD_200925``): configured by symbol (``BTC/USD:BTC-200925``) they count under it;
+``symbols: all`` means the perpetuals, as on USD-M.
 """
 
 from __future__ import annotations

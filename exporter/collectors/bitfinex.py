@@ -35,6 +35,7 @@ import math
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
     FrameKind,
@@ -235,6 +236,7 @@ class BitfinexVenue(VenueAdapter):
             price=number(entry, price_field),
             amount=abs(amount),
             timestamp_ms=timestamp_ms(entry, "MTS"),
+            entry_id=fields.entry_id(entry, "POS_ID"),
         )
 
     def watch_calls(

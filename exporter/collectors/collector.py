@@ -149,7 +149,7 @@ class Collector:
         exchange = self.make_exchange()
         transport = self._transport(exchange)
         backfill = self.make_backfill(exchange)
-        retry = Retry(self.name, self.health, self._warn)
+        retry = Retry(self.name, self.health, self._warn, self.venue.RETRY_AFTER_UNIT)
         stream = LiquidationStream(
             exchange=exchange,
             transport=transport,
@@ -202,4 +202,15 @@ class Collector:
                 )
         if not known:
             raise ccxt.BadSymbol(f"none of {', '.join(wanted)} is listed")
+        limit = self.venue.MAX_MARKETS
+        if limit is not None and len(known) > limit:
+            self._warn.warning(
+                "symbols:limit",
+                "%s: %d symbols configured, one connection takes %d; watching the first %d",
+                self.name,
+                len(known),
+                limit,
+                limit,
+            )
+            return known[:limit]
         return known

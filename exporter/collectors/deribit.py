@@ -220,6 +220,7 @@ class DeribitVenue(VenueAdapter):
             price=price,
             amount=amount,
             timestamp_ms=fields.timestamp_ms(trade, "timestamp"),
+            entry_id=fields.entry_id(trade, "trade_id"),
         )
 
     def watch_calls(

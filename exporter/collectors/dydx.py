@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 
 TRADES_CHANNEL: Final = "v4_trades"
 LIQUIDATED: Final = "LIQUIDATED"
-# Per-connection cap of v4_trades subscriptions on the public indexer.
-SUBSCRIPTIONS_PER_CONNECTION: Final = 32
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND: Final = timedelta(milliseconds=1)
 # Frames that are neither data nor an answer to a subscription: the greeting on connect, the
@@ -97,6 +95,11 @@ class DydxVenue(VenueAdapter):
     ccxt_class: ClassVar[str | None] = "dydx"
     CCXT_STREAMS: ClassVar[bool] = False
     HISTORY: ClassVar[HistoryLimits | None] = None
+    # The indexer's Retry-After is msBeforeNext, in milliseconds (v4-chain indexer
+    # comlink/src/lib/rate-limit.ts), not RFC 9110's seconds.
+    RETRY_AFTER_UNIT: ClassVar[float] = 0.001
+    # The indexer's cap of v4_trades subscriptions per connection (V4_TRADES_CHANNEL_LIMIT).
+    MAX_MARKETS: ClassVar[int | None] = 32
     # The server sends a WebSocket ping every 30 s and drops a connection whose pong is 10 s
     # late; we ping as often (aiohttp's heartbeat) to notice a dead link.
     NATIVE: ClassVar[NativeFeed] = NativeFeed(
@@ -129,14 +132,14 @@ class DydxVenue(VenueAdapter):
 
     def every_market(self, exchange: CcxtExchange) -> list[str]:
         """The active markets of the largest open interest in USD, as many as one connection
-        may subscribe to (``SUBSCRIPTIONS_PER_CONNECTION``)."""
+        may subscribe to (``MAX_MARKETS``)."""
         active = [
             (symbol, market)
             for symbol, market in (exchange.markets or {}).items()
             if market.get("swap") and market.get("active") is not False
         ]
         active.sort(key=lambda item: -_open_interest_usd(item[1]))
-        return [symbol for symbol, _ in active[:SUBSCRIPTIONS_PER_CONNECTION]]
+        return [symbol for symbol, _ in active[: self.MAX_MARKETS]]
 
     # --- the liquidation stream -------------------------------------------------------------
 
@@ -178,6 +181,7 @@ class DydxVenue(VenueAdapter):
             price=fields.number(entry, "price"),
             amount=fields.number(entry, "size"),
             timestamp_ms=iso_ms(entry, "createdAt"),
+            entry_id=fields.entry_id(entry, "id"),
         )
 
     def watch_calls(

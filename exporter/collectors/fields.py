@@ -45,3 +45,14 @@ def lookup(info: Mapping[str, Any], key: str, table: Mapping[str, T], reason: Re
     if not isinstance(value, str) or value not in table:
         raise InvalidEventError(reason, f"{key}={value!r:.50}")
     return table[value]
+
+
+def entry_id(info: Mapping[str, Any], key: str) -> str | None:
+    """The venue's id of a trade or position (text or a whole number), for de-duplication;
+    None when absent or of another type: the entry still counts, keyed by its other fields."""
+    value = info.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None

@@ -84,11 +84,13 @@ def _gunzip(data: bytes) -> str:
 def _open_interest_fields(
     info: Mapping[str, Any], index: Mapping[str, Any], ts: object
 ) -> OpenInterestFields:
-    """``amount`` is coins and ``value`` USDT (both sides summed); the index price stands in
+    """``amount`` is coins and ``value`` USDT, "sum of both buy and sell sides"
+    (https://huobiapi.github.io/docs/usdt_swap/v1/en/#general-get-contract-open-interest-information):
+    halved to the one-sided open interest every other venue states. The index price stands in
     for the mark price; the reading's time is the response's ``ts``."""
     return (
-        fields.number(info, "amount"),
-        fields.number(info, "value"),
+        fields.number(info, "amount") / 2,
+        fields.number(info, "value") / 2,
         fields.number(index, "index_price"),
         fields.timestamp_ms({"ts": ts}, "ts"),
     )

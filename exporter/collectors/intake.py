@@ -43,12 +43,15 @@ class RawLiquidation:
 
     ``amount`` is in coins, or in contracts where the venue states contracts.
     ``timestamp_ms`` None: the venue states no time (BitMEX), the receive time stands in.
+    ``entry_id``: the venue's id of the trade or position, where it states one (de-duplication
+    then tells apart fills alike in every other field).
     """
 
     side: Side
     price: float
     amount: float
     timestamp_ms: int | None
+    entry_id: str | None = None
 
 
 # What a venue's frame splitter yields: an entry, or the reason one element was not an entry.
@@ -112,12 +115,13 @@ class FrameIntake:
                 read = self._event(item, received_ms)
                 if read is None:
                     continue
-                event, timed = read
-                key = entry_key(event)
+                event, raw = read
+                key = entry_key(event, raw.entry_id)
                 occurrence = in_frame.get(key, 0)
                 in_frame[key] = occurrence + 1
                 # Without the venue's own time (BitMEX) the key is the receive time: two equal
                 # orders of one millisecond would merge, and such a venue re-sends nothing.
+                timed = raw.timestamp_ms is not None
                 if timed and self._recent.is_duplicate(key, occurrence, event.timestamp_ms):
                     self._health.duplicate(self._venue)
                 else:
@@ -127,9 +131,11 @@ class FrameIntake:
             except Exception:  # noqa: BLE001 - one entry must never take its neighbours
                 self._lost(1, f"an entry {item!r:.200}")
 
-    def _event(self, entry: RawEntry, received_ms: int) -> tuple[Liquidation, bool] | None:
-        """The validated event of one entry, and whether the venue stated its time; None for a
-        market we do not watch."""
+    def _event(
+        self, entry: RawEntry, received_ms: int
+    ) -> tuple[Liquidation, RawLiquidation] | None:
+        """The validated event of one entry, and the entry as read; None for a market we do
+        not watch."""
         market = self._markets.get(entry.market_id)
         if market is None:
             raise InvalidEventError(Reason.UNKNOWN_SYMBOL, f"market id {entry.market_id!r:.60}")
@@ -149,7 +155,7 @@ class FrameIntake:
             timestamp_ms=received_ms if raw.timestamp_ms is None else raw.timestamp_ms,
             received_ms=received_ms,
         )
-        return event, raw.timestamp_ms is not None
+        return event, raw
 
     def amounts(
         self, market: Mapping[str, Any], price: float, amount: float

@@ -146,6 +146,7 @@ class KrakenVenue(VenueAdapter):
             price=fields.number(entry, "price"),
             amount=fields.number(entry, "qty"),
             timestamp_ms=fields.timestamp_ms(entry, "time"),
+            entry_id=fields.entry_id(entry, "uid"),
         )
 
     def watch_calls(

@@ -38,10 +38,14 @@ class SubscriptionError(ccxt.NetworkError):  # type: ignore[misc]  # ccxt ships 
 class Retry:
     """The failure handler of one venue's streams and polls."""
 
-    def __init__(self, venue: str, health: Health, warn: RateLimitedLog) -> None:
+    def __init__(
+        self, venue: str, health: Health, warn: RateLimitedLog, retry_after_unit: float = 1.0
+    ) -> None:
+        """``retry_after_unit``: seconds per unit of the venue's ``Retry-After``."""
         self._venue = venue
         self._health = health
         self._warn = warn
+        self._retry_after_unit = retry_after_unit
 
     def failed(
         self,
@@ -54,7 +58,7 @@ class Retry:
         (``headers``: the failed response's, for ``Retry-After``)."""
         self._health.mark_down(self._venue, stream)
         self._health.reconnect(self._venue, stream)
-        delay = retry_delay(exc, backoff, headers)
+        delay = retry_delay(exc, backoff, headers, self._retry_after_unit)
         self._warn.warning(
             f"{stream.value}:{type(exc).__name__}",
             "%s: %s failed (%s: %s); retrying in %.1fs",
@@ -67,23 +71,26 @@ class Retry:
         return delay
 
 
-def retry_delay(exc: Exception, backoff: Backoff, headers: Mapping[str, str] | None) -> float:
+def retry_delay(
+    exc: Exception, backoff: Backoff, headers: Mapping[str, str] | None, unit: float = 1.0
+) -> float:
     delay = backoff.next_delay()
     if isinstance(exc, FATAL_ERRORS):
         return max(delay, FATAL_RETRY_SECONDS)
     if isinstance(exc, RATE_LIMITED_ERRORS):
-        return max(delay, retry_after_seconds(headers) or 0.0)
+        return max(delay, retry_after_seconds(headers, unit) or 0.0)
     return delay
 
 
-# The longest ``Retry-After`` obeyed. dYdX's indexer states it in milliseconds, not the
-# seconds of RFC 9110: read as seconds, one 429 would pause a poll for hours.
+# The longest ``Retry-After`` obeyed, whatever a venue answers.
 MAX_RETRY_AFTER_SECONDS = 600.0
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str] | None, unit: float = 1.0) -> float | None:
+    """``Retry-After`` in seconds: RFC 9110's unit, or the venue's (``unit`` seconds each;
+    dYdX's indexer answers milliseconds)."""
     for name, value in dict(headers or {}).items():
         if str(name).lower() == "retry-after":
             with suppress(ValueError):
-                return min(max(0.0, float(value)), MAX_RETRY_AFTER_SECONDS)
+                return min(max(0.0, float(value) * unit), MAX_RETRY_AFTER_SECONDS)
     return None

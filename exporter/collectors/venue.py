@@ -16,7 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from exporter.events import InvalidEventError
-from exporter.venues import completeness_of, exchange_label
+from exporter.venues import exchange_label
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from exporter.collectors.history import HistoryLimits
     from exporter.collectors.intake import FrameItem, RawLiquidation
     from exporter.collectors.rest_exchange import RestExchange
-    from exporter.venues import Completeness, Venue
+    from exporter.venues import Venue
 
 
 class FrameKind(Enum):
@@ -81,14 +81,17 @@ class VenueAdapter(ABC):
 
     name: ClassVar[Venue]
     # Set from ``exporter.venues``: the ``exchange`` label (a second feed of one exchange, e.g.
-    # Binance COIN-M, shares it) and whether the feed carries every liquidation or a sample.
+    # Binance COIN-M, shares it).
     exchange: ClassVar[str]
-    completeness: ClassVar[Completeness]
     # ccxt's class for REST (and ccxt.pro for the stream); None where ccxt lacks the venue: a
     # RestExchange then serves markets from ``rest_markets`` and the adapter's REST calls.
     ccxt_class: ClassVar[str | None]
     # The REST root of a venue without ccxt (``rest_url`` overrides it).
     REST_ROOT: ClassVar[str] = ""
+    # The most markets one connection may subscribe to (dYdX: 32); None: no limit.
+    MAX_MARKETS: ClassVar[int | None] = None
+    # Seconds per unit of the venue's Retry-After header (RFC 9110: seconds; dYdX: ms).
+    RETRY_AFTER_UNIT: ClassVar[float] = 1.0
     # Sizes in contracts (x contractSize coins; USD for inverse contracts), not coins (OKX).
     quantity_in_contracts: ClassVar[bool] = False
     # How the venue serves 5-minute open-interest history and candles (the heatmap backfill);
@@ -99,11 +102,10 @@ class VenueAdapter(ABC):
     CCXT_STREAMS: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """The label and completeness come from the one venue list (``exporter.venues``)."""
+        """The label comes from the one venue list (``exporter.venues``)."""
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
             cls.exchange = exchange_label(cls.name)
-            cls.completeness = completeness_of(cls.name)
 
     # --- connecting -----------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ execution row (IS_MATCH 1); the trigger's BASE_PRICE carries the price.
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import uuid
@@ -40,6 +39,7 @@ from exporter.fakeexchange.protocol import (
     json_reply,
     loads_object,
     plain_error,
+    stable_id,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +65,6 @@ SNAPSHOT_ROW: Final[list[Any]] = json.loads(
     '["pos",143683674,1593522802742,null,"tBTCF0:USTF0",0.00268657,9135.972557016,null,0,1,null,9080]'
 )
 """The snapshot after a subscribe: the latest liquidation, here the recorded one of 2020."""
-FIRST_POSITION_ID: Final = 171_000_000
 
 
 class BitfinexProtocol(VenueProtocol):
@@ -77,7 +76,6 @@ class BitfinexProtocol(VenueProtocol):
 
     def __init__(self, markets: Sequence[FakeMarket]) -> None:
         super().__init__(markets)
-        self._position_ids = itertools.count(FIRST_POSITION_ID)
 
     def market_id(self, market: FakeMarket) -> str:
         """Perpetual ids are `t<BASE>F0:<QUOTE>F0`, USDt spelled UST: tBTCF0:USTF0."""
@@ -243,7 +241,7 @@ class BitfinexProtocol(VenueProtocol):
         market_id = self.market_id(self.market(group[0].symbol))
         rows: list[list[Any]] = []
         for liq in group:
-            position_id = next(self._position_ids)
+            position_id = stable_id(liq, bits=32)
             amount = liq.coins if liq.side == "long" else -liq.coins
             head = ["pos", position_id, liq.ts_ms, None, market_id, amount, liq.price, None]
             rows.append([*head, 0, 1, None, None])  # the initial liquidation trigger

@@ -38,6 +38,7 @@ from exporter.fakeexchange.protocol import (
     json_reply,
     loads_object,
     plain_error,
+    stable_id,
 )
 
 if TYPE_CHECKING:
@@ -328,7 +329,7 @@ class DeribitProtocol(VenueProtocol):
             trades.append(
                 {
                     "trade_seq": seq,
-                    "trade_id": str(seq + 25_678_477),
+                    "trade_id": str(stable_id(liq, flag)),
                     "timestamp": liq.ts_ms,
                     "tick_direction": 3 if _DIRECTION[flag][liq.side] == "sell" else 1,
                     "price": _number(price),

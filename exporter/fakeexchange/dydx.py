@@ -40,6 +40,7 @@ from exporter.fakeexchange.protocol import (
     json_reply,
     loads_object,
     plain_error,
+    stable_id,
 )
 
 if TYPE_CHECKING:
@@ -81,13 +82,13 @@ class DydxProtocol(VenueProtocol):
     venue: ClassVar[str] = "dydx"
     ccxt_id: ClassVar[str] = "dydx"
     ws_paths: ClassVar[tuple[str, ...]] = ("/v4/ws",)
+    RETRY_AFTER_UNIT: ClassVar[float] = 0.001  # msBeforeNext (comlink rate-limit.ts)
 
     def __init__(self, markets: Sequence[FakeMarket]) -> None:
         super().__init__(markets)
         # Every frame goes to every subscriber as one text: one counter and one connection id
         # for the fake's data frames, where the real indexer numbers them per connection.
         self._message_ids = itertools.count(1)
-        self._trade_ids = itertools.count(2)
         self._data_connection = str(uuid.uuid4())
 
     def market_id(self, market: FakeMarket) -> str:
@@ -294,7 +295,7 @@ class DydxProtocol(VenueProtocol):
         ts_ms: int = 0,
     ) -> dict[str, Any]:
         """A trade as the indexer prints it (key order of a 2026 capture)."""
-        number = next(self._trade_ids)
+        number = stable_id(m.base, side, price, coins, kind, ts_ms, bits=32)
         return {
             "id": f"{_BLOCK_HEIGHT:08x}{2:08x}{number:08x}",
             "side": _SIDES[side],

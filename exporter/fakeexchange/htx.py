@@ -208,8 +208,9 @@ class HtxProtocol(VenueProtocol):
         return json_reply({"status": "ok", "data": data, "ts": ctx.now_ms})
 
     def _oi_row(self, quote: Quote) -> dict[str, Any]:
+        """HTX states positions of both sides summed: twice the (one-sided) open interest."""
         m, state = quote.market, quote.state
-        coins = _decimal(state.open_interest_coins)
+        coins = _decimal(state.open_interest_coins) * 2
         mark = _decimal(state.mark_price)
         return {
             "volume": _number(coins / self.contract_size(m)),

@@ -38,6 +38,7 @@ from exporter.fakeexchange.protocol import (
     json_reply,
     loads_object,
     plain_error,
+    stable_id,
 )
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ class KrakenProtocol(VenueProtocol):
         trade = {
             "feed": _FEED,
             "product_id": self.market_id(m),
-            "uid": str(uuid.uuid4()),
+            "uid": str(uuid.UUID(int=stable_id(liq, bits=128))),
             "side": _SIDES[liq.side],
             "type": "liquidation",
             "seq": next(self._seq),

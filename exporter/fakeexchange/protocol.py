@@ -7,6 +7,7 @@ liquidation frames. Keeping the split here lets each venue module read like that
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -131,6 +132,14 @@ def group_by_symbol(liquidations: Sequence[Liquidation]) -> list[list[Liquidatio
     return list(groups.values())
 
 
+def stable_id(*parts: object, bits: int = 48) -> int:
+    """An id that is the same for the same trade: a venue re-sending a trade after a reconnect
+    sends its id again, so ids (Kraken ``uid``, Deribit ``trade_id``, dYdX ``id``, Bitfinex
+    position id) are derived from the trade's fields, not drawn afresh per publish."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=bits // 8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def json_reply(payload: object, status: int = 200) -> RestReply:
     """Serialise compactly, as the venues do."""
     return RestReply(status, json.dumps(payload, separators=(",", ":")))
@@ -217,6 +226,8 @@ class VenueProtocol(ABC):
     ccxt_id: ClassVar[str]
     ws_paths: ClassVar[tuple[str, ...]]
     """aiohttp route patterns that upgrade to the venue's public WebSocket."""
+    RETRY_AFTER_UNIT: ClassVar[float] = 1.0
+    """Seconds per unit of the venue's ``Retry-After`` (RFC 9110: seconds; dYdX: ms)."""
     EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = ()
     """Markets listed on this venue only, after the shared ones (e.g. those of its recordings)."""
 

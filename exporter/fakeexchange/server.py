@@ -497,7 +497,8 @@ class FakeExchange:
             reply = self._protocol.rest_error(fault.status)
             if fault.retry_after is None:
                 return reply
-            headers = {**reply.headers, "Retry-After": f"{fault.retry_after:g}"}
+            wait = fault.retry_after / self._protocol.RETRY_AFTER_UNIT
+            headers = {**reply.headers, "Retry-After": f"{wait:g}"}
             return RestReply(reply.status, reply.body, reply.content_type, headers)
         handler = self._routes.get(request.path)
         if handler is None or request.method != "GET":
