@@ -50,19 +50,34 @@ async def test_recorded_frames_become_exact_events(
     async with running(make_collector(fake, core, symbols, transport=transport)):
         await fake.wait_subscribed(symbols)
         await eventually(lambda: core.health.is_up(venue), "the collector to be up")
+        # A marker liquidation after each recorded frame: frames of one connection arrive in
+        # order, so once the marker is in, the frame before it has been taken whole (a pong
+        # or a count of frames would not say that).
+        marker_symbol = symbols[0]
+        market = fake.market(marker_symbol)
         for recorded in case.recorded:
             where = f"{recorded.file}:{recorded.line} ({recorded.origin})"
             events_before = len(core.liquidations)
             invalid_before = invalid_by_reason(core, label)
-            frames_before = core.health.snapshot().messages.get((label, Stream.LIQUIDATIONS), 0)
             sent_ms = int(time.time() * 1000)
             await fake.send_raw(recorded.text())
+            marker = fake.publish_liquidation(
+                marker_symbol, "long", market.mark_price * 1.0123, 1.0, sent_ms
+            )
+            assert marker.price is not None
 
-            def taken(frames_before: int = frames_before) -> bool:
-                seen = core.health.snapshot().messages.get((label, Stream.LIQUIDATIONS), 0)
-                return seen > frames_before
+            def is_marker(price: float, near: float = marker.price) -> bool:
+                """Within the venue's tick of the marker's price (1.23 % above the mark, far
+                from every recorded price)."""
+                return abs(price - near) <= near * 1e-4
 
-            await eventually(taken, f"{where} to be taken")
+            def marked(events_before: int = events_before) -> bool:
+                return any(is_marker(e.price) for e in core.liquidations[events_before:])
+
+            await eventually(marked, f"{where} to be taken")
+            markers = [e for e in core.liquidations[events_before:] if is_marker(e.price)]
+            assert len(markers) == 1, where
+            core.liquidations.remove(markers[0])
             received_ms = int(time.time() * 1000)
             got = core.liquidations[events_before:]
             assert len(got) == len(recorded.events), (where, got)
