@@ -39,3 +39,19 @@ def test_each_venue_is_described_once(venue: str) -> None:
         assert (FIXTURES / recorded.file).is_file(), recorded.file
         assert recorded.text(), f"{recorded.file}:{recorded.line} is empty"
         assert not recorded.events or recorded.rule, f"{recorded.file}:{recorded.line}: no rule"
+
+
+def test_every_recorded_line_is_a_case_of_some_venue() -> None:
+    """No recorded frame sits in tests/fixtures/ws/ unasserted, and each has its origin note."""
+    covered = {(r.file, r.line) for venue in VENUES for r in case_of(venue).recorded}
+    for path in sorted(FIXTURES.glob("*.jsonl")):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert {(path.name, n) for n in range(1, lines + 1)} <= covered, path.name
+    notes = "\n".join(p.read_text(encoding="utf-8") for p in FIXTURES.glob("*.md"))
+    for path in FIXTURES.glob("*.jsonl"):
+        assert path.name in notes or path.name in EARLIER, f"{path.name}: no origin note"
+
+
+# Copied from ../shared/fixtures/ws/ before origin notes were kept (the notes beside the newer
+# files say where those came from).
+EARLIER = {"binance_usdm.jsonl", "bybit_linear.jsonl", "okx_swap.jsonl"}

@@ -76,9 +76,11 @@ class BybitVenue(VenueAdapter):
     # .../v5/websocket/public/liquidation).
     SIDES: ClassVar[dict[str, Side]] = {"Buy": "long", "Sell": "short"}
     # Per entry shape, the key that tells it and its (side, size, price, time) fields, checked
-    # in order (none found: the first): allLiquidation, then the retired liquidation.* topic.
+    # in order (none found: the first): allLiquidation, then the retired liquidation.* topic in
+    # its v2 (`qty`, `time`) and v5 (`size`, `updatedTime`) shapes (both have `side`).
     ENTRY_FIELDS: ClassVar[tuple[tuple[str, tuple[str, str, str, str]], ...]] = (
         ("S", ("S", "v", "p", "T")),
+        ("qty", ("side", "qty", "price", "time")),  # the v2 liquidation.* topic (2021)
         ("side", ("side", "size", "price", "updatedTime")),
     )
     # /v5/market/open-interest (intervalTime=5min): <= 200 rows, coins for linear contracts.

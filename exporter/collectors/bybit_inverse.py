@@ -43,13 +43,7 @@ class BybitInverseVenue(BybitVenue):
     # retired v5 topic. The v2 `side` was documented as a bare "Side"; Bybit confirmed the same
     # meaning (tardis-node src/mappers/bybit.ts: "from bybit telegram: When "side":"Buy", a
     # long position was liquidated").
-    # Checked in order: allLiquidation, then v2 (`qty`) before the retired v5 topic (both have
-    # `side`).
-    ENTRY_FIELDS: ClassVar[tuple[tuple[str, tuple[str, str, str, str]], ...]] = (
-        ("S", ("S", "v", "p", "T")),
-        ("qty", ("side", "qty", "price", "time")),
-        ("side", ("side", "size", "price", "updatedTime")),
-    )
+    # The entry shapes are BybitVenue's (allLiquidation, v2 `qty`, the retired v5 topic).
     # /v5/market/open-interest states inverse open interest in USD ("BTCUSD(inverse) is USD",
     # https://bybit-exchange.github.io/docs/v5/market/open-interest) and ccxt puts it in
     # `openInterestValue`: no field holds coins, which the backfill needs. None until the

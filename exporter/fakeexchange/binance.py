@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from exporter.fakeexchange.history import CANDLE_MS
+from exporter.fakeexchange.markets import RECORDED_MARKETS, FakeMarket
 from exporter.fakeexchange.protocol import (
     ALL_MARKETS,
     BadParameterError,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from exporter.fakeexchange.history import FakeHistory
-    from exporter.fakeexchange.markets import FakeMarket
 
 _ALL_STREAM: Final = "!forceOrder@arr"
 _SYMBOL_STREAM_SUFFIX: Final = "@forceOrder"
@@ -77,6 +77,8 @@ class BinanceProtocol(VenueProtocol):
     """Binance USD-M: `<symbol>@forceOrder` and `!forceOrder@arr` raw streams."""
 
     venue: ClassVar[str] = "binance"
+    # Markets of its recorded frames only (markets.py).
+    EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = (RECORDED_MARKETS["COTI"],)
     ccxt_id: ClassVar[str] = "binanceusdm"
     ws_paths: ClassVar[tuple[str, ...]] = (
         "/ws",

@@ -115,8 +115,8 @@ class BinanceCoinmProtocol(BinanceProtocol):
     ASSETS: ClassVar[tuple[Mapping[str, Any], ...] | None] = None
     EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = (BTCUSD_200925,)
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        super().__init__([coinm_market(m) for m in markets])
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        super().__init__([coinm_market(m) for m in markets], extra=extra)
 
     def market_id(self, market: FakeMarket) -> str:
         """``BTCUSD_PERP``, or ``BTCUSD_200925`` for a dated future."""

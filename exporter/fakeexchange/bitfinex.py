@@ -74,8 +74,8 @@ class BitfinexProtocol(VenueProtocol):
     ccxt_id: ClassVar[str] = "bitfinex"
     ws_paths: ClassVar[tuple[str, ...]] = ("/ws/2",)
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        super().__init__(markets)
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        super().__init__(markets, extra=extra)
 
     def market_id(self, market: FakeMarket) -> str:
         """Perpetual ids are `t<BASE>F0:<QUOTE>F0`, USDt spelled UST: tBTCF0:USTF0."""

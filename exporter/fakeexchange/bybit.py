@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib import parse
 
 from exporter.fakeexchange.history import CANDLE_MS
+from exporter.fakeexchange.markets import RECORDED_MARKETS, FakeMarket
 from exporter.fakeexchange.protocol import (
     BadParameterError,
     Frame,
@@ -41,7 +42,6 @@ from exporter.fakeexchange.protocol import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from exporter.fakeexchange.markets import FakeMarket
 
 _TOPIC_PREFIX: Final = "allLiquidation."
 _LEGACY_TOPIC_PREFIX: Final = "liquidation."
@@ -67,6 +67,10 @@ class BybitProtocol(VenueProtocol):
     """Bybit linear: one `allLiquidation.<ID>` topic per symbol, several rows per frame."""
 
     venue: ClassVar[str] = "bybit"
+    # Markets of its recorded frames only (markets.py).
+    EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = tuple(
+        RECORDED_MARKETS[base] for base in ("GALA", "PIPPIN", "ICP", "MARSCOIN")
+    )
     ccxt_id: ClassVar[str] = "bybit"
     ws_paths: ClassVar[tuple[str, ...]] = ("/v5/public/linear",)
     CATEGORY: ClassVar[str] = "linear"

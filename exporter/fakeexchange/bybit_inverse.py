@@ -46,6 +46,7 @@ class BybitInverseProtocol(BybitProtocol):
     venue: ClassVar[str] = "bybit_inverse"
     ws_paths: ClassVar[tuple[str, ...]] = ("/v5/public/inverse",)
     CATEGORY: ClassVar[str] = "inverse"
+    EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = ()  # linear's recorded markets are not here
     LEVERAGE_CAP: ClassVar[float] = 100
     SERVES_HISTORY: ClassVar[bool] = False
     """Not served yet: the collector asks for none (`BybitInverseVenue.HISTORY`)."""
@@ -55,8 +56,8 @@ class BybitInverseProtocol(BybitProtocol):
     )
     """The v2 form (`qty`, `time`) of the topic before the retired v5 one (both have `side`)."""
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        super().__init__([inverse_market(m) for m in markets])
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        super().__init__([inverse_market(m) for m in markets], extra=extra)
 
     def unified_symbol(self, market: FakeMarket) -> str:
         """ccxt's ``BTC/USD:BTC``: quoted in USD, settled in the coin."""

@@ -82,8 +82,8 @@ class DeribitProtocol(VenueProtocol):
     ccxt_id: ClassVar[str] = "deribit"
     ws_paths: ClassVar[tuple[str, ...]] = ("/ws/api/v2",)
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        super().__init__(markets)
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        super().__init__(markets, extra=extra)
         self._trade_seq = itertools.count(40_781_986)
 
     def market_id(self, market: FakeMarket) -> str:

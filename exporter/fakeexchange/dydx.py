@@ -84,8 +84,8 @@ class DydxProtocol(VenueProtocol):
     ws_paths: ClassVar[tuple[str, ...]] = ("/v4/ws",)
     RETRY_AFTER_UNIT: ClassVar[float] = 0.001  # msBeforeNext (comlink rate-limit.ts)
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        super().__init__(markets)
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        super().__init__(markets, extra=extra)
         # Every frame goes to every subscriber as one text: one counter and one connection id
         # for the fake's data frames, where the real indexer numbers them per connection.
         self._message_ids = itertools.count(1)

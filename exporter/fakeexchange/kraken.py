@@ -93,8 +93,8 @@ class KrakenProtocol(VenueProtocol):
         FakeMarket("ETH", "0.05", "1", "1", "1", 50, 230.0, 100_000.0, quote=_INVERSE_QUOTE),
     )
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        super().__init__(markets)
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        super().__init__(markets, extra=extra)
         self._seq = itertools.count(1)
 
     def market_id(self, market: FakeMarket) -> str:

@@ -94,3 +94,20 @@ DEFAULT_MARKETS: Final[tuple[FakeMarket, ...]] = (
     FakeMarket("ROSE", "0.00001", "1", "10", "1", 50, 0.045, 500_000_000.0),
     FakeMarket("CELO", "0.00001", "1", "10", "1", 50, 0.0958, 25_000_000.0),
 )
+
+
+# Markets that appear in one venue's recorded frames only (../shared/fixtures/ws/venues/): listed
+# by that venue's fake (``VenueProtocol.EXTRA_MARKETS``), so its recordings replay to events.
+# Sizes follow the pattern of the markets above (tick and lot of the recorded prices and sizes);
+# the OKX contract value of CNPY is the fake's (1 coin), not checked against OKX's listing.
+RECORDED_MARKETS: Final[dict[str, FakeMarket]] = {
+    m.base: m
+    for m in (
+        FakeMarket("COTI", "0.0000010", "1", "1", "1", 50, 0.022, 500_000_000.0),
+        FakeMarket("GALA", "0.00001", "1", "10", "1", 50, 0.038, 2_000_000_000.0),
+        FakeMarket("PIPPIN", "0.00001", "1", "1", "1", 50, 0.0246, 300_000_000.0),
+        FakeMarket("ICP", "0.001", "0.1", "0.01", "1", 50, 2.585, 10_000_000.0),
+        FakeMarket("MARSCOIN", "0.00001", "1", "1", "1", 50, 0.127, 50_000_000.0),
+        FakeMarket("CNPY", "0.0001", "1", "1", "1", 50, 0.416, 20_000_000.0),
+    )
+}

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.fakeexchange.history import CANDLE_MS
+from exporter.fakeexchange.markets import RECORDED_MARKETS, FakeMarket
 from exporter.fakeexchange.protocol import (
     ALL_MARKETS,
     BadParameterError,
@@ -41,7 +42,6 @@ from exporter.fakeexchange.protocol import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from exporter.fakeexchange.markets import FakeMarket
 
 _CHANNEL: Final = "liquidation-orders"
 _INST_TYPE: Final = "SWAP"
@@ -59,6 +59,8 @@ class OkxProtocol(VenueProtocol):
     """OKX swaps: one all-market `liquidation-orders` channel, sizes in contracts."""
 
     venue: ClassVar[str] = "okx"
+    # Markets of its recorded frames only (markets.py).
+    EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = (RECORDED_MARKETS["CNPY"],)
     ccxt_id: ClassVar[str] = "okx"
     ws_paths: ClassVar[tuple[str, ...]] = ("/ws/v5/public",)
 

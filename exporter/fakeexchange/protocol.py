@@ -231,8 +231,9 @@ class VenueProtocol(ABC):
     EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = ()
     """Markets listed on this venue only, after the shared ones (e.g. those of its recordings)."""
 
-    def __init__(self, markets: Sequence[FakeMarket]) -> None:
-        listed = [*markets, *self.EXTRA_MARKETS]
+    def __init__(self, markets: Sequence[FakeMarket], *, extra: bool = True) -> None:
+        """``markets`` and, with ``extra``, the venue's ``EXTRA_MARKETS`` after them."""
+        listed = [*markets, *(self.EXTRA_MARKETS if extra else ())]
         self.markets: dict[str, FakeMarket] = {self.unified_symbol(m): m for m in listed}
         self.by_id: dict[str, FakeMarket] = {self.market_id(m): m for m in listed}
 

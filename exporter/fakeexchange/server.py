@@ -166,7 +166,10 @@ class FakeExchange:
         if venue not in PROTOCOLS:
             raise ValueError(f"unknown venue {venue!r}; expected one of {sorted(PROTOCOLS)}")
         self.venue: Venue = venue
-        self._protocol = PROTOCOLS[venue](DEFAULT_MARKETS if markets is None else markets)
+        # A table of the caller's is the whole listing; the default one has the venue's extras.
+        self._protocol = PROTOCOLS[venue](
+            DEFAULT_MARKETS if markets is None else markets, extra=markets is None
+        )
         self.ccxt_id: str = self._protocol.ccxt_id
         self._clock = clock or _wall_clock_ms
         now = self._clock()

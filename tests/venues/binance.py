@@ -10,6 +10,8 @@ from tests.venues.case import Expected, Recorded, VenueCase
 FILE = "binance_usdm.jsonl"
 RULE = "o.S is the forced order's side: SELL => a long was liquidated (Binance forceOrder docs)"
 
+VENUES_FILE = "binance_usdm.venues.jsonl"
+
 
 def _event(symbol: str, side: str, price: float, coins: float, ts: int) -> Expected:
     return Expected(symbol, side, price, coins, price * coins, ts)  # type: ignore[arg-type]  # literal sides
@@ -59,6 +61,21 @@ CASE = VenueCase(
             5,
             "capture",
             (_event("IOTX/USDT:USDT", "long", 0.06669, 3661.0, 1634653599180),),
+            rule=RULE,
+        ),
+        # From ../shared/fixtures/ws/venues/ (tests/fixtures/ws/binance_usdm.venues.md).
+        Recorded(
+            VENUES_FILE,
+            1,
+            "capture",
+            (_event("BTC/USDT:USDT", "short", 4706.04, 0.014, 1584059031421),),
+            rule=RULE,
+        ),
+        Recorded(
+            VENUES_FILE,
+            2,
+            "unattributed capture",
+            (_event("COTI/USDT:USDT", "short", 0.0219120, 288183.0, 1789672235690),),
             rule=RULE,
         ),
     ),

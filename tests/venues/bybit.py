@@ -9,6 +9,8 @@ from tests.venues.case import Expected, Recorded, VenueCase
 FILE = "bybit_linear.jsonl"
 RULE = "S is the position's side: Buy => a long was liquidated (Bybit v5 'All Liquidation')"
 
+VENUES_FILE = "bybit_linear.venues.jsonl"
+
 
 def _event(symbol: str, side: str, price: float, coins: float, ts: int) -> Expected:
     return Expected(symbol, side, price, coins, price * coins, ts)  # type: ignore[arg-type]  # literal sides
@@ -57,6 +59,42 @@ CASE = VenueCase(
             rule=RULE,
         ),
         Recorded(FILE, 5, "capture"),  # the answer to a ping: nothing
+        # From ../shared/fixtures/ws/venues/ (tests/fixtures/ws/bybit_linear.venues.md).
+        Recorded(  # the v2 liquidation.* topic: `side`, `qty`, `time`
+            VENUES_FILE,
+            1,
+            "capture",
+            (_event("BTC/USDT:USDT", "short", 45212.50, 0.009, 1632123952732),),
+            rule=RULE,
+        ),
+        Recorded(
+            VENUES_FILE,
+            2,
+            "documentation",
+            (_event("GALA/USDT:USDT", "long", 0.03803, 1637.0, 1673251091822),),
+            rule=RULE,
+        ),
+        Recorded(
+            VENUES_FILE,
+            3,
+            "capture",
+            (_event("PIPPIN/USDT:USDT", "short", 0.02456, 2846.0, 1740480207110),),
+            rule=RULE,
+        ),
+        Recorded(
+            VENUES_FILE,
+            4,
+            "unattributed capture",
+            (_event("ICP/USDT:USDT", "long", 2.585, 19.7, 1789670094099),),
+            rule=RULE,
+        ),
+        Recorded(
+            VENUES_FILE,
+            5,
+            "unattributed capture",
+            (_event("MARSCOIN/USDT:USDT", "short", 0.12734, 2380.0, 1789670278053),),
+            rule=RULE,
+        ),
     ),
     entry_of=_entry,
     fields=("S", "v", "p", "T"),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.events import Reason
 from tests.venues.case import Expected, Recorded, VenueCase
 
 FILE = "okx_swap.jsonl"
 RULE = "posSide is the position's side (OKX 'Liquidation orders channel'); sz contracts x ctVal"
+
+VENUES_FILE = "okx.venues.jsonl"
 
 
 def _event(symbol: str, side: str, price: float, coins: float, ts: int) -> Expected:
@@ -36,6 +39,17 @@ CASE = VenueCase(
             2,
             "capture",
             (_event("CELO/USDT:USDT", "short", 0.09583, 19979 * 10.0, 1791565462608),),
+            rule=RULE,
+        ),
+        # From ../shared/fixtures/ws/venues/ (tests/fixtures/ws/okx.venues.md).
+        # An inverse dated future (instType FUTURES): not a market of this venue.
+        Recorded(VENUES_FILE, 1, "capture", rejected={Reason.UNKNOWN_SYMBOL: 1}),
+        Recorded(
+            VENUES_FILE,
+            2,
+            "unattributed capture",
+            # ctVal 1 as the fake lists CNPY
+            (_event("CNPY/USDT:USDT", "short", 0.4162, 2137 * 1.0, 1789669898955),),
             rule=RULE,
         ),
     ),
