@@ -20,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.collectors import fields
-from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
     FrameKind,
     NativeFeed,
@@ -53,15 +53,6 @@ def _open_interest_fields(row: Mapping[str, Any]) -> OpenInterestFields:
         fields.number(row, "markPrice"),
         fields.timestamp_ms(row, "ts"),
     )
-
-
-def _entry(item: object) -> FrameItem:
-    if not isinstance(item, dict):
-        return InvalidEventError(Reason.WRONG_TYPE, f"data entry {item!r:.50}")
-    symbol = item.get("symbol")
-    if not isinstance(symbol, str) or not symbol:
-        return InvalidEventError(Reason.MISSING_FIELD, f"symbol={symbol!r:.50}")
-    return RawEntry(symbol, item)
 
 
 class BitgetVenue(VenueAdapter):
@@ -129,7 +120,7 @@ class BitgetVenue(VenueAdapter):
         data = message.get("data") if isinstance(message, dict) else None
         if not isinstance(data, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
-        return [_entry(item) for item in data]
+        return [keyed_entry(item, "symbol") for item in data]
 
     def parse_entry(self, entry: Any) -> RawLiquidation:
         """``amount`` is USDT (the doc: "Liquidation amount, Unit: quote coin"): coins are

@@ -38,7 +38,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.collectors import fields
-from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
     FrameKind,
     NativeFeed,
@@ -140,15 +140,6 @@ def _open_interest_fields(row: Mapping[str, Any], market: Market) -> OpenInteres
     return contracts * size, None, mark, _timestamp_ms(row)
 
 
-def _entry(item: object) -> FrameItem:
-    if not isinstance(item, dict):
-        return InvalidEventError(Reason.WRONG_TYPE, f"data entry {item!r:.50}")
-    market_id = item.get("symbol")
-    if not isinstance(market_id, str) or not market_id:
-        return InvalidEventError(Reason.MISSING_FIELD, f"symbol={market_id!r:.50}")
-    return RawEntry(market_id, item)
-
-
 class BitmexVenue(VenueAdapter):
     name: ClassVar[Venue] = "bitmex"
     ccxt_class: ClassVar[str | None] = None
@@ -217,7 +208,7 @@ class BitmexVenue(VenueAdapter):
         data = message.get("data")
         if not isinstance(data, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
-        return [_entry(item) for item in data]
+        return [keyed_entry(item, "symbol") for item in data]
 
     def parse_entry(self, entry: Any) -> RawLiquidation:
         return RawLiquidation(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from exporter.collectors import fields
 from exporter.collectors.history import HistoryLimits
-from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
     FrameKind,
     NativeFeed,
@@ -37,15 +37,6 @@ TOPICS: dict[str, tuple[str, bool]] = {
     "allLiquidation.": ("s", True),
     "liquidation.": ("symbol", False),
 }
-
-
-def _entry(item: object, id_field: str) -> FrameItem:
-    if not isinstance(item, dict):
-        return InvalidEventError(Reason.WRONG_TYPE, f"data entry {item!r:.50}")
-    market_id = item.get(id_field)
-    if not isinstance(market_id, str) or not market_id:
-        return InvalidEventError(Reason.MISSING_FIELD, f"{id_field}={market_id!r:.50}")
-    return RawEntry(market_id, item)
 
 
 # Bybit documents at most 10 topics per subscribe request for public streams.
@@ -124,7 +115,7 @@ class BybitVenue(VenueAdapter):
             data = [data]
         elif not isinstance(data, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
-        return [_entry(item, id_field) for item in data]
+        return [keyed_entry(item, id_field) for item in data]
 
     def parse_entry(self, entry: Mapping[str, Any]) -> RawLiquidation:
         side, size, price, time = next(

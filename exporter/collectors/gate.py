@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.collectors import fields
 from exporter.collectors.history import HistoryLimits
-from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation, markets_by_id
+from exporter.collectors.intake import (
+    FrameItem,
+    RawLiquidation,
+    keyed_entry,
+    markets_by_id,
+)
 from exporter.collectors.venue import (
     FrameKind,
     NativeFeed,
@@ -73,15 +78,6 @@ def _open_interest_fields(row: Mapping[str, Any], market: Market) -> OpenInteres
     if not isinstance(size, int | float) or size <= 0:
         raise InvalidEventError(Reason.MISSING_FIELD, f"contractSize of {market.get('symbol')}")
     return (fields.number(row, "total_size") * size, None, fields.number(row, "mark_price"), None)
-
-
-def _entry(item: object) -> FrameItem:
-    if not isinstance(item, dict):
-        return InvalidEventError(Reason.WRONG_TYPE, f"result entry {item!r:.50}")
-    contract = item.get("contract")
-    if not isinstance(contract, str) or not contract:
-        return InvalidEventError(Reason.MISSING_FIELD, f"contract={contract!r:.50}")
-    return RawEntry(contract, item)
 
 
 class GateVenue(VenueAdapter):
@@ -153,7 +149,7 @@ class GateVenue(VenueAdapter):
         result = message.get("result") if isinstance(message, dict) else None
         if not isinstance(result, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"result={result!r:.50}")]
-        return [_entry(item) for item in result]
+        return [keyed_entry(item, "contract") for item in result]
 
     def parse_entry(self, entry: Any) -> RawLiquidation:
         """``size`` is the liquidation ORDER's size, signed as every Gate futures order size

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
 import ccxt
 
 from exporter.collectors import fields
-from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
+from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
     FrameKind,
     NativeFeed,
@@ -103,15 +103,6 @@ def _rows(response: object, what: str) -> list[Any]:
     return cast("list[Any]", response["data"])
 
 
-def _entry(item: object) -> FrameItem:
-    if not isinstance(item, dict):
-        return InvalidEventError(Reason.WRONG_TYPE, f"data entry {item!r:.50}")
-    market_id = item.get("contract_code")
-    if not isinstance(market_id, str) or not market_id:
-        return InvalidEventError(Reason.MISSING_FIELD, f"contract_code={market_id!r:.50}")
-    return RawEntry(market_id, item)
-
-
 class HtxVenue(VenueAdapter):
     name: ClassVar[Venue] = "htx"
     ccxt_class: ClassVar[str | None] = "htx"
@@ -181,7 +172,7 @@ class HtxVenue(VenueAdapter):
             return [InvalidEventError(Reason.MISSING_FIELD, "data")]
         if not isinstance(data, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"data={data!r:.50}")]
-        return [_entry(item) for item in data]
+        return [keyed_entry(item, "contract_code") for item in data]
 
     def parse_entry(self, entry: Any) -> RawLiquidation:
         return RawLiquidation(

@@ -58,6 +58,17 @@ class RawLiquidation:
 FrameItem = RawEntry | InvalidEventError
 
 
+def keyed_entry(item: object, id_field: str) -> FrameItem:
+    """An object entry naming its market in ``id_field`` (Bybit ``s``, Gate ``contract``), or
+    why it is not one: an element that is no object, or has no market, counts on its own."""
+    if not isinstance(item, dict):
+        return InvalidEventError(Reason.WRONG_TYPE, f"entry {item!r:.50}")
+    market_id = item.get(id_field)
+    if not isinstance(market_id, str) or not market_id:
+        return InvalidEventError(Reason.MISSING_FIELD, f"{id_field}={market_id!r:.50}")
+    return RawEntry(market_id, item)
+
+
 class FrameIntake:
     """Validates, de-duplicates and records the liquidations of one venue's data frames."""
 

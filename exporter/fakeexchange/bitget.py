@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.fakeexchange.markets import FakeMarket
 from exporter.fakeexchange.protocol import (
-    ALL_MARKETS,
     Frame,
     Inbound,
     InvalidRequest,
@@ -29,12 +28,14 @@ from exporter.fakeexchange.protocol import (
     Side,
     SubscribeRequest,
     VenueProtocol,
+    ack_each_arg,
     compact,
     decimal_str,
     fixed_str,
     group_by_symbol,
     json_reply,
     loads_object,
+    parse_op_args,
     plain_error,
 )
 
@@ -211,25 +212,11 @@ class BitgetProtocol(VenueProtocol):
 
     def parse(self, text: str) -> Inbound:
         """Text `ping`, or `op` subscribe/unsubscribe with a list of `{instType, topic}`."""
-        if text == "ping":
-            return PingRequest({})
-        message = loads_object(text)
-        if message is None:
-            return InvalidRequest(text)
-        op = message.get("op")
-        args = message.get("args")
-        if op not in {"subscribe", "unsubscribe"} or not isinstance(args, list) or not args:
-            return InvalidRequest(text)
-        invalid = tuple(compact(a) for a in args if not _is_liquidation_arg(a))
-        keys = frozenset() if invalid else frozenset({ALL_MARKETS})
-        return SubscribeRequest(op, keys, invalid, message, text)
+        return parse_op_args(text, _is_liquidation_arg)
 
     def ack(self, request: SubscribeRequest, conn_id: str) -> list[str]:
         """One `{"event":"subscribe","arg":...,"connId":...}` per arg."""
-        return [
-            compact({"event": request.op, "arg": arg, "connId": conn_id})
-            for arg in request.message.get("args", [])
-        ]
+        return ack_each_arg(request, conn_id)
 
     def reject(self, request: SubscribeRequest, conn_id: str) -> list[str]:
         """30001 "<arg> doesn't exist", the arg's keys sorted, as the v3 socket words it."""

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.fakeexchange.history import CANDLE_MS
 from exporter.fakeexchange.markets import RECORDED_MARKETS, FakeMarket
 from exporter.fakeexchange.protocol import (
-    ALL_MARKETS,
     BadParameterError,
     Frame,
     Inbound,
@@ -29,6 +28,7 @@ from exporter.fakeexchange.protocol import (
     Side,
     SubscribeRequest,
     VenueProtocol,
+    ack_each_arg,
     compact,
     decimal_str,
     fixed_str,
@@ -36,6 +36,7 @@ from exporter.fakeexchange.protocol import (
     int_param,
     json_reply,
     loads_object,
+    parse_op_args,
     plain_error,
 )
 
@@ -282,25 +283,11 @@ class OkxProtocol(VenueProtocol):
 
     def parse(self, text: str) -> Inbound:
         """Text `ping`, or `op` subscribe/unsubscribe with a list of `arg` objects."""
-        if text == "ping":
-            return PingRequest({})
-        message = loads_object(text)
-        if message is None:
-            return InvalidRequest(text)
-        op = message.get("op")
-        args = message.get("args")
-        if op not in {"subscribe", "unsubscribe"} or not isinstance(args, list) or not args:
-            return InvalidRequest(text)
-        invalid = tuple(compact(a) for a in args if not _is_liquidation_arg(a))
-        keys = frozenset() if invalid else frozenset({ALL_MARKETS})
-        return SubscribeRequest(op, keys, invalid, message, text)
+        return parse_op_args(text, _is_liquidation_arg)
 
     def ack(self, request: SubscribeRequest, conn_id: str) -> list[str]:
         """One `{"event":"subscribe","arg":...}` per arg, as OKX confirms each channel."""
-        return [
-            compact({"event": request.op, "arg": arg, "connId": conn_id})
-            for arg in request.message.get("args", [])
-        ]
+        return ack_each_arg(request, conn_id)
 
     def reject(self, request: SubscribeRequest, conn_id: str) -> list[str]:
         """60018 for a channel that does not exist, else 60012 Illegal request (BadRequest)."""

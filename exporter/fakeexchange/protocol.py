@@ -219,6 +219,31 @@ def loads_object(text: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def parse_op_args(text: str, valid_arg: Callable[[object], bool]) -> Inbound:
+    """OKX's request shape, which Bitget's v3 socket shares: text ``ping``, or ``op``
+    subscribe/unsubscribe with a list of ``args``, each an all-market channel when valid."""
+    if text == "ping":
+        return PingRequest({})
+    message = loads_object(text)
+    if message is None:
+        return InvalidRequest(text)
+    op = message.get("op")
+    args = message.get("args")
+    if op not in {"subscribe", "unsubscribe"} or not isinstance(args, list) or not args:
+        return InvalidRequest(text)
+    invalid = tuple(compact(a) for a in args if not valid_arg(a))
+    keys = frozenset() if invalid else frozenset({ALL_MARKETS})
+    return SubscribeRequest(op, keys, invalid, message, text)
+
+
+def ack_each_arg(request: SubscribeRequest, conn_id: str) -> list[str]:
+    """One ``{"event": op, "arg": ..., "connId": ...}`` per arg, as OKX and Bitget confirm."""
+    return [
+        compact({"event": request.op, "arg": arg, "connId": conn_id})
+        for arg in request.message.get("args", [])
+    ]
+
+
 class VenueProtocol(ABC):
     """One venue's wire format. Subclasses are data plus pure functions; no I/O, no clock."""
 
