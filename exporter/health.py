@@ -85,7 +85,19 @@ class Health:
     """
 
     def __init__(self, exchanges: tuple[str, ...], clock: Callable[[], float]) -> None:
+        """``exchanges``: the venues reporting (their names, e.g. ``binance_coinm``)."""
         self._exchanges = exchanges
+        # The venues of each exchange label, and whether any of them is a sampled feed: fixed
+        # by the venues enabled, so worked out once, not at every scrape.
+        self._feeds: dict[str, list[str]] = {}
+        for venue in exchanges:
+            self._feeds.setdefault(exchange_label(venue), []).append(venue)
+        self._completeness: dict[str, Completeness] = {
+            label: "sampled"
+            if any(is_venue(v) and completeness_of(v) == "sampled" for v in venues)
+            else "complete"
+            for label, venues in self._feeds.items()
+        }
         self._clock = clock
         self._healthy: dict[tuple[str, Stream], bool] = {
             (e, s): False for e in exchanges for s in Stream
@@ -165,23 +177,18 @@ class Health:
 
     def snapshot(self) -> HealthSnapshot:
         """Every figure under its exchange label (the feeds of one exchange summed)."""
-        labels = {venue: exchange_label(venue) for venue in self._exchanges}
-        exchanges = tuple(dict.fromkeys(labels.values()))
         last: dict[tuple[str, Stream], float] = {}
         for (venue, stream), seen in self._last_message.items():
-            key = (labels.get(venue, venue), stream)
+            key = (exchange_label(venue), stream)
             last[key] = max(seen, last.get(key, seen))
         # An exchange is as far as its least advanced feed.
-        progress: dict[str, float] = {}
-        for venue, share in self._backfill_progress.items():
-            label = labels.get(venue, venue)
-            progress[label] = min(share, progress.get(label, share))
+        progress = {
+            label: min(self._backfill_progress[v] for v in venues)
+            for label, venues in self._feeds.items()
+        }
         return HealthSnapshot(
-            exchanges=exchanges,
-            up={
-                label: all(self.is_up(v) for v in self._exchanges if labels[v] == label)
-                for label in exchanges
-            },
+            exchanges=tuple(self._feeds),
+            up={label: all(self.is_up(v) for v in venues) for label, venues in self._feeds.items()},
             last_message_s=last,
             messages=_summed(self._messages),
             invalid=_summed(self._invalid),
@@ -192,15 +199,6 @@ class Health:
             lost=_summed(self._lost),
             backfill_progress=progress,
             backfill_failures=_summed(self._backfill_failures),
-            completeness={
-                label: "sampled"
-                if any(
-                    is_venue(v) and completeness_of(v) == "sampled"
-                    for v in self._exchanges
-                    if labels[v] == label
-                )
-                else "complete"
-                for label in exchanges
-            },
+            completeness=dict(self._completeness),
             tasks=self._tasks,
         )
