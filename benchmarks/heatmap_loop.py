@@ -1,12 +1,14 @@
 """The baseline of the heatmap benchmarks: the same model, one position at a time.
 
-What a first implementation of ``exporter.heatmap.model`` would look like: a list of positions
-per market, each with its side, fine price bin and coins, decayed, swept, closed and opened one
-by one in plain Python. It follows the model's rules to the bin (same grid, same sweep edges,
-same decay and proportional close), so after the same readings it holds the same coins per bin
-(``benchmarks.heatmap`` checks that) and differs only in how it computes them. It has no array
-to fall off: the model drops positions that leave its grid, this keeps them (the benchmark
-histories never push any off).
+What a first implementation of ``exporter.heatmap.model`` would look like with the five-point
+leverage mix (``heatmap_leverage: mix``): a list of positions per market, each with its side,
+fine price bin and coins, decayed, swept, closed and opened one by one in plain Python. It
+follows the model's rules to the bin (same grid, same sweep edges, turnover and swept positions
+reopened at the price, the same proportional close), so after the same readings it holds the
+same coins per bin (``benchmarks.heatmap`` checks that) and differs only in how it computes
+them. It has no array to fall off: the model drops positions that leave its grid, this keeps
+them (the benchmark histories never push any off), and it has no stale-data check (the
+benchmark readings are never stale).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exporter.heatmap.grid import nice_step, step_still_fits
-from exporter.heatmap.model import LONG, SHORT, SUB
+from exporter.heatmap.model import LONG, REPLACEMENT_BATCH, SHORT, SUB
 
 if TYPE_CHECKING:
     from exporter.heatmap.params import HeatmapParams
@@ -35,6 +37,7 @@ class LoopMarket:
     time_s: float | None = None
     open_interest: float | None = None
     price: float | None = None
+    pending: list[float] = field(default_factory=lambda: [0.0, 0.0])  # turnover to reopen
 
 
 class LoopHeatmap:
@@ -49,18 +52,21 @@ class LoopHeatmap:
             for side in (LONG, SHORT)
             for factor, weight in zip(factors[side], weights, strict=True)
         ]
+        self.trend = params.side_attribution == "trend"
         self.step = nice_step(params.bin_fraction * price)
         self.markets: dict[str, LoopMarket] = {}
 
     def copy(self) -> LoopHeatmap:
         twin = LoopHeatmap.__new__(LoopHeatmap)
         twin.params, twin.tiers, twin.step = self.params, self.tiers, self.step
+        twin.trend = self.trend
         twin.markets = {
             name: LoopMarket(
                 [Position(p.side, p.bin, p.coins) for p in m.positions],
                 m.time_s,
                 m.open_interest,
                 m.price,
+                list(m.pending),
             )
             for name, m in self.markets.items()
         }
@@ -80,55 +86,78 @@ class LoopHeatmap:
             self._restep(price)
         book = self.markets.setdefault(market, LoopMarket())
         fine = self.step / SUB
-        # Decay every position.
+        turnover = self._decay(book, time_s)
+        book.pending = [book.pending[LONG] + turnover[LONG], book.pending[SHORT] + turnover[SHORT]]
+        opened = [0.0, 0.0]
+        # Sweep: longs in bins whose lower edge the low reached, shorts whose upper edge the
+        # high reached; they are replaced by new positions at the price (pending).
+        first_long = math.ceil((price if low is None else low) / fine)
+        last_short = math.floor((price if high is None else high) / fine)
+        kept = []
+        for p in book.positions:
+            if p.bin >= first_long if p.side == LONG else p.bin < last_short:
+                book.pending[p.side] += p.coins
+            else:
+                kept.append(p)
+        book.positions = kept
+        self._change(book, open_interest, price, opened)
+        for side in (LONG, SHORT):
+            # What turnover and sweeps closed reopens with the side's next opening or past 1 %
+            # of its coins.
+            total = sum(p.coins for p in book.positions if p.side == side)
+            pending = book.pending[side]
+            if pending > 0 and (opened[side] > 0 or pending > REPLACEMENT_BATCH * total):
+                opened[side] += pending
+                book.pending[side] = 0.0
+            if opened[side] > 0:
+                self._open(book, side, opened[side], price)
+        book.open_interest = open_interest
+        book.price = price
+
+    def _change(
+        self, book: LoopMarket, open_interest: float, price: float, opened: list[float]
+    ) -> None:
+        """Open (into ``opened``) or close the change in open interest."""
+        if book.open_interest is None or book.price is None:
+            return
+        delta = open_interest - book.open_interest
+        if delta > 0:
+            if not self.trend:
+                opened[LONG] += delta
+                opened[SHORT] += delta
+            else:
+                opened[LONG if price >= book.price else SHORT] += delta
+        elif delta < 0:
+            keep = open_interest / book.open_interest
+            self._close(book, keep)
+            book.pending = [book.pending[LONG] * keep, book.pending[SHORT] * keep]
+
+    def _decay(self, book: LoopMarket, time_s: float) -> list[float]:
+        """Decay every position; returns the coins per side to reopen at the price (turnover)."""
+        opened = [0.0, 0.0]
         if book.time_s is not None and time_s > book.time_s:
             hours = (time_s - book.time_s) / 3600.0
             factor = 0.5 ** (hours / self.params.half_life_hours)
             for position in book.positions:
+                opened[position.side] += position.coins * (1 - factor)
                 position.coins *= factor
         book.time_s = time_s if book.time_s is None else max(book.time_s, time_s)
-        # Sweep: longs in bins whose lower edge the low reached, shorts whose upper edge the
-        # high reached.
-        first_long = math.ceil((price if low is None else low) / fine)
-        last_short = math.floor((price if high is None else high) / fine)
-        book.positions = [
-            p
-            for p in book.positions
-            if not (p.bin >= first_long if p.side == LONG else p.bin < last_short)
-        ]
-        # Open or close the change in open interest.
-        if book.open_interest is not None and book.price is not None:
-            delta = open_interest - book.open_interest
-            if delta > 0:
-                self._open(book, delta, price, rising=price >= book.price)
-            elif delta < 0:
-                self._close(book, -delta)
-        book.open_interest = open_interest
-        book.price = price
+        return opened
 
-    def _open(self, book: LoopMarket, coins: float, price: float, *, rising: bool) -> None:
+    def _open(self, book: LoopMarket, side: int, coins: float, price: float) -> None:
         fine = self.step / SUB
-        trend = self.params.side_attribution == "trend"
-        for side, factor, weight in self.tiers:
-            if trend and (side == LONG) != rising:
-                continue
-            bin_index = math.floor(price * factor / fine)
-            book.positions.append(Position(side, bin_index, coins * weight))
+        for tier_side, factor, weight in self.tiers:
+            if tier_side == side:
+                bin_index = math.floor(price * factor / fine)
+                book.positions.append(Position(side, bin_index, coins * weight))
 
     @staticmethod
-    def _close(book: LoopMarket, coins: float) -> None:
-        for side in (LONG, SHORT):
-            total = 0.0
-            for position in book.positions:
-                if position.side == side:
-                    total += position.coins
-            if total <= coins:
-                book.positions = [p for p in book.positions if p.side != side]
-            elif total > 0:
-                keep = 1.0 - coins / total
-                for position in book.positions:
-                    if position.side == side:
-                        position.coins *= keep
+    def _close(book: LoopMarket, keep: float) -> None:
+        if keep <= 0:
+            book.positions = []
+            return
+        for position in book.positions:
+            position.coins *= keep
 
     def _restep(self, price: float) -> None:
         """A new step: every position moves to the new bin of its old bin's centre."""

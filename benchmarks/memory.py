@@ -50,10 +50,12 @@ class _Market:
     """Typed events of 3 exchanges x ``coins`` markets into one core, on a fake clock."""
 
     def __init__(self, coins: int, clock: ManualClock) -> None:
-        from exporter.core import Core  # noqa: PLC0415 - imported in the child only
+        from exporter.config import DEFAULT_HEATMAP_COINS  # noqa: PLC0415 - the child only
+        from exporter.core import Core  # noqa: PLC0415
 
         self.clock = clock
-        self.core = Core(EXCHANGES, clock)
+        # The shipped heatmap_coins (top:10): at most 15 of the coins get a heatmap.
+        self.core = Core(EXCHANGES, clock, heatmap_coins=DEFAULT_HEATMAP_COINS)
         self.rng = random.Random(0)
         names = [f"C{i:02d}" for i in range(coins)]
         self.price = {c: 10 ** self.rng.uniform(-2, 4.7) for c in names}
@@ -66,6 +68,10 @@ class _Market:
 
         steps = int(days * 288)
         start_ms = int((ending_s - steps * 300) * 1000)
+        # The first poll comes before the history, as in the exporter: heatmap_coins ranks by it.
+        self.clock.now = start_ms / 1000 - 300
+        for market in self.markets:
+            self.poll(*market)
         for exchange, coin in self.markets:
             noise = np.random.default_rng(self.rng.randrange(2**32)).normal(0, 2e-3, steps)
             walk = np.exp(np.cumsum(noise))
@@ -180,6 +186,7 @@ def measure(
         "samples": samples,
         "simulated_hours": simulated / 3600,
         "series": sum(1 for line in text.splitlines() if line and not line.startswith("#")),
+        "heatmaps": len(market.core.heatmap.coins),
     }
 
 
@@ -231,7 +238,8 @@ def run(size: Size) -> list[Result]:
         Result(
             what="memory",
             workload=f"3 exchanges x {coins} symbols, {hours:g} h of windows, heatmaps for "
-            f"{coins} coins ({days:g} days of backfill each), {figures['series']:,.0f} series; "
+            f"{figures['heatmaps']} coins (the default heatmap_coins: top:10; {days:g} days of "
+            f"backfill each), {figures['series']:,.0f} series; "
             f"then {size.memory_seconds:g} s running {figures['simulated_hours']:,.0f} "
             "simulated hours (polls every 15 s, scrapes every 15 s)",
             baseline="",

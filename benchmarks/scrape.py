@@ -60,9 +60,12 @@ class ManualClock:
 
 
 def coin_series(core: Core, coin: str, price: float) -> int:
-    """Series one coin's heatmap adds to a scrape."""
-    view = build_view(core.heatmap.coins[coin], price, None)
-    return 2 * view.bin_count + 1 + 2 * len(view.clusters) + 2 * len(view.moves)
+    """Series one coin's heatmap adds to a scrape: the heatmap and its width, the liquidation
+    map (3 bands per side), its cumulative curves and width, clusters, at-risk, book ratios."""
+    view = build_view(core.heatmap.coins[coin], price)
+    heatmap = 2 * view.bin_count + 1
+    liquidation_map = 2 * 3 * view.map_count + 2 * view.map_count + 1
+    return heatmap + liquidation_map + 2 * len(view.clusters) + 2 * len(view.moves) + 2
 
 
 def build_core(series: int, seed: int = 0) -> tuple[Core, ManualClock]:

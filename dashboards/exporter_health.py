@@ -268,7 +268,31 @@ def restarts_and_drops() -> timeseries.Panel:
             )
         )
         .height(8)
-        .span(12)
+        .span(8)
+    )
+
+
+def stale_readings() -> timeseries.Panel:
+    # The exporter reports 0 for every enabled exchange from the start: no zero series needed.
+    return (
+        bars_panel(
+            "Stale open-interest readings",
+            "Open-interest readings the heatmap model set aside, per bar, by exchange "
+            "(`cryptoliq_heatmap_stale_readings_total`): the exchange's open interest had not "
+            "changed for too long (stale data upstream), or the reading was the step when it "
+            "moved again. Such readings neither open nor close positions, so while they last "
+            "that exchange's open interest does not move the heatmap.",
+            unit="short",
+        )
+        .with_target(
+            query(
+                "sum by (exchange) "
+                f"(increase(cryptoliq_heatmap_stale_readings_total{{{EXCHANGE}}}[$__interval]))",
+                "{{exchange}}",
+            )
+        )
+        .height(8)
+        .span(8)
     )
 
 
@@ -291,7 +315,7 @@ def price_spread() -> timeseries.Panel:
         )
         .decimals(4)
         .height(8)
-        .span(12)
+        .span(8)
     )
 
 
@@ -365,8 +389,8 @@ def build() -> dashboard_builder.Dashboard:
         UID,
         "Exporter health",
         "Health of cryptoliq-exporter and its exchange feeds: up, freshness, message rates, "
-        "reconnects, rejected messages, lost liquidations, data quality and the exporter's own "
-        "cost.",
+        "reconnects, rejected messages, lost liquidations, data quality (stale open interest, "
+        "price spread) and the exporter's own cost.",
         time_from="now-3h",
         variables=[datasource_variable(), exchange_variable(), coin_variable()],
     )
@@ -382,6 +406,7 @@ def build() -> dashboard_builder.Dashboard:
         invalid_messages(),
         lost_liquidations(),
         restarts_and_drops(),
+        stale_readings(),
         price_spread(),
         scrape_time(),
         samples(),

@@ -5,13 +5,29 @@ estimated USD whose liquidation price lies in that bin. The query keeps Grafana'
 format with one series per bin (legend ``{{price}}``) and the panel does not calculate buckets:
 the ``heatmap`` query format would treat the bins as cumulative ``le`` buckets and subtract
 neighbours, corrupting values that are not cumulative.
+
+Grafana's heatmap panel cannot draw a line over its cells: every series of its queries becomes a
+row of cells, and its only overlay is Prometheus exemplars. The mark price is therefore its own
+panel below the heatmap, on the same time axis.
+
+The liquidation map (``cryptoliq_liquidation_map_usd``) is the model's state now, by price: a bar
+chart of instant table queries, one row per price bin, with the cumulative curves
+(``cryptoliq_liquidation_map_cumulative_usd``) in a trend panel of the same width below it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from grafana_foundation_sdk.builders import bargauge, heatmap, stat, table, timeseries
+from grafana_foundation_sdk.builders import (
+    barchart,
+    bargauge,
+    heatmap,
+    stat,
+    table,
+    timeseries,
+    trend,
+)
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.models import common as common_model
@@ -29,11 +45,14 @@ from dashboards.common import (
     datasource_variable,
     exchange_variable,
     fixed_color,
+    legend,
     merge_table,
     query,
+    side_colored,
     stat_panel,
     table_panel,
     timeseries_panel,
+    tooltip,
 )
 from dashboards.config import THRESHOLDS
 
@@ -45,7 +64,16 @@ COIN: Final = 'coin="$coin"'
 """This dashboard shows one coin at a time: prices of different coins share no axis."""
 MOVES: Final = "1%|2%|5%"
 Y_AXIS_WIDTH: Final = 80
-"""Both price panels reserve the same width for their y axis so their time axes line up."""
+"""Both price panels reserve the same width for their y axis so their time axes line up; so do
+the liquidation map and its cumulative curves, for their price axes."""
+LEVERAGE_BANDS: Final = {"low": "≤10x", "mid": "10-50x", "high": ">50x"}
+"""The ``leverage`` label values of ``cryptoliq_liquidation_map_usd`` and what each stands for."""
+LEVERAGE_SHADES: Final = {"low": "light-", "mid": "", "high": "dark-"}
+"""Prefixes of Grafana's named colours: the side's colour (``SIDE_COLORS``), darker for higher
+leverage."""
+MAP_WIDTH: Final = 18
+"""The liquidation map and its cumulative curves: same width, one above the other, so their price
+axes line up; the stats beside them take the rest of the row."""
 
 
 def price_heatmap() -> heatmap.Panel:
@@ -111,6 +139,196 @@ def mark_price() -> timeseries.Panel:
         .line_width(2)
         .height(6)
         .span(24)
+    )
+
+
+def convert_price(to: str) -> dashboard_model.DataTransformerConfig:
+    return dashboard_model.DataTransformerConfig(
+        id_val="convertFieldType",
+        options={"conversions": [{"targetField": "price", "destinationType": to}], "fields": {}},
+    )
+
+
+def by_price(
+    columns: dict[str, str], *, text_axis: bool
+) -> list[dashboard_model.DataTransformerConfig]:
+    """Instant table queries by ``price`` as one frame, one row per bin, in price order.
+
+    ``columns`` maps each query's ref id to its series name. Every query returns the same bins
+    (the map's grid is contiguous, zeros included), so rows merge on ``price``. ``price`` is a
+    label, hence text, and text sorts "100000" before "99000": it is made a number to sort. A bar
+    chart (``text_axis``) takes it back to text so that its axis and tooltip show each bin's
+    lower edge as the exporter wrote it; a number would be rounded by the display unit (USD shows
+    105,000 and 105,500 both as "$106K"), and the bar chart's axis is one slot per row anyway.
+    """
+    steps = [
+        *merge_table(["price"], columns),
+        convert_price("number"),
+        dashboard_model.DataTransformerConfig(
+            id_val="sortBy", options={"fields": {}, "sort": [{"field": "price", "desc": False}]}
+        ),
+    ]
+    if text_axis:
+        steps.append(convert_price("string"))
+    return steps
+
+
+def liquidation_map() -> barchart.Panel:
+    """The model's positions now, by liquidation price: stacked bars by side and leverage band."""
+    panel = (
+        barchart.Panel()
+        .title("Liquidation map · $coin")
+        .description(
+            "Where the model expects open positions to be liquidated, now: estimated USD (at "
+            "the mark price) of positions whose liquidation price lies in each price bin (x: "
+            "the bin's lower edge), stacked by side and leverage: longs in reds (liquidated if "
+            "the price falls to the bin), shorts in greens (if it rises to it), darker for "
+            "higher leverage (≤10x, 10-50x, >50x). Longs sit below the mark price and shorts "
+            "above it, so the price is where red turns to green. Bins are two heatmap bins "
+            "wide (see *map bin width*) and span the heatmap's range, the mark price ± 15 % by "
+            "default. A model built from open interest and prices, not positions an exchange "
+            "reported "
+            "(`cryptoliq_liquidation_map_usd`); summed over leverage, it is the heatmap's "
+            "latest column at half its resolution."
+        )
+        .datasource(DATASOURCE)
+        .unit(USD)
+        .x_field("price")
+        .orientation(common_model.VizOrientation.VERTICAL)
+        .stacking(common_model.StackingMode.NORMAL)
+        .show_value(common_model.VisibilityMode.NEVER)
+        .x_tick_label_rotation(0)
+        .x_tick_label_spacing(100)  # at least 100 px between price labels: one every few bars
+        .fill_opacity(85)
+        .line_width(1)
+        .axis_placement(common_model.AxisPlacement.LEFT)
+        .axis_width(Y_AXIS_WIDTH)
+        .legend(
+            common_builder.VizLegendOptions()
+            .display_mode(common_model.LegendDisplayMode.LIST)
+            .placement(common_model.LegendPlacement.BOTTOM)
+            .show_legend(show_legend=True)
+        )
+        .tooltip(tooltip().hide_zeros(hide_zeros=True))
+        # Exactly the label text: Grafana would otherwise parse it and format it as USD.
+        .override_by_name("price", [dashboard_model.DynamicConfigValue("unit", "string")])
+        .height(10)
+        .span(MAP_WIDTH)
+    )
+    columns: dict[str, str] = {}
+    for side, color in SIDE_COLORS.items():
+        for leverage, band in LEVERAGE_BANDS.items():
+            ref, name = f"{side}_{leverage}", f"{side} {band}"
+            columns[ref] = name
+            panel = panel.with_target(
+                query(
+                    "sum by (price) (cryptoliq_liquidation_map_usd"
+                    f'{{{COIN}, side="{side}", leverage="{leverage}"}})',
+                    ref_id=ref,
+                    instant=True,
+                    table=True,
+                )
+            ).override_by_name(name, [fixed_color(LEVERAGE_SHADES[leverage] + color)])
+    return panel.transformations(by_price(columns, text_axis=True))
+
+
+def cumulative_map() -> trend.Panel:
+    """USD liquidated if the price went to x: the map summed from the mark price outwards."""
+    names = {"long": "longs if the price falls here", "short": "shorts if the price rises here"}
+    panel = (
+        trend.Panel()
+        .title("Cumulative liquidations · $coin")
+        .description(
+            "The liquidation map added up from the mark price outwards: at each price (x: a map "
+            "bin's lower edge), the estimated USD of long positions liquidated if the price fell "
+            "to it (red, growing to the left) and of short positions liquidated if it rose to "
+            "that bin's upper edge (green, growing to the right). Both are near zero at the mark "
+            "price, where the curves meet. A model estimate, not reported positions "
+            "(`cryptoliq_liquidation_map_cumulative_usd`)."
+        )
+        .datasource(DATASOURCE)
+        .unit(USD)
+        .x_field("price")
+        .line_width(2)
+        .fill_opacity(10)
+        .show_points(common_model.VisibilityMode.NEVER)
+        .axis_placement(common_model.AxisPlacement.LEFT)
+        .axis_width(Y_AXIS_WIDTH)
+        .legend(legend(["max"]))
+        .tooltip(tooltip())
+        .height(8)
+        .span(MAP_WIDTH)
+    )
+    for side, name in names.items():
+        panel = panel.with_target(
+            query(
+                "sum by (price) "
+                f'(cryptoliq_liquidation_map_cumulative_usd{{{COIN}, side="{side}"}})',
+                ref_id=side,
+                instant=True,
+                table=True,
+            )
+        ).override_by_name(name, [fixed_color(SIDE_COLORS[side])])
+    return panel.transformations(by_price(names, text_axis=False))
+
+
+def map_scale() -> stat.Panel:
+    """Beside the map: where the price is now, and how wide one of the map's bars is."""
+    return (
+        stat_panel(
+            "Mark price · map bin",
+            "The mark price now, averaged over the selected exchanges: on the liquidation map "
+            "it is where the red bars end and the green ones begin. Below it, the width of one "
+            "map bin (`cryptoliq_liquidation_map_bin_width_usd`), two heatmap bins.",
+            unit=USD,
+        )
+        .with_target(
+            query(
+                f"avg by (coin) (cryptoliq_mark_price_usd{{{COIN}, {EXCHANGE}}})",
+                "mark price",
+                ref_id="mark",
+                instant=True,
+            )
+        )
+        .with_target(
+            query(
+                f"max by (coin) (cryptoliq_liquidation_map_bin_width_usd{{{COIN}}})",
+                "map bin width",
+                ref_id="bin",
+                instant=True,
+            )
+        )
+        .color_mode(common_model.BigValueColorMode.NONE)
+        .orientation(common_model.VizOrientation.HORIZONTAL)  # one value above the other
+        .height(10)
+        .span(24 - MAP_WIDTH)
+    )
+
+
+def book_ratio() -> stat.Panel:
+    """How much of the coin's open interest the model's positions account for, per side."""
+    return (
+        side_colored(
+            stat_panel(
+                "Open interest in the model",
+                "Coins held by the model's estimated positions of each side, as a share of the "
+                "coin's open interest in coins over all its markets "
+                "(`cryptoliq_heatmap_book_ratio`). Every open contract has a long and a short "
+                "holder, so a model that knew every position would show 100 % on both sides. It "
+                "knows only positions opened in the history it has seen, lets old ones fade and "
+                "removes those the price swept: the lower the share, the more of the open "
+                "interest the map and the heatmap leave out.",
+                unit=RATIO,
+                sparkline=True,
+            ).with_target(
+                query(f"max by (side) (cryptoliq_heatmap_book_ratio{{{COIN}}})", "{{side}}")
+            )
+        )
+        .orientation(common_model.VizOrientation.HORIZONTAL)  # one side above the other
+        .min(0)
+        .max(1)
+        .height(8)
+        .span(24 - MAP_WIDTH)
     )
 
 
@@ -225,6 +443,11 @@ def accuracy() -> list[stat.Panel]:
         "Width of one heatmap price bin (`cryptoliq_heatmap_bin_width_usd`).",
         unit=USD,
     ).with_target(query(f"max by (coin) (cryptoliq_heatmap_bin_width_usd{{{COIN}}})", "{{coin}}"))
+    # Amounts of USD are neither good nor bad: no threshold colour (Grafana's default turns
+    # anything from 80 up red).
+    scored, bin_width = (
+        panel.color_mode(common_model.BigValueColorMode.NONE) for panel in (scored, bin_width)
+    )
     return [panel.height(4).span(6) for panel in (hit_ratio, lift, scored, bin_width)]
 
 
@@ -233,14 +456,20 @@ def build() -> dashboard_builder.Dashboard:
         UID,
         "Liquidation heatmap",
         "Estimated liquidation levels per coin from the exporter's heatmap model: the price x "
-        "time heatmap with the mark price below it, USD at risk per price move, the largest "
-        "clusters on each side and how accurate the model has been.",
+        "time heatmap with the mark price below it, the liquidation map now (by price and "
+        "leverage, with cumulative curves) and how much of the open interest the model holds, "
+        "USD at risk per price move, the largest clusters on each side and how accurate the "
+        "model has been.",
         time_from="now-6h",
         variables=[datasource_variable(), exchange_variable(), coin_variable(multi=False)],
     )
     panels: list[Builder[dashboard_model.Panel]] = [
         price_heatmap(),
         mark_price(),
+        liquidation_map(),
+        map_scale(),
+        cumulative_map(),
+        book_ratio(),
         at_risk_now(),
         at_risk_over_time(),
         clusters("short"),

@@ -208,6 +208,17 @@ def exporter_alerts(t: Thresholds) -> list[dict[str, Any]]:
             f"{minutes(t.stale_liquidations_seconds)} for liquidations, "
             f"{minutes(t.stale_open_interest_seconds)} for open interest).",
         ),
+        alert(
+            "CryptoliqOpenInterestFrozen",
+            "increase(cryptoliq_heatmap_stale_readings_total[10m]) > 0",
+            duration="0m",
+            severity="warning",
+            summary="{{ $labels.exchange }} open interest frozen upstream",
+            description="Open interest from {{ $labels.exchange }} has not changed for longer "
+            "than heatmap_stale_after_seconds: a value carried forward upstream. The heatmap "
+            "opens and closes nothing from it until it moves again (the exporter log names the "
+            "market); the open-interest gauges still show the frozen value.",
+        ),
     ]
 
 

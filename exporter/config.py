@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
-from exporter.heatmap.params import SIDE_ATTRIBUTIONS, HeatmapParams
+from exporter.heatmap.params import LEVERAGE_MODELS, SIDE_ATTRIBUTIONS, HeatmapParams
+from exporter.heatmap.selection import TOP_PREFIX, HeatmapCoins
 from exporter.venues import ALL, DEFAULT_VENUES, VENUES, Venue, is_venue
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 DEFAULT_COINS: Final = ("BTC", "ETH", "SOL")
 # Bare coins: each venue reads a coin as its own main perpetual (VenueAdapter.coin_symbol).
 DEFAULT_SYMBOLS: Final = DEFAULT_COINS
+# A heatmap is ~1,010 series per coin, a market's other series ~55: top:10 keeps at most
+# ceil(1.5 * 10) = 15 heatmaps (hysteresis), <= ~15k series, also under `symbols: all`.
+DEFAULT_HEATMAP_COINS: Final = HeatmapCoins(top=10)
 DEFAULT_PORT: Final = 9877
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 ALL_SYMBOLS: Final = "all"
@@ -117,6 +121,7 @@ class Config:
     snapshot_interval_seconds: float = 60.0
     web_config_file: str | None = None  # TLS and basic auth (Prometheus exporter-toolkit format)
     heatmap: HeatmapParams = field(default_factory=HeatmapParams)
+    heatmap_coins: HeatmapCoins = DEFAULT_HEATMAP_COINS  # which coins get a heatmap
     backfill_hours: float = 72.0  # OKX keeps about 3 days of 5-minute open interest
     # Kubernetes service-link variables that were skipped, for the CLI to log once logging is set.
     ignored_env: tuple[str, ...] = ()
@@ -291,6 +296,34 @@ def _parse_symbols(key: str, raw: object) -> tuple[bool, tuple[str, ...]]:
         if symbol not in symbols:
             symbols.append(symbol)
     return False, tuple(symbols)
+
+
+def _parse_heatmap_coins(key: str, raw: object) -> HeatmapCoins:
+    """``all``, ``top:N`` (N >= 1) or a list of coins (``BTC,ETH``: bare, like ``symbols``)."""
+    allowed = (
+        f"expected {ALL_SYMBOLS!r}, {TOP_PREFIX}N with N >= 1 (the N coins of the largest open "
+        "interest) or a list of coins (BTC,ETH)"
+    )
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        if text == ALL_SYMBOLS:
+            return HeatmapCoins()
+        if text.startswith(TOP_PREFIX):
+            count = text.removeprefix(TOP_PREFIX).strip()
+            if not (count.isascii() and count.isdigit() and int(count) >= 1):
+                raise ConfigError(key, raw, allowed)
+            return HeatmapCoins(top=int(count))
+    items = _split_list(raw)
+    if not items:
+        raise ConfigError(key, raw, allowed)
+    coins: list[str] = []
+    for item in items:
+        coin = item.strip().upper() if isinstance(item, str) else ""
+        if not _COIN.match(coin):
+            raise ConfigError(key, item, allowed)
+        if coin not in coins:
+            coins.append(coin)
+    return HeatmapCoins(coins=tuple(coins))
 
 
 def _parse_pairs(key: str, raw: object, *, numeric_keys: bool) -> dict[Any, float]:
@@ -506,6 +539,46 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "simulated seconds per real second in --demo (default 10)",
         aliases=("--speed",),
     ),
+    Setting(
+        "heatmap_coins",
+        _parse_heatmap_coins,
+        ("config", "heatmap_coins"),
+        f"coins that get a heatmap: '{TOP_PREFIX}N' (the N of the largest open interest, "
+        "re-ranked as it changes), comma-separated coins or 'all'; every coin keeps its "
+        f"totals, windows and open interest (default {DEFAULT_HEATMAP_COINS})",
+    ),
+    _heatmap(
+        "heatmap_leverage",
+        lambda k, v: _parse_choice(k, v, LEVERAGE_MODELS),
+        "lognormal: new positions' leverage follows a log-normal density (default); mix: the "
+        "five-point heatmap_leverage_mix",
+        param="leverage_model",
+    ),
+    _heatmap(
+        "heatmap_leverage_median",
+        lambda k, v: _parse_number(k, v, minimum=1, maximum=1000, unit="x leverage"),
+        "median leverage of the log-normal density (default 33)",
+        param="leverage_median",
+    ),
+    _heatmap(
+        "heatmap_leverage_sigma",
+        lambda k, v: _parse_number(k, v, minimum=0.05, maximum=3, unit="log-leverage"),
+        "spread of the log-normal density: standard deviation of ln(leverage) (default 1.2)",
+        param="leverage_sigma",
+    ),
+    _heatmap(
+        "heatmap_leverage_min",
+        lambda k, v: _parse_number(k, v, minimum=1, maximum=1000, unit="x leverage"),
+        "lowest leverage of the log-normal density (default 2)",
+        param="leverage_min",
+    ),
+    _heatmap(
+        "heatmap_leverage_max",
+        lambda k, v: _parse_number(k, v, minimum=1, maximum=1000, unit="x leverage"),
+        "highest leverage of the log-normal density (default 125; per coin at most "
+        "1 / (2 x its maintenance margin rate))",
+        param="leverage_max",
+    ),
     _heatmap(
         "heatmap_leverage_mix",
         lambda k, v: _parse_pairs(k, v, numeric_keys=True),
@@ -541,8 +614,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     _heatmap(
         "heatmap_half_life_hours",
         lambda k, v: _parse_number(k, v, minimum=0.1, maximum=24 * 365, unit="hours"),
-        "estimated positions decay with this half-life (default 72)",
+        "turnover: estimated positions close, and as many reopen at the price, with this "
+        "half-life (default 12)",
         param="half_life_hours",
+    ),
+    _heatmap(
+        "heatmap_stale_after_seconds",
+        lambda k, v: _parse_number(k, v, minimum=60, maximum=86_400, unit="seconds"),
+        "open interest unchanged for longer is stale upstream data: it opens and closes no "
+        "positions, nor does the step when it moves again (default 900)",
+        param="stale_after_seconds",
     ),
 )
 _SETTINGS_BY_KEY: Final = {s.key: s for s in SETTINGS}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from exporter.health import Health, HealthSnapshot
 from exporter.heatmap import HeatmapBook, HeatmapParams, HeatmapSnapshot
+from exporter.heatmap.selection import CoinSelection, HeatmapCoins
 from exporter.histogram import HistogramCounts, SizeHistogram
 from exporter.rolling import RollingTotals, Window, WindowTotals
 
@@ -42,7 +43,8 @@ class Snapshot:
 
 
 class Core:
-    """Counters, rolling windows, size histogram, latest open interest and health."""
+    """Counters, rolling windows, size histogram, latest open interest and health of every
+    coin; heatmaps of the coins ``heatmap_coins`` chooses (default: every coin)."""
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class Core:
         clock: Callable[[], float],
         windows: tuple[Window, ...] | None = None,
         heatmap: HeatmapParams | None = None,
+        heatmap_coins: HeatmapCoins | None = None,
     ) -> None:
         self._clock = clock
         self.health = Health(exchanges, clock)
@@ -58,10 +61,14 @@ class Core:
         self._rolling: RollingTotals[SymbolKey] = RollingTotals(clock, windows)
         self._sizes: SizeHistogram[CoinKey] = SizeHistogram()
         self._open_interest: dict[tuple[str, str], OpenInterest] = {}
-        self.heatmap = HeatmapBook(heatmap or HeatmapParams(), clock)
+        self.heatmap_coins = CoinSelection(
+            heatmap_coins if heatmap_coins is not None else HeatmapCoins()
+        )
+        self.heatmap = HeatmapBook(heatmap or HeatmapParams(), clock, self.heatmap_coins)
 
     def record_liquidation(self, event: Liquidation) -> None:
-        """Count one validated liquidation everywhere it shows."""
+        """Count one validated liquidation everywhere it shows (scoring the heatmap only if
+        its coin has one)."""
         key = (event.exchange, event.symbol, event.coin, event.side)
         self._orders[key] += 1
         self._usd[key] = self._usd.get(key, 0.0) + event.notional_usd
@@ -77,6 +84,11 @@ class Core:
         if current is None or event.timestamp_ms >= current.timestamp_ms:
             self._open_interest[key] = event
             self.heatmap.observe_open_interest(event)
+
+    def wants_history(self, coin: str) -> bool | None:
+        """Whether the backfill should fetch this coin's history: only a coin with a heatmap;
+        None while ``top:N`` has no reading to rank by yet."""
+        return self.heatmap_coins.wants(coin)
 
     def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
         """A backfill of this market is under way: its live readings reach the heatmap after
@@ -114,8 +126,10 @@ class Core:
         }
         rolling: RollingTotals[SymbolKey] = RollingTotals(self._clock, self._rolling.windows)
         rolling.import_state(header["windows"], windows, key_type=tuple)
-        book = HeatmapBook(self.heatmap.params, self._clock)
+        book = HeatmapBook(self.heatmap.params, self._clock, self.heatmap_coins)
         book.import_state(header["heatmap"], heatmap)
+        for coin in self.heatmap_coins.restore(tuple(book.coins)):
+            book.drop(coin)  # not a heatmap coin any more
         self._rolling = rolling
         self.heatmap = book
 

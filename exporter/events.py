@@ -135,8 +135,9 @@ class OpenInterest:
 @dataclass(frozen=True, slots=True, eq=False)
 class MarketHistory:
     """Past open interest and 5-minute candles of one market, oldest first, for the heatmap
-    backfill. Arrays share one length; ``open_interest_coins[i]`` is the open interest at
-    ``timestamps_ms[i]`` (a candle's open time) and ``low/high/close`` are that candle's prices.
+    backfill. Arrays share one length; ``open_interest_coins[i]`` is the open interest read at
+    ``timestamps_ms[i]`` and ``low/high/close`` are the prices of the candle that closes then
+    (``exporter.collectors.history.align``).
     """
 
     exchange: str

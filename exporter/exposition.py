@@ -18,6 +18,7 @@ Escaping schemes that rewrite names (``escaping=dots``) are left to prometheus_c
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ NAME_PRESERVING_ESCAPINGS: Final = frozenset(
 # Entries of the label-string cache before it is dropped and rebuilt (bounded memory; label
 # values are bounded, so this only triggers after markets come and go for a long time).
 LABEL_CACHE_LIMIT: Final = 100_000
+# Samples of one family written per step of a sliced render (a few ms): families of thousands of
+# series (the liquidation map of every heatmap coin) must not hold the event loop in one go.
+SAMPLES_PER_STEP: Final = 2_000
 # Heatmap grid labels are built for the view's bins plus this fraction of them on each side.
 GRID_MARGIN_DIVISOR: Final = 4
 _GO_EXPONENT_FROM: Final = 1e6  # Go's %g switches to an exponent from here (see go_float)
@@ -157,9 +161,8 @@ class _Page:
     def header(self, family: AnyFamily) -> None:
         self.parts.append(_header(family, openmetrics_format=self.openmetrics))
 
-    def family(self, family: Family, rows: Iterable[Sample]) -> None:
-        """HELP, TYPE and one sample per ``(label values, value)`` row."""
-        self.header(family)
+    def samples(self, family: Family, rows: Iterable[Sample]) -> None:
+        """One sample per ``(label values, value)`` row (the header is written before)."""
         name = family.exposed_name
         labels = self.label_string
         names = family.labels
@@ -256,7 +259,11 @@ class Exposition:
             else:
                 rows = family.rows(snapshot, last_render_seconds)
                 if rows is not None:
-                    page.family(family, rows)
+                    page.header(family)
+                    rows = iter(rows)
+                    while chunk := list(itertools.islice(rows, SAMPLES_PER_STEP)):
+                        page.samples(family, chunk)
+                        yield
             yield
 
     # --- helpers -------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from prometheus_client.utils import floatToGoString
 from exporter import __version__
 from exporter.events import Reason
 from exporter.health import LostReason, Stream
-from exporter.heatmap.grid import format_price
+from exporter.heatmap.grid import format_price, label_decimals
+from exporter.heatmap.params import LEVERAGE_BANDS
 from exporter.heatmap.views import SIDE_NAMES
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from exporter.core import Snapshot, SymbolKey
     from exporter.events import OpenInterest
     from exporter.heatmap.book import Accuracy
-    from exporter.heatmap.views import Cluster
+    from exporter.heatmap.views import Cluster, CoinView
     from exporter.rolling import WindowTotals
 
 PREFIX = "cryptoliq_"
@@ -156,6 +157,44 @@ def _heatmap_grid(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
 
 def _bin_width(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
     return (((view.coin,), view.step) for view in snap.heatmap.views)
+
+
+_BAND_NAMES: Final = tuple(name for name, _ in LEVERAGE_BANDS)
+
+
+def _map_prices(view: CoinView) -> list[str]:
+    """``price`` labels of the view's liquidation-map bins (their lower edges)."""
+    step, first = view.map_step, view.map_first
+    decimals = label_decimals(step)
+    return [format_price(first + i, step, decimals) for i in range(view.map_count)]
+
+
+def _liquidation_map(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    """Every map bin of every coin, side and leverage band, zeros included."""
+    for view in snap.heatmap.views:
+        prices = _map_prices(view)
+        for side, bands in zip(SIDE_NAMES, view.map_usd.tolist(), strict=True):
+            for band, values in zip(_BAND_NAMES, bands, strict=True):
+                for price, value in zip(prices, values, strict=True):
+                    yield (view.coin, side, band, price), value
+
+
+def _map_cumulative(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    for view in snap.heatmap.views:
+        prices = _map_prices(view)
+        for side, values in zip(SIDE_NAMES, view.cumulative.tolist(), strict=True):
+            for price, value in zip(prices, values, strict=True):
+                yield (view.coin, side, price), value
+
+
+def _map_bin_width(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    return (((view.coin,), view.map_step) for view in snap.heatmap.views)
+
+
+def _book_ratio(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    for view in snap.heatmap.views:
+        for side, ratio in zip(SIDE_NAMES, view.book_ratio, strict=True):
+            yield (view.coin, side), ratio
 
 
 def _cluster_rows(field: Callable[[Cluster], float]) -> Rows:
@@ -338,6 +377,46 @@ HEATMAP_BIN_WIDTH = Family(
     ("coin",),
     _bin_width,
 )
+LIQUIDATION_MAP_USD = Family(
+    PREFIX + "liquidation_map_usd",
+    "gauge",
+    "The heatmap now, in wider bins by leverage band (low: up to 10x, mid: up to 50x, high: "
+    "above): estimated USD of positions whose liquidation price lies in the bin from `price`.",
+    ("coin", "side", "leverage", "price"),
+    _liquidation_map,
+)
+LIQUIDATION_MAP_CUMULATIVE = Family(
+    PREFIX + "liquidation_map_cumulative_usd",
+    "gauge",
+    "Estimated USD liquidated by a move to the map bin: longs by a fall to its lower edge "
+    "`price`, shorts by a rise to its upper edge.",
+    ("coin", "side", "price"),
+    _map_cumulative,
+)
+LIQUIDATION_MAP_BIN_WIDTH = Family(
+    PREFIX + "liquidation_map_bin_width_usd",
+    "gauge",
+    "Width of the liquidation-map price bins.",
+    ("coin",),
+    _map_bin_width,
+)
+HEATMAP_BOOK_RATIO = Family(
+    PREFIX + "heatmap_book_ratio",
+    "gauge",
+    "Coins held by the side's estimated positions divided by the coin's open interest: the "
+    "share of open interest the heatmap shows.",
+    ("coin", "side"),
+    _book_ratio,
+)
+HEATMAP_STALE_READINGS = Family(
+    PREFIX + "heatmap_stale_readings",
+    "counter",
+    "Open-interest readings that opened and closed no positions because the open interest "
+    "had not changed for heatmap_stale_after_seconds (stale upstream data), or moved again "
+    "after such a stretch.",
+    ("exchange",),
+    _per_exchange(lambda snap: snap.heatmap.stale_readings),
+)
 CLUSTER_PRICE = Family(
     PREFIX + "liquidation_cluster_price_usd",
     "gauge",
@@ -505,6 +584,10 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     MARK_PRICE,
     HEATMAP_USD,
     HEATMAP_BIN_WIDTH,
+    LIQUIDATION_MAP_USD,
+    LIQUIDATION_MAP_CUMULATIVE,
+    LIQUIDATION_MAP_BIN_WIDTH,
+    HEATMAP_BOOK_RATIO,
     CLUSTER_PRICE,
     CLUSTER_USD,
     AT_RISK,
@@ -512,6 +595,7 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     LIFT,
     SCORED_USD,
     HEATMAP_READY,
+    HEATMAP_STALE_READINGS,
     EXCHANGE_UP,
     VENUE_INFO,
     TASK_RESTARTS,

@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 
 def make_app(config: Config, web_config: WebConfig | None = None) -> web.Application:
     core = Core(
-        tuple(e.name for e in config.enabled_exchanges()), time.time, heatmap=config.heatmap
+        tuple(e.name for e in config.enabled_exchanges()),
+        time.time,
+        heatmap=config.heatmap,
+        heatmap_coins=config.heatmap_coins,
     )
     exporter = Exporter(config=config, core=core, build_runnables=build_collectors)
     app = create_app(exporter)

@@ -161,9 +161,12 @@ def wire_history(symbol: str, rows: int, end_ms: int, seed: int = 7) -> dict[str
 
 
 def assert_history_is(history: MarketHistory, served: dict[str, np.ndarray]) -> None:
-    np.testing.assert_array_equal(history.timestamps_ms, served["timestamps_ms"])
-    for column in ("open_interest_coins", "low", "high", "close"):
-        np.testing.assert_array_equal(getattr(history, column), served[column], err_msg=column)
+    """Every reading but the first, each with the candle that closes at it: the one served a
+    row earlier (the first reading's candle was not served)."""
+    np.testing.assert_array_equal(history.timestamps_ms, served["timestamps_ms"][1:])
+    np.testing.assert_array_equal(history.open_interest_coins, served["open_interest_coins"][1:])
+    for column in ("low", "high", "close"):
+        np.testing.assert_array_equal(getattr(history, column), served[column][:-1], err_msg=column)
 
 
 def requests(fake: FakeExchange, paths: dict[str, int]) -> dict[str, int]:
@@ -182,11 +185,12 @@ async def test_fetch_history_returns_what_the_fake_served(venue: str, started: S
         collector = make_collector(fake, HistoryCore())
         async with ccxt_client(collector) as exchange:
             fake.rest_requests.clear()
+            # From the second reading: its candle, the first served, lies before the window.
             history = await collector.make_backfill(exchange).fetch_history(
-                BTC, int(served["timestamps_ms"][0]), now_ms
+                BTC, int(served["timestamps_ms"][1]), now_ms
             )
     assert (history.exchange, history.symbol, history.coin) == (venue, BTC, "BTC")
-    assert_history_is(history, served)  # aligned by open time, ascending, coins on OKX too
+    assert_history_is(history, served)  # no row lost at either end, coins on OKX too
     assert dict(fake.rest_requests) == PAGES_1600[venue]
     assert collector.health.snapshot().invalid == {}
 
@@ -207,8 +211,10 @@ async def test_seven_days_of_default_history_in_the_documented_pages(
     assert len(history) == 2016
     assert dict(fake.rest_requests) == PAGES_7_DAYS[venue]
     assert history.timestamps_ms[-1] == served.ts_ms[-1] == now_ms // STEP_MS * STEP_MS
-    # The packaged BTC path, scaled so that it ends at the market's current state.
-    assert history.close[-1] == pytest.approx(3_100.0, rel=1e-6)
+    # The packaged BTC path, scaled so that it ends at the market's current state; the newest
+    # reading goes with the candle that closes at it, not the one still open.
+    assert served.close[-1] == pytest.approx(3_100.0, rel=1e-6)
+    assert history.close[-1] == pytest.approx(served.close[-2], rel=1e-6)
     assert history.open_interest_coins[-1] == pytest.approx(1_500_000.0, rel=1e-6)
     assert np.all(np.diff(history.timestamps_ms) == STEP_MS)
 
@@ -230,7 +236,7 @@ async def test_okx_history_is_in_coins_where_ccxt_says_contracts(
     contracts = served["open_interest_coins"] / 0.1  # ETH-USDT-SWAP ctVal
     np.testing.assert_allclose([r["openInterestAmount"] for r in raw], contracts, rtol=1e-12)
     np.testing.assert_array_equal([r["baseVolume"] for r in raw], served["open_interest_coins"])
-    np.testing.assert_array_equal(history.open_interest_coins, served["open_interest_coins"])
+    np.testing.assert_array_equal(history.open_interest_coins, served["open_interest_coins"][1:])
 
 
 @pytest.mark.parametrize("case", [EXCHANGES[0]], ids=["binance"])
@@ -387,20 +393,26 @@ async def test_pages_walk_back_below_the_oldest_row_and_stop_when_empty() -> Non
     assert len(asked) == 14
 
 
-def test_align_joins_on_open_time_and_drops_what_no_market_prints() -> None:
-    open_interest = {0: 5.0, 300: 6.0, 600: 7.0, 900: math.nan, 1200: 8.0, 1500: -1.0}
-    candles = {
-        300: (1.0, 2.0, 1.5),
-        600: (2.0, 3.0, 2.5),
-        900: (1.0, 2.0, 1.5),
-        1200: (3.0, 2.0, 2.5),  # low above high
-        1500: (1.0, 2.0, 1.5),
-        1800: (1.0, 2.0, 1.5),
+def test_align_pairs_a_reading_with_the_candle_closing_at_it() -> None:
+    m = STEP_MS
+    open_interest = {1 * m: 5.0, 2 * m: 6.0, 3 * m: 7.0, 4 * m: math.nan, 5 * m: 8.0}
+    open_interest |= {6 * m: -1.0, 7 * m: 9.0}  # no candle closes at 7 m: dropped
+    candles = {  # keyed by open time
+        0: (1.0, 2.0, 1.5),
+        1 * m: (2.0, 3.0, 2.5),
+        2 * m: (3.0, 4.0, 3.5),
+        3 * m: (1.0, 2.0, 1.5),
+        4 * m: (3.0, 2.0, 2.5),  # low above high
+        5 * m: (1.0, 2.0, 1.5),
+        7 * m: (9.0, 9.0, 9.0),  # opens at the newest reading: after it
     }
     aligned = paging.align(open_interest, candles)
-    assert aligned.timestamps_ms.tolist() == [300, 600]
-    assert aligned.open_interest_coins.tolist() == [6.0, 7.0]
-    assert aligned.close.tolist() == [1.5, 2.5]
+    assert aligned.timestamps_ms.tolist() == [1 * m, 2 * m, 3 * m]  # the readings' times
+    assert aligned.open_interest_coins.tolist() == [5.0, 6.0, 7.0]
+    assert aligned.low.tolist() == [1.0, 2.0, 3.0]
+    assert aligned.high.tolist() == [2.0, 3.0, 4.0]
+    assert aligned.close.tolist() == [1.5, 2.5, 3.5]
+    assert paging.candle_window(open_interest) == (0, 6 * m)
     assert aligned.rejected == {
         Reason.NOT_FINITE: 1,
         Reason.NOT_POSITIVE: 1,

@@ -200,12 +200,19 @@ TARGETS: dict[str, tuple[str, Any]] = {
     "web_config_file": ("web.yml", lambda c: c.web_config_file),
     "demo": ("true", lambda c: c.demo),
     "demo_speed": ("20", lambda c: c.demo_speed),
+    "heatmap_coins": ("BTC", lambda c: c.heatmap_coins),
+    "heatmap_leverage": ("mix", lambda c: c.heatmap.leverage_model),
+    "heatmap_leverage_median": ("15", lambda c: c.heatmap.leverage_median),
+    "heatmap_leverage_sigma": ("0.5", lambda c: c.heatmap.leverage_sigma),
+    "heatmap_leverage_min": ("3", lambda c: c.heatmap.leverage_min),
+    "heatmap_leverage_max": ("100", lambda c: c.heatmap.leverage_max),
     "heatmap_leverage_mix": ("10:1", lambda c: dict(c.heatmap.leverage_mix)),
     "heatmap_mmr": ("BTC:0.01", lambda c: dict(c.heatmap.mmr)),
     "heatmap_side_attribution": ("trend", lambda c: c.heatmap.side_attribution),
     "heatmap_bin_fraction": ("0.005", lambda c: c.heatmap.bin_fraction),
     "heatmap_range_fraction": ("0.2", lambda c: c.heatmap.range_fraction),
-    "heatmap_half_life_hours": ("12", lambda c: c.heatmap.half_life_hours),
+    "heatmap_half_life_hours": ("24", lambda c: c.heatmap.half_life_hours),
+    "heatmap_stale_after_seconds": ("600", lambda c: c.heatmap.stale_after_seconds),
 }
 
 
@@ -328,6 +335,21 @@ def test_a_demo_runs_every_venue_unless_told_otherwise() -> None:
             {"CRYPTOLIQ_HEATMAP_MMR": "BTC:0.7"},
             None,
             "CRYPTOLIQ_HEATMAP_MMR = 'BTC:0.7': maintenance margin rates must be within 0 and 0.5",
+        ),
+        (
+            ["--heatmap-leverage-median", "150"],
+            {},
+            None,
+            (
+                "--heatmap-leverage-median = '150': leverage_median must lie within "
+                "leverage_min and leverage_max"
+            ),
+        ),
+        (
+            [],
+            {"CRYPTOLIQ_HEATMAP_LEVERAGE": "uniform"},
+            None,
+            "CRYPTOLIQ_HEATMAP_LEVERAGE = 'uniform': expected one of lognormal, mix",
         ),
         (
             ["--heatmap-half-life-hours", "0"],

@@ -155,7 +155,11 @@ def test_liquidation_heatmap_keeps_the_bins_as_they_are() -> None:
 def test_mark_price_sits_below_the_heatmap_on_the_same_time_axis() -> None:
     dashboard = load_dashboard(generate.DASHBOARD_DIR / "cryptoliq-liquidation-heatmap.json")
     heatmap = heatmap_panel("cryptoliq-liquidation-heatmap", "cryptoliq_heatmap_usd")
-    (price,) = (p for p in panels(dashboard) if "cryptoliq_mark_price_usd" in str(p["targets"]))
+    (price,) = (
+        p
+        for p in panels(dashboard)
+        if p["type"] == "timeseries" and "cryptoliq_mark_price_usd" in str(p["targets"])
+    )
     assert price["gridPos"]["y"] == heatmap["gridPos"]["y"] + heatmap["gridPos"]["h"]
     assert (price["gridPos"]["x"], price["gridPos"]["w"]) == (
         heatmap["gridPos"]["x"],
@@ -164,6 +168,145 @@ def test_mark_price_sits_below_the_heatmap_on_the_same_time_axis() -> None:
     width = heatmap["options"]["yAxis"]["axisWidth"]
     assert price["fieldConfig"]["defaults"]["custom"]["axisWidth"] == width
     assert dashboard["graphTooltip"] == 1  # shared crosshair
+
+
+HEATMAP_DASHBOARD = generate.DASHBOARD_DIR / "cryptoliq-liquidation-heatmap.json"
+LEVERAGE_ORDER = ("low", "mid", "high")
+"""``leverage`` label values of cryptoliq_liquidation_map_usd, from the lowest leverage up."""
+SIDE_HUES = {"long": "red", "short": "green"}
+SHADES = ("super-light-", "light-", "", "semi-dark-", "dark-")
+"""Prefixes of Grafana's named colours, lightest first."""
+
+
+def panel_titled(dashboard: dict[str, Any], prefix: str) -> dict[str, Any]:
+    (panel,) = (p for p in panels(dashboard) if p["title"].startswith(prefix))
+    return panel
+
+
+def transformation(panel: dict[str, Any], id_: str) -> dict[str, Any]:
+    (step,) = (step for step in panel["transformations"] if step["id"] == id_)
+    options: dict[str, Any] = step["options"]
+    return options
+
+
+def colours(panel: dict[str, Any]) -> dict[str, str]:
+    """Fixed colour of each series named by a by-name override."""
+    return {
+        override["matcher"]["options"]: prop["value"]["fixedColor"]
+        for override in panel["fieldConfig"]["overrides"]
+        if override["matcher"]["id"] == "byName"
+        for prop in override["properties"]
+        if prop["id"] == "color"
+    }
+
+
+def series_names(panel: dict[str, Any]) -> dict[str, str]:
+    """refId -> the name its value column gets from the organize transformation."""
+    rename = transformation(panel, "organize")["renameByName"]
+    return {target["refId"]: rename[f"Value #{target['refId']}"] for target in panel["targets"]}
+
+
+def test_liquidation_map_stacks_every_side_and_leverage_band_in_its_colour() -> None:
+    """Bars by side x leverage: longs red, shorts green, darker for higher leverage; every
+    query's column is renamed to a series that has its colour."""
+    panel = panel_titled(load_dashboard(HEATMAP_DASHBOARD), "Liquidation map")
+    assert panel["type"] == "barchart"
+    options = panel["options"]
+    assert (options["stacking"], options["orientation"]) == ("normal", "vertical")
+    assert options["xField"] == "price"
+    names, colour_of = series_names(panel), colours(panel)
+    shades: dict[str, list[int]] = {side: [] for side in SIDE_HUES}
+    seen = set()
+    for target in panel["targets"]:
+        assert (target["instant"], target["format"]) == (True, "table"), target["refId"]
+        assert target["expr"].startswith("sum by (price) (cryptoliq_liquidation_map_usd{")
+        match = re.search(r'side="(\w+)", leverage="(\w+)"', target["expr"])
+        assert match is not None, target["expr"]
+        side, leverage = match.groups()
+        seen.add((side, leverage))
+        colour = colour_of[names[target["refId"]]]
+        shade, hue = colour.removesuffix(SIDE_HUES[side]), SIDE_HUES[side]
+        assert colour == shade + hue, (target["refId"], colour)
+        shades[side].append(SHADES.index(shade))
+        assert LEVERAGE_ORDER.index(leverage) == len(shades[side]) - 1  # low, mid, high
+    assert seen == {(side, leverage) for side in SIDE_HUES for leverage in LEVERAGE_ORDER}
+    for side, order in shades.items():
+        assert order == sorted(set(order)), f"{side}: not darker with leverage"
+
+
+@pytest.mark.parametrize("title", ["Liquidation map", "Cumulative liquidations"])
+def test_map_panels_join_the_bins_and_sort_them_as_numbers(title: str) -> None:
+    """`price` is a label, i.e. text, and "100000" < "99000" as text: the rows must be sorted
+    after converting it to a number. The trend panel needs it ascending and numeric; the bar
+    chart takes it back to text shown as is (unit `string`), not rounded as USD."""
+    panel = panel_titled(load_dashboard(HEATMAP_DASHBOARD), title)
+    steps = [
+        (step["id"], step["options"].get("conversions", [{}])[0].get("destinationType"))
+        for step in panel["transformations"]
+    ]
+    head = [
+        ("merge", None),
+        ("organize", None),
+        ("convertFieldType", "number"),
+        ("sortBy", None),
+    ]
+    assert steps[:4] == head
+    assert transformation(panel, "sortBy")["sort"] == [{"field": "price", "desc": False}]
+    assert transformation(panel, "organize")["excludeByName"] == {"Time": True}
+    assert panel["options"]["xField"] == "price"
+    if panel["type"] == "barchart":
+        assert steps[4:] == [("convertFieldType", "string")]
+        (price,) = (
+            o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "price"
+        )
+        assert price["properties"] == [{"id": "unit", "value": "string"}]
+    else:
+        assert panel["type"] == "trend"
+        assert steps[4:] == []
+    for target in panel["targets"]:
+        assert (target["instant"], target["format"]) == (True, "table"), target["refId"]
+        assert target["expr"].startswith("sum by (price) ("), target["refId"]
+        assert f"Value #{target['refId']}" in transformation(panel, "organize")["renameByName"]
+
+
+def test_cumulative_curves_sit_below_the_map_on_the_same_price_axis() -> None:
+    dashboard = load_dashboard(HEATMAP_DASHBOARD)
+    bars = panel_titled(dashboard, "Liquidation map")
+    curves = panel_titled(dashboard, "Cumulative liquidations")
+    assert curves["gridPos"]["y"] == bars["gridPos"]["y"] + bars["gridPos"]["h"]
+    assert (curves["gridPos"]["x"], curves["gridPos"]["w"]) == (
+        bars["gridPos"]["x"],
+        bars["gridPos"]["w"],
+    )
+    width = bars["fieldConfig"]["defaults"]["custom"]["axisWidth"]
+    assert curves["fieldConfig"]["defaults"]["custom"]["axisWidth"] == width
+    names, colour_of = series_names(curves), colours(curves)
+    assert {ref: colour_of[name] for ref, name in names.items()} == SIDE_HUES
+    for ref, target in ((t["refId"], t) for t in curves["targets"]):
+        assert "cryptoliq_liquidation_map_cumulative_usd" in target["expr"]
+        assert f'side="{ref}"' in target["expr"]
+
+
+def test_map_is_read_next_to_the_mark_price_and_the_book_ratio() -> None:
+    dashboard = load_dashboard(HEATMAP_DASHBOARD)
+    bars = panel_titled(dashboard, "Liquidation map")["gridPos"]
+    curves = panel_titled(dashboard, "Cumulative liquidations")["gridPos"]
+    beside = [
+        panel
+        for panel in panels(dashboard)
+        if panel["gridPos"]["x"] == bars["x"] + bars["w"]
+        and bars["y"] <= panel["gridPos"]["y"] < curves["y"] + curves["h"]
+    ]
+    exprs = " ".join(target["expr"] for panel in beside for target in panel["targets"])
+    for metric in (
+        "cryptoliq_mark_price_usd",
+        "cryptoliq_liquidation_map_bin_width_usd",
+        "cryptoliq_heatmap_book_ratio",
+    ):
+        assert metric in exprs
+    (ratio,) = (p for p in beside if "cryptoliq_heatmap_book_ratio" in str(p["targets"]))
+    defaults = ratio["fieldConfig"]["defaults"]
+    assert (defaults["unit"], defaults["min"], defaults["max"]) == ("percentunit", 0, 1)
 
 
 def test_order_size_heatmap_reads_the_histogram() -> None:

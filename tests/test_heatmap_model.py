@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 
 import numpy as np
@@ -32,28 +33,32 @@ def bins(view: CoinView, side: int) -> dict[float, float]:
     }
 
 
+MIX = HeatmapParams(leverage_model="mix")
+MARKET = "binance:BTC/USDT:USDT"
+
+
 def test_one_increase_lands_in_the_hand_computed_bins() -> None:
     # Step: nice(0.25 % x 80,000 = 200) = 200. MMR(BTC) = 0.4 %. Grid 68,000..92,000.
-    # Long LP = 80,000 x (1 - 1/L + 0.004), short LP = 80,000 x (1 + 1/L - 0.004);
+    # Long LP = 80,000 x (1 - 1/L) / 0.996, short LP = 80,000 x (1 + 1/L) / 1.004;
     # USD = coins x weight x 80,000 (the mark price) = 10 x w x 80,000.
-    view = build_view(opened(), P, T)
+    view = build_view(opened(MIX), P)
     assert view.step == 200.0
     assert bins(view, LONG) == pytest.approx(
         {
-            72_200.0: 240_000.0,  # 10x: LP 72,320, weight 0.30
-            77_000.0: 200_000.0,  # 25x: LP 77,120, weight 0.25
-            78_600.0: 160_000.0,  # 50x: LP 78,720, weight 0.20
-            79_400.0: 80_000.0,  # 100x: LP 79,520, weight 0.10
+            72_200.0: 240_000.0,  # 10x: LP 72,289.2, weight 0.30
+            77_000.0: 200_000.0,  # 25x: LP 77,108.4, weight 0.25
+            78_600.0: 160_000.0,  # 50x: LP 78,714.9, weight 0.20
+            79_400.0: 80_000.0,  # 100x: LP 79,518.1, weight 0.10
         }
-    )  # 5x (LP 64,320) is outside the +-15 % grid
+    )  # 5x (LP 64,257.0) is outside the +-15 % grid
     assert bins(view, SHORT) == pytest.approx(
         {
-            80_400.0: 80_000.0,  # 100x: LP 80,480
-            81_200.0: 160_000.0,  # 50x: LP 81,280
-            82_800.0: 200_000.0,  # 25x: LP 82,880
-            87_600.0: 240_000.0,  # 10x: LP 87,680
+            80_400.0: 80_000.0,  # 100x: LP 80,478.1
+            81_200.0: 160_000.0,  # 50x: LP 81,274.9
+            82_800.0: 200_000.0,  # 25x: LP 82,868.5
+            87_600.0: 240_000.0,  # 10x: LP 87,649.4
         }
-    )  # 5x (LP 95,680) is outside too
+    )  # 5x (LP 95,617.5) is outside too
     assert view.usd.shape == (2, 121)  # 68,000 ... 92,000 in steps of 200: zeros included
     # At risk: longs with LP >= 79,200 / 78,400 / 76,000 / 72,000 (moves of 1/2/5/10 %).
     assert view.at_risk[LONG].tolist() == pytest.approx([80_000, 240_000, 440_000, 680_000])
@@ -61,51 +66,69 @@ def test_one_increase_lands_in_the_hand_computed_bins() -> None:
     top_long = [c for c in view.clusters if c.side == "long"]
     assert [(c.rank, c.price) for c in top_long[:2]] == [(1, 72_300.0), (2, 77_100.0)]
     assert [c.usd for c in top_long[:2]] == pytest.approx([240_000.0, 200_000.0])
+    # The model holds 10 of the 1,010 coins of open interest on each side.
+    assert view.book_ratio == pytest.approx((10 / 1010, 10 / 1010))
 
 
-def test_sweep_removes_exactly_the_crossed_levels() -> None:
+@pytest.mark.parametrize("leverage", [1.5, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125])
+@pytest.mark.parametrize(("coin", "mmr"), [("BTC", 0.004), ("DOGE", 0.01)])
+def test_the_liquidation_price_is_exact_at_every_leverage(
+    leverage: float, coin: str, mmr: float
+) -> None:
+    """Isolated margin: liquidated when margin EP/L plus profit equals MMR x LP."""
+    params = HeatmapParams(leverage_model="mix", leverage_mix={leverage: 1.0})
+    heatmap = CoinHeatmap(coin, params, P)
+    heatmap.update("m", time_s=T, open_interest=1000.0, price=P)
+    heatmap.update("m", time_s=T, open_interest=1001.0, price=P)
+    fine = heatmap.fine
+    for side, sign in ((LONG, 1.0), (SHORT, -1.0)):
+        # Long: P/L + (LP - P) = mmr x LP; short: P/L + (P - LP) = mmr x LP.
+        want = P * (1 - sign / leverage) / (1 - sign * mmr)
+        assert P / leverage + sign * (want - P) == pytest.approx(mmr * want)
+        occupied = np.flatnonzero(heatmap.actual_coins()[side])
+        assert occupied.tolist() == [math.floor(want / fine) - heatmap.base]
+        assert heatmap.actual_coins()[side, occupied[0]] == pytest.approx(1.0)
+
+
+def test_sweep_removes_the_crossed_bins_and_reopens_them_at_the_price() -> None:
+    params = HeatmapParams(leverage_model="mix", leverage_mix={25: 1.0})
+    heatmap = opened(params)
+    # 25x long: LP 80,000 x 0.96 / 0.996 = 77,108.43, in the fine bin [77,100, 77,150).
+    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=77_120.0)
+    assert bins(build_view(heatmap, 77_120.0), LONG) == pytest.approx({77_000.0: 10 * 77_120.0})
+    # A low at its lower edge crosses it: liquidated, and as many coins open at 77,100
+    # (the open interest did not change): LP 77,100 x 0.96 / 0.996 = 74,313.25.
+    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=77_100.0)
+    assert bins(build_view(heatmap, 77_100.0), LONG) == pytest.approx({74_200.0: 10 * 77_100.0})
+    # Shorts (LP 82,868.5) were not reached.
+    assert bins(build_view(heatmap, 77_100.0), SHORT) == pytest.approx({82_800.0: 10 * 77_100.0})
+
+
+def test_a_fall_of_x_percent_of_open_interest_closes_x_percent_of_each_side() -> None:
     heatmap = opened()
-    # The low reaches 78,600: longs with LP 78,720 and 79,520 are crossed, 77,120 is not.
-    # The high reaches 81,300, the upper edge of the fine bin holding LP 81,280.
-    heatmap.update(
-        "binance:BTC/USDT:USDT",
-        time_s=T,
-        open_interest=1010.0,
-        price=P,
-        low=78_600.0,
-        high=81_300.0,
-    )
-    view = build_view(heatmap, P, T)
-    assert bins(view, LONG) == pytest.approx({72_200.0: 240_000.0, 77_000.0: 200_000.0})
-    assert bins(view, SHORT) == pytest.approx({82_800.0: 200_000.0, 87_600.0: 240_000.0})
-    # A low inside a fine bin (above its lower edge) leaves that bin: 77,120 is in
-    # [77,100, 77,150).
-    heatmap.update("binance:BTC/USDT:USDT", time_s=T, open_interest=1010.0, price=P, low=77_110.0)
-    assert 77_000.0 in bins(build_view(heatmap, P, T), LONG)
-    heatmap.update("binance:BTC/USDT:USDT", time_s=T, open_interest=1010.0, price=P, low=77_100.0)
-    assert 77_000.0 not in bins(build_view(heatmap, P, T), LONG)
+    before = heatmap.actual_coins().copy()
+    totals = heatmap.side_totals()[0].copy()
+    # 1,010 -> 949.4 coins is a fall of 6 %: the modelled positions are part of all open
+    # positions, so each side keeps 94 %, every bin alike (not 10 - 60.6 coins).
+    heatmap.update(MARKET, time_s=T, open_interest=949.4, price=P)
+    np.testing.assert_allclose(heatmap.actual_coins(), before * 0.94, rtol=1e-12)
+    np.testing.assert_allclose(heatmap.side_totals()[0], totals * 0.94, rtol=1e-12)
+    heatmap.update(MARKET, time_s=T, open_interest=0.0, price=P)
+    assert heatmap.actual_coins().sum() == 0.0
 
 
-def test_decrease_closes_every_position_proportionally() -> None:
-    heatmap = opened()
-    before = build_view(heatmap, P, T).usd.copy()
-    heatmap.update("binance:BTC/USDT:USDT", time_s=T, open_interest=1006.0, price=P)
-    after = build_view(heatmap, P, T).usd
-    # Each side held 10 coins; 4 closed: every bin keeps 60 %.
-    np.testing.assert_allclose(after, before * 0.6)
-    heatmap.update("binance:BTC/USDT:USDT", time_s=T, open_interest=900.0, price=P)
-    assert build_view(heatmap, P, T).usd.sum() == 0.0
-
-
-def test_one_half_life_halves_the_total() -> None:
-    heatmap = opened()
-    total = heatmap.side_totals().sum()
-    later = T + 72 * 3600.0
-    heatmap.update("binance:BTC/USDT:USDT", time_s=later, open_interest=1010.0, price=P)
-    assert heatmap.side_totals().sum() == pytest.approx(total / 2)
-    # Reading the view later decays it too, without an update.
-    view = build_view(heatmap, P, later + 72 * 3600.0)
-    assert view.usd.sum() == pytest.approx(10 * 2 * 0.85 * P / 4, rel=1e-9)
+def test_turnover_moves_positions_to_the_price_without_losing_any() -> None:
+    params = HeatmapParams(leverage_model="mix", leverage_mix={25: 1.0})
+    heatmap = opened(params)
+    later, price = T + 12 * 3600.0, 80_080.0  # one half-life on; a move that crosses nothing
+    heatmap.update(MARKET, time_s=later, open_interest=1010.0, price=price)
+    assert heatmap.side_totals()[0] == pytest.approx([10.0, 10.0])
+    # Half stays at the old liquidation price (77,108.4), half reopened at 80,080 (77,185.5):
+    # both in the shown bin from 77,000, in two fine bins.
+    assert bins(build_view(heatmap, price), LONG) == pytest.approx({77_000.0: 10 * price})
+    fine_bins = np.flatnonzero(heatmap.actual_coins()[LONG])
+    assert [(b + heatmap.base) * heatmap.fine for b in fine_bins] == [77_100.0, 77_150.0]
+    assert heatmap.actual_coins()[LONG, fine_bins].tolist() == pytest.approx([5.0, 5.0])
 
 
 def test_trend_attribution_opens_only_the_side_the_price_moved_to() -> None:
@@ -122,11 +145,116 @@ def test_markets_add_up_and_close_independently() -> None:
     heatmap = opened()
     heatmap.update("okx:BTC/USDT:USDT", time_s=T, open_interest=50.0, price=P)
     heatmap.update("okx:BTC/USDT:USDT", time_s=T, open_interest=60.0, price=P)
-    assert build_view(heatmap, P, T).usd.sum() == pytest.approx(
-        2 * build_view(opened(), P, T).usd.sum()
-    )
-    heatmap.update("okx:BTC/USDT:USDT", time_s=T, open_interest=50.0, price=P)  # okx closes all
-    np.testing.assert_allclose(build_view(heatmap, P, T).usd, build_view(opened(), P, T).usd)
+    alone = build_view(opened(), P).usd
+    np.testing.assert_allclose(build_view(heatmap, P).usd, 2 * alone)
+    # OKX falls by a sixth: its 10 coins per side keep 5/6, Binance's are untouched.
+    heatmap.update("okx:BTC/USDT:USDT", time_s=T, open_interest=50.0, price=P)
+    np.testing.assert_allclose(build_view(heatmap, P).usd, alone * (1 + 5 / 6))
+
+
+def lognormal_share(low_leverage: float, high_leverage: float) -> float:
+    """Share of the default density (log-normal, median 33, sigma 1.2, cut to 2x-125x) between
+    two leverages, from the error function: independent of the model's tables."""
+    assert (HeatmapParams().leverage_median, HeatmapParams().leverage_sigma) == (33.0, 1.2)
+
+    def cdf(leverage: float) -> float:
+        return 0.5 * (1 + math.erf(math.log(leverage / 33) / (1.2 * math.sqrt(2))))
+
+    def clip(leverage: float) -> float:
+        return min(max(leverage, 2.0), 125.0)
+
+    return (cdf(clip(high_leverage)) - cdf(clip(low_leverage))) / (cdf(125) - cdf(2))
+
+
+def test_the_density_fills_each_bin_with_its_exact_share() -> None:
+    view = build_view(opened(), P)
+    mmr = 0.004
+    for i in range(view.bin_count):
+        low, high = (view.first_index + i) * view.step, (view.first_index + i + 1) * view.step
+        # Long LP = P (1 - 1/L) / (1 - mmr): L = 1 / (1 - LP (1 - mmr) / P), rising with LP.
+        leverage = [1 / max(1e-12, 1 - x * (1 - mmr) / P) if x < P else 1e9 for x in (low, high)]
+        want = 10 * P * lognormal_share(*leverage)
+        assert view.usd[LONG, i] == pytest.approx(want, abs=1e-3 * 10 * P), low
+    # Every coin opened is somewhere on the state array (2x is 50 % below the price).
+    assert view.coins.sum(axis=1) == pytest.approx([10.0, 10.0], rel=1e-12)
+
+
+def test_adjacent_leverages_leave_no_empty_bin_between_them() -> None:
+    view = build_view(opened(), P)
+    lp_5x, lp_125x = P * 0.8 / 0.996, P * (1 - 1 / 125) / 0.996
+    inside = [view.bin_of(x) for x in (lp_5x, lp_125x)]
+    first, last = (inside[0] or 0), inside[1]
+    assert last is not None
+    assert np.all(view.usd[LONG, first : last + 1] > 0)
+
+
+def test_the_map_bands_sum_to_the_heatmap_and_the_cumulative_curves_add_up() -> None:
+    heatmap = opened(coins=25.0)
+    heatmap.update(MARKET, time_s=T + 600, open_interest=1040.0, price=P * 1.02, low=P)
+    view = build_view(heatmap, P * 1.02)
+    merged = view.map_usd.sum(axis=1)  # over the leverage bands
+    multiple = view.map_multiple
+    for k in range(view.map_count):
+        first = (view.map_first + k) * multiple - view.first_index
+        if first >= 0 and first + multiple <= view.bin_count:
+            np.testing.assert_allclose(
+                merged[:, k], view.usd[:, first : first + multiple].sum(axis=1), rtol=1e-12
+            )
+    # Bands: everything at or below 10x, between, above 50x; the bands hold every coin.
+    outside = outside_map(view)
+    inside = [
+        float(x) * view.price - o for x, o in zip(view.coins.sum(axis=1), outside, strict=True)
+    ]
+    assert view.map_usd.sum(axis=2).sum(axis=1).tolist() == pytest.approx(inside)
+    # Longs liquidated by a fall to a bin's lower edge: every long bin from there up.
+    longs, shorts = view.coins
+    width = 4 * multiple
+    for k in range(view.map_count):
+        start = (view.map_first + k) * width - view.base
+        assert view.cumulative[LONG, k] == pytest.approx(longs[start:].sum() * view.price)
+        assert view.cumulative[SHORT, k] == pytest.approx(
+            shorts[: start + width].sum() * view.price
+        )
+
+
+def outside_map(view: CoinView) -> list[float]:
+    """USD per side of fine bins outside the map's range."""
+    width = 4 * view.map_multiple
+    start = view.map_first * width - view.base
+    stop = start + view.map_count * width
+    coins = view.coins
+    outside = (coins[:, :start].sum(axis=1) + coins[:, stop:].sum(axis=1)) * view.price
+    return [float(x) for x in outside]
+
+
+def test_the_stale_stretch_of_the_shared_csv_opens_and_closes_nothing() -> None:
+    """The CSV's open interest repeats 1,680 times (2026-06-14 15:00 to 06-20 10:55, an
+    upstream gap carried forward) and then steps down 211 M USD; neither the repeats nor the
+    step may open or close positions."""
+    times, high, low, close, oi_usd = load_real_btc()
+    opens = np.r_[close[0], close[:-1]]  # a candle's open is the previous close, here exactly
+    same = np.flatnonzero(oi_usd[1:] == oi_usd[:-1])
+    first, last = int(same[0]), int(same[-1]) + 1  # the repeated stretch
+    assert last - first + 1 == 1680
+    assert oi_usd[last + 1] < oi_usd[last] - 2.1e8
+    real = CoinHeatmap("BTC", HeatmapParams(), float(opens[0]))
+    held = CoinHeatmap("BTC", HeatmapParams(), float(opens[0]))
+    readings = []
+    for i in range(last + 2):  # up to and including the step when it moves again
+        price = float(opens[i])
+        step = {"time_s": times[i], "price": price, "low": low[i - 1], "high": high[i - 1]}
+        coins = oi_usd[i] / price  # coins move with the price while the USD figure is frozen
+        readings.append(real.update(MARKET, open_interest=coins, **step))
+        # The twin never sees the open interest change after the stretch begins.
+        frozen = oi_usd[first] / float(opens[first]) if i >= first else coins
+        held.update(MARKET, open_interest=frozen, **step)
+    # 15 minutes of repeats are taken as quiet; after that every reading is stale.
+    assert readings[first] == "applied"
+    assert readings[first + 1 : first + 4] == ["unchanged"] * 3
+    assert readings[first + 4 : last + 1] == ["stale"] * (last - first - 3)
+    assert readings[last + 1] == "resumed"
+    np.testing.assert_array_equal(real.actual_coins(), held.actual_coins())
+    assert real.markets[MARKET].open_interest == pytest.approx(oi_usd[last + 1] / opens[last + 1])
 
 
 def test_nice_steps_and_labels() -> None:
@@ -145,13 +273,13 @@ def test_series_stay_under_the_bound_while_price_moves_20_percent() -> None:
     for i, price in enumerate(path):
         oi = max(10.0, oi + rng.normal(0, 5))
         heatmap.update("m", time_s=T + 60 * i, open_interest=oi, price=float(price))
-        view = build_view(heatmap, float(price), T + 60 * i)
+        view = build_view(heatmap, float(price))
         assert view.usd.shape[1] <= params.max_bins_per_side() == 242
         steps.add(view.step)
     assert steps == {200.0}  # +-20 % keeps the step (hysteresis): Grafana's rows stay put
     for i, price in enumerate(np.linspace(path[-1], P * 2.5, 200)):
         heatmap.update("m", time_s=T + 1e6 + 60 * i, open_interest=oi, price=float(price))
-        view = build_view(heatmap, float(price), T + 1e6 + 60 * i)
+        view = build_view(heatmap, float(price))
         assert view.usd.shape[1] <= 242
         steps.add(view.step)
     assert steps == {200.0, 500.0}  # re-chosen once the price drifted far
@@ -182,3 +310,23 @@ def test_totals_stay_within_open_interest_over_real_data(attribution: str) -> No
         assert sides.max() <= oi * c * (1 + 1e-9), (t, sides, oi * c)
         totals.append(sides.sum())
     assert max(totals) > 0.05 * oi_usd.mean()  # the invariant is not met by an empty model
+    # The per-side totals kept along the way are the coins the state array holds.
+    book = heatmap.markets["binance:BTC/USDT:USDT"]
+    assert book.total == pytest.approx(heatmap.side_totals()[0].tolist(), rel=1e-9)
+
+
+def test_bins_wider_than_the_nearest_liquidation_distance_keep_the_sides_apart() -> None:
+    # 2 % bins chosen at 100,000 (step 2,000, fine bins of 500) and kept down to 55,000
+    # (hysteresis): at 55,250 a fine bin is 0.9 % of the price, wider than BTC's nearest
+    # liquidation distances (0.4 % at 125x): LPs 55,028 and 55,470 share [55,000, 55,500).
+    heatmap = CoinHeatmap("BTC", HeatmapParams(bin_fraction=0.02), 100_000.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1000.0, price=55_250.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=55_250.0)
+    assert heatmap.fine == 500.0
+    assert heatmap.side_totals()[0] == pytest.approx([10.0, 10.0], rel=1e-12)
+    at_price = 55_000 // 500 - heatmap.base
+    coins = heatmap.actual_coins()
+    assert coins[LONG, at_price + 1 :].sum() == 0.0  # no long liquidates above the price
+    assert coins[SHORT, :at_price].sum() == 0.0  # no short below it
+    assert coins[LONG, at_price] > 0
+    assert coins[SHORT, at_price] > 0

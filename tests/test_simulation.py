@@ -207,7 +207,11 @@ def test_new_positions_use_the_tier_liquidation_price_formula() -> None:
             new = ~np.isin(lp, before[side])
             for p, lv in zip(lp[new].tolist(), lev[new].tolist(), strict=True):
                 mmr = MMR_BY_LEVERAGE[lv]
-                want = price * (1 - 1 / lv + mmr) if side == "long" else price * (1 + 1 / lv - mmr)
+                want = (
+                    price * (1 - 1 / lv) / (1 - mmr)
+                    if side == "long"
+                    else price * (1 + 1 / lv) / (1 + mmr)
+                )
                 assert p == pytest.approx(want, rel=1e-12)
                 checked[side] += 1
     assert min(checked.values()) > 50

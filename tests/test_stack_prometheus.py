@@ -10,7 +10,9 @@ must be healthy. Failures name each expression (dashboard / panel / refId).
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ import yaml
 from dashboards.config import JOB
 from exporter.config import DEFAULT_PORT
 from tests.monitoring_support import (
+    DASHBOARD_DIR,
     DASHBOARD_FILES,
     LABEL_VALUES,
     PROMETHEUS_CONFIG,
@@ -34,6 +37,7 @@ from tests.monitoring_support import (
     dashboard_expressions,
     load_dashboard,
     load_yaml,
+    panels,
     recording_rules,
     require_tool,
 )
@@ -229,6 +233,71 @@ def test_every_dashboard_expression_returns_data(stack: Stack, path: Path) -> No
     expressions = dashboard_expressions(dashboard)
     assert expressions
     assert_all_return_data(stack, expressions, defaults(dashboard))
+
+
+def price_table_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """Panels that merge instant table queries into one row per ``price`` label value and sort
+    the rows by it as a number (the liquidation map and its cumulative curves)."""
+    return [
+        panel
+        for panel in panels(dashboard)
+        if any(
+            step["id"] == "convertFieldType"
+            and any(c["targetField"] == "price" for c in step["options"]["conversions"])
+            for step in panel.get("transformations", [])
+        )
+    ]
+
+
+def bins_problem(stack: Stack, panel: dict[str, Any], variables: dict[str, str]) -> str | None:
+    """Why ``panel``'s queries would not make one row per bin on an even price axis, or None.
+
+    Grafana sends a panel's queries in one request, evaluated at one time: so are these. Each
+    must return the same ``price`` values (else the merge leaves rows with holes), each a number
+    (else the conversion leaves the row unsortable), and the bins must be contiguous and equally
+    wide, because the bar chart draws one evenly spaced slot per row.
+    """
+    at = f"{time.time() - 1:.3f}"
+    prices: dict[str, frozenset[str]] = {}
+    for target in panel["targets"]:
+        promql = substitute(target["expr"], variables)
+        answer = stack.api("/api/v1/query", {"query": promql, "time": at})
+        if answer.get("status") != "success":
+            return f"error: {answer.get('error')} in {promql}"
+        prices[target["refId"]] = frozenset(
+            s["metric"].get("price", "") for s in answer["data"]["result"]
+        )
+    first, *others = prices.values()
+    if len(first) < 2:
+        return f"fewer than two bins: {prices}"
+    if any(other != first for other in others):
+        return f"queries return different bins: { {ref: len(p) for ref, p in prices.items()} }"
+    try:
+        edges = sorted(float(price) for price in first)
+    except ValueError:
+        return f"a price that is not a number: {sorted(first)}"
+    steps = [high - low for low, high in itertools.pairwise(edges)]
+    if not all(math.isclose(step, steps[0], rel_tol=1e-6) for step in steps):
+        return f"bins not contiguous and equally wide: steps {sorted(set(steps))}"
+    return None
+
+
+def test_map_panels_get_the_same_contiguous_bins_from_every_query(stack: Stack) -> None:
+    dashboard = load_dashboard(DASHBOARD_DIR / "cryptoliq-liquidation-heatmap.json")
+    variables = defaults(dashboard)
+    tables = price_table_panels(dashboard)
+    assert len(tables) == 2  # the liquidation map and its cumulative curves
+    problems: dict[str, str] = {}
+    while True:
+        problems = {
+            panel["title"]: problem
+            for panel in tables
+            if (problem := bins_problem(stack, panel, variables)) is not None
+        }
+        if not problems or time.monotonic() > stack.data_deadline:
+            break
+        time.sleep(0.5)
+    assert problems == {}
 
 
 def test_every_recording_rule_returns_data(stack: Stack) -> None:

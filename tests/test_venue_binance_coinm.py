@@ -283,6 +283,7 @@ async def test_the_backfill_reads_coins_from_sum_open_interest_value(
     assert list(history.open_interest_coins) == pytest.approx(
         [float(served.open_interest_coins[i]) for i in rows], rel=1e-9
     )
-    assert list(history.close) == pytest.approx([float(served.close[i]) for i in rows], rel=1e-6)
+    closes = [float(served.close[i - 1]) for i in rows]  # the candle that closes at each reading
+    assert list(history.close) == pytest.approx(closes, rel=1e-6)
     assert fake.rest_requests["/futures/data/openInterestHist"] >= 1
     assert fake.rest_requests["/dapi/v1/klines"] >= 1

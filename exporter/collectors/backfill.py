@@ -3,9 +3,11 @@ fetched once at start-up beside the live stream and poll (which do not wait for 
 
 The first poll announces the markets (``begin``); the heatmap holds their live readings back
 until their history is in or given up (``EventSink.expect_history``/``end_history``), so the
-past is replayed before the present whatever arrives first. Best effort: a market that fails is
-counted and skipped, a rate limit ends the backfill, and all of it takes at most ``timeout``
-seconds. Progress is logged and exported (``cryptoliq_backfill_progress_ratio``).
+past is replayed before the present whatever arrives first. A market whose coin has no heatmap
+when its turn comes (``heatmap_coins``, ``EventSink.wants_history``) is skipped without a
+request. Best effort: a market that fails is counted and skipped, a rate limit ends the
+backfill, and all of it takes at most ``timeout`` seconds. Progress is logged and exported
+(``cryptoliq_backfill_progress_ratio``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS: Final = 120.0
+# How often to ask again whether a coin gets a heatmap while ``top:N`` has nothing to rank by
+# (the first poll's readings are recorded after ``begin``, beside the backfill).
+RANKING_WAIT_SECONDS: Final = 1.0
 PROGRESS_LOG_SECONDS: Final = 10.0
 
 
@@ -65,6 +70,7 @@ class Backfill:
         self._warn = warn
         self._clock = clock
         self._monotonic = monotonic
+        self._sleep = sleep
         self._done = done
         self._pending: list[str] | None = None
         self._begun = asyncio.Event()
@@ -113,16 +119,15 @@ class Backfill:
         started = last_log = self._monotonic()
         until_ms = int(self._clock() * 1000)
         since_ms = until_ms - int(self._hours * 3_600_000)
-        recorded = rows = done = 0
+        recorded = rows = done = skipped = 0
         try:
             async with asyncio.timeout(self._timeout):
                 for symbol in pending:
                     try:
-                        past = await self.fetch_history(symbol, since_ms, until_ms)
-                        if len(past):
-                            self._sink.record_history(past)
-                            recorded += 1
-                            rows += len(past)
+                        found = await self._backfill(symbol, since_ms, until_ms)
+                        skipped += found is None  # its coin has no heatmap: not a failure
+                        recorded += bool(found)
+                        rows += found or 0
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - best effort; the heatmap goes on
@@ -143,13 +148,33 @@ class Backfill:
                 self._sink.end_history(self._exchange_label, symbol)
             self._health.backfill_progress(self._name, len(pending), len(pending))
         log.info(
-            "%s: backfilled %d of %d markets with %d 5-minute rows in %.1fs",
+            "%s: backfilled %d of %d markets with %d 5-minute rows in %.1fs (%d skipped: "
+            "no heatmap for their coin)",
             self._name,
             recorded,
             len(pending),
             rows,
             self._monotonic() - started,
+            skipped,
         )
+
+    async def _backfill(self, symbol: str, since_ms: int, until_ms: int) -> int | None:
+        """Fetch and record one market's history: the rows recorded, or None if its coin
+        gets no heatmap (skipped, no request spent)."""
+        if not await self._wanted(symbol):
+            return None
+        past = await self.fetch_history(symbol, since_ms, until_ms)
+        if len(past):
+            self._sink.record_history(past)
+        return len(past)
+
+    async def _wanted(self, symbol: str) -> bool:
+        """Whether the market's coin gets a heatmap, asked when its turn comes. ``top:N``
+        ranks by open interest, so until the first readings are in it waits for them."""
+        coin = self._exchange.market(symbol)["base"]
+        while (wanted := self._sink.wants_history(coin)) is None:
+            await self._sleep(RANKING_WAIT_SECONDS)
+        return wanted
 
     def _failed(self, what: str, why: str) -> None:
         self._health.backfill_failed(self._name)
@@ -162,13 +187,13 @@ class Backfill:
         )
 
     async def fetch_history(self, symbol: str, since_ms: int, until_ms: int) -> MarketHistory:
-        """Open interest in coins and 5-minute candles of ``symbol`` whose open times lie in
-        ``[since_ms, until_ms]``, aligned by open time, oldest first.
+        """Open interest in coins of ``symbol`` read at times in ``[since_ms, until_ms]``,
+        each with the 5-minute candle that closes at it (`history.align`), oldest first.
 
         Open interest comes first, newest page first, back to ``since_ms`` or as far as the
-        venue reaches; candles only over the span it covers. Pages and budgets follow the
-        venue's ``HISTORY``. Raises what ccxt raises; a row no market prints is counted and
-        dropped.
+        venue reaches; candles only over the span it covers, one candle earlier. Pages and
+        budgets follow the venue's ``HISTORY``. Raises what ccxt raises; a row no market
+        prints is counted and dropped.
         """
         limits = self._history_limits()
         if limits.open_interest_days is not None:
@@ -188,8 +213,7 @@ class Backfill:
         if open_interest:
             candles = await history.fetch_pages(
                 partial(self._candle_page, symbol),
-                min(open_interest),
-                max(open_interest),
+                *history.candle_window(open_interest),
                 limits.candle_rows,
                 self._pacers["candles"],
             )

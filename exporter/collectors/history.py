@@ -4,12 +4,22 @@ The venues differ only in data (page sizes, how far back open-interest history r
 ccxt field holds coins, the request budget of their history endpoints): see `HistoryLimits`.
 Walking pages and aligning the two series happens here once.
 
-Every page asks for an exact window of ``rows`` candle open times ``[start, end]``, so the
-venues' different anchoring (Binance klines fill a page from ``startTime``; Bybit and OKX from
-the end, newest first; OKX bounds are exclusive) cannot shift or drop rows. ccxt turns ``since`` and
-``params['until'] = end + 5 min - 1 ms`` into each venue's own bounds: Binance
-``startTime``/``endTime``, Bybit ``startTime``/``endTime`` and ``start``/``end``, OKX
-``begin``/``end`` and ``before``/``after`` (``until + 1`` and ``until`` respectively, exclusive).
+Every page asks for an exact window of ``rows`` times ``[start, end]`` on the 5-minute grid
+(candle open times, reading times), so the venues' different anchoring (Binance klines fill a
+page from ``startTime``; Bybit and OKX from the end, newest first; OKX bounds are exclusive)
+cannot shift or drop rows. ccxt turns ``since`` and ``params['until'] = end + 5 min - 1 ms``
+into each venue's own bounds: Binance ``startTime``/``endTime``, Bybit ``startTime``/``endTime``
+and ``start``/``end``, OKX ``begin``/``end`` and ``before``/``after`` (``until + 1`` and
+``until`` respectively, exclusive).
+
+An open-interest reading stamped t is the open interest at t, so it goes with the candle that
+closes at t (opens at t - 5 min): the step from the previous reading swept that candle's low and
+high and ended at its close, while the candle that opens at t comes after the reading (and, for
+the newest, has not closed). The venues document only "timestamp"; Binance's data settles it.
+The USD value it serves with a reading at t is the coins at the price at t: in coins by the open
+of the candle that starts at t, the series churns a third as much as by that candle's close, and
+its 5-minute changes follow the return of the candle ending at t (r = 0.79), not of the one
+starting there (r = -0.04).
 """
 
 from __future__ import annotations
@@ -127,7 +137,7 @@ async def fetch_pages(
 
 
 def open_interest_rows(entries: object, coins_field: str) -> dict[int, float]:
-    """``{open time: coins}`` from ccxt open-interest structures; incomplete entries skipped."""
+    """``{reading time: coins}`` from ccxt open-interest structures; incomplete entries skipped."""
     rows: dict[int, float] = {}
     for entry in entries if isinstance(entries, list) else ():
         if not isinstance(entry, dict):
@@ -151,9 +161,16 @@ def candle_rows(candles: object) -> dict[int, tuple[float, float, float]]:
     return rows
 
 
+def candle_window(open_interest: Mapping[int, float]) -> tuple[int, int]:
+    """Open times of the candles that close at the oldest and the newest reading: one candle
+    before the readings' own window, so neither end loses its row."""
+    return min(open_interest) - CANDLE_MS, max(open_interest) - CANDLE_MS
+
+
 @dataclass(frozen=True, slots=True)
 class AlignedHistory:
-    """The rows present in both series, oldest first, and the rows rejected by reason."""
+    """The readings that have their candle, oldest first: reading time, open interest and the
+    low, high and close of the candle that closes at it; and the rows rejected by reason."""
 
     timestamps_ms: npt.NDArray[np.int64]
     open_interest_coins: npt.NDArray[np.float64]
@@ -166,12 +183,15 @@ class AlignedHistory:
 def align(
     open_interest: Mapping[int, float], candles: Mapping[int, tuple[float, float, float]]
 ) -> AlignedHistory:
-    """Join on candle open time; a time missing from either series is dropped, and so is a
-    row no genuine market prints (not finite, not positive, low above high, absurd price)."""
-    times = sorted(open_interest.keys() & candles.keys())
+    """Pair the reading at t with the candle that opens at t - 5 min (``candles`` is keyed by
+    open time); a reading without that candle is dropped, and so is a row no genuine market
+    prints (not finite, not positive, low above high, absurd price)."""
+    times = sorted(t for t in open_interest if t - CANDLE_MS in candles)
     ts = np.array(times, dtype=np.int64)
     oi = np.array([open_interest[t] for t in times], dtype=np.float64)
-    prices = np.array([candles[t] for t in times], dtype=np.float64).reshape(len(times), 3)
+    prices = np.array([candles[t - CANDLE_MS] for t in times], dtype=np.float64).reshape(
+        len(times), 3
+    )
     low, high, close = prices[:, 0], prices[:, 1], prices[:, 2]
     finite = np.isfinite(oi) & np.isfinite(prices).all(axis=1)
     with np.errstate(invalid="ignore"):

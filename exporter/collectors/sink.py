@@ -13,6 +13,11 @@ class EventSink(Protocol):
 
     def record_open_interest(self, event: OpenInterest) -> None: ...
 
+    def wants_history(self, coin: str) -> bool | None:
+        """Whether the coin's history is wanted (False: skip it, no request spent; None: not
+        known yet, ask again shortly)."""
+        ...
+
     def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
         """A backfill of this market is under way: its live readings wait for its past."""
         ...

@@ -4,7 +4,8 @@ source), and the row selection the venues' history endpoints share.
 By default a market's history is the packaged real Binance BTCUSDT path
 (``data/binance_btcusdt_5m_price_oi_2026-06.csv``, 4406 rows, ~15 days) laid out on the
 5-minute grid so that its last row is the candle open at the fake's current time, with prices
-scaled so the last close is the market's mark price and open interest (coins = USD / close)
+scaled so the last close is the market's mark price and open interest (coins = USD / open: a
+reading stamped t is a snapshot at t, the candle's open, see ``exporter.collectors.history``)
 scaled so the last reading is the market's open interest. It is fixed at the first request for
 the market, like a venue's past; `FakeExchange.set_history` replaces it.
 """
@@ -106,7 +107,7 @@ def _btc_path() -> tuple[npt.NDArray[np.float64], ...]:
     text = resources.files(DATA_PACKAGE).joinpath(DATA_FILE).read_text(encoding="utf-8")
     table = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=1, usecols=(2, 3, 4, 5, 6))
     open_, high, low, close, oi_usd = (np.ascontiguousarray(table[:, i]) for i in range(5))
-    columns = (open_, high, low, close, oi_usd / close)
+    columns = (open_, high, low, close, oi_usd / open_)
     for column in columns:
         column.flags.writeable = False
     return columns

@@ -436,7 +436,11 @@ class MarketSimulation:
         self._mix_cum[-1] = 1.0
         lev = np.asarray(LEVERAGES, dtype=np.float64)
         mmr = np.asarray([MMR_BY_LEVERAGE[x] for x in LEVERAGES])
-        self._lp_factor = {"long": 1.0 - 1.0 / lev + mmr, "short": 1.0 + 1.0 / lev - mmr}
+        # Isolated margin, exactly: liquidated when margin plus profit equals MMR x LP.
+        self._lp_factor = {
+            "long": (1.0 - 1.0 / lev) / (1.0 - mmr),
+            "short": (1.0 + 1.0 / lev) / (1.0 + mmr),
+        }
 
         # Positions and emitted orders use one sequential stream: deterministic per step sequence.
         self._rng = np.random.default_rng([seed, 2])

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from exporter.heatmap.model import CoinHeatmap, MarketBook
+from exporter.heatmap.leverage import BAND_COUNT
+from exporter.heatmap.model import CoinHeatmap, MarketBook, Reading
+from exporter.heatmap.selection import CoinSelection, HeatmapCoins
 from exporter.heatmap.views import CoinView, build_view
 from exporter.rolling import RollingTotals, Window
 
@@ -44,6 +46,8 @@ class HeatmapSnapshot:
     # coin -> whether every market of it has its history in (or given up): until then its
     # map shows only what arrived live, or nothing.
     ready: dict[str, bool]
+    # exchange -> open-interest readings that opened and closed nothing as stale data
+    stale_readings: dict[str, int]
 
 
 def market_key(exchange: str, symbol: str) -> str:
@@ -53,15 +57,26 @@ def market_key(exchange: str, symbol: str) -> str:
 class HeatmapBook:
     """One ``CoinHeatmap`` per coin (all its exchanges' markets together)."""
 
-    def __init__(self, params: HeatmapParams, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        params: HeatmapParams,
+        clock: Callable[[], float],
+        selection: CoinSelection | None = None,
+    ) -> None:
+        """``selection``: the coins that get a heatmap (default: every coin); readings and
+        history of the others never reach a model."""
         self.params = params
         self._clock = clock
+        self.selection = selection if selection is not None else CoinSelection(HeatmapCoins())
         self.coins: dict[str, CoinHeatmap] = {}
         self._prices: dict[str, float] = {}
         self._scoring_views: dict[str, tuple[int, CoinView]] = {}
         self._scores: RollingTotals[tuple[str, str]] = RollingTotals(clock, [ACCURACY_WINDOW])
-        # market -> (coin, live readings waiting for its history, oldest first)
+        # market -> (coin, live readings waiting for its history, oldest first); coins with
+        # a heatmap only: the markets of the others wait in _awaiting, holding nothing.
         self._held: dict[str, tuple[str, list[OpenInterest]]] = {}
+        self._awaiting: dict[str, str] = {}
+        self._stale: dict[str, int] = {}  # exchange -> readings taken as stale data
 
     def _heatmap(self, coin: str, price: float) -> CoinHeatmap:
         heatmap = self.coins.get(coin)
@@ -73,16 +88,32 @@ class HeatmapBook:
     def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
         """The market's history is being fetched: hold its live readings until it is in
         (``replay``) or given up (``end_history``), so the past is applied before them."""
-        self._held.setdefault(market_key(exchange, symbol), (coin, []))
+        market = market_key(exchange, symbol)
+        if self.selection.selects(coin):
+            self._held.setdefault(market, (coin, []))
+        else:
+            self._awaiting[market] = coin
 
     def end_history(self, exchange: str, symbol: str) -> None:
         """No (more) history is coming: apply what was held back, in order."""
-        held = self._held.pop(market_key(exchange, symbol), None)
+        market = market_key(exchange, symbol)
+        self._awaiting.pop(market, None)
+        held = self._held.pop(market, None)
         for event in held[1] if held else ():
             self._apply(event)
 
     def observe_open_interest(self, event: OpenInterest) -> None:
-        held = self._held.get(market_key(event.exchange, event.symbol))
+        """A reading newer than the market's last: ranks its coin (``CoinSelection``), then
+        goes to the coin's heatmap, held back while the market's history is awaited, or
+        nowhere if the coin has no heatmap."""
+        for coin in self.selection.observe(event):
+            self.drop(coin)
+        if not self.selection.selects(event.coin):
+            return
+        market = market_key(event.exchange, event.symbol)
+        if self._awaiting.pop(market, None) is not None:  # chosen while its history is awaited
+            self._held[market] = (event.coin, [])
+        held = self._held.get(market)
         if held is not None:
             readings = held[1]
             readings.append(event)
@@ -93,13 +124,33 @@ class HeatmapBook:
     def _apply(self, event: OpenInterest) -> None:
         heatmap = self._heatmap(event.coin, event.mark_price)
         heatmap.observe_price(event.mark_price)
-        heatmap.update(
-            market_key(event.exchange, event.symbol),
+        market = market_key(event.exchange, event.symbol)
+        reading = heatmap.update(
+            market,
             time_s=event.timestamp_ms / 1000.0,
             open_interest=event.coins,
             price=event.mark_price,
         )
+        if reading in ("stale", "resumed"):
+            self._count_stale(event.exchange, market, reading, heatmap.markets[market])
         self._prices[event.coin] = event.mark_price
+
+    def _count_stale(self, exchange: str, market: str, reading: Reading, book: MarketBook) -> None:
+        """Count a reading taken as stale data; log the start and the end of each stretch."""
+        self._stale[exchange] = self._stale.get(exchange, 0) + 1
+        if reading == "resumed":
+            log.info(
+                "heatmap: %s open interest moves again; the step over the stale stretch is "
+                "not applied either",
+                market,
+            )
+        elif book.stale_readings == 1:
+            log.warning(
+                "heatmap: %s open interest unchanged for over %g s: taken as stale upstream "
+                "data, it opens and closes no positions until it moves",
+                market,
+                self.params.stale_after_seconds,
+            )
 
     def replay(self, history: MarketHistory) -> int:
         """Rebuild a market's positions from its past; returns the steps replayed.
@@ -109,6 +160,9 @@ class HeatmapBook:
         Live readings held back for it (``expect_history``) that are newer follow.
         """
         market = market_key(history.exchange, history.symbol)
+        if not self.selection.selects(history.coin):
+            self._awaiting.pop(market, None)
+            return 0
         held = self._held.pop(market, None)
         end_ms = int(history.timestamps_ms[-1]) if len(history) else None
         replayed = self._replay(history)
@@ -116,6 +170,20 @@ class HeatmapBook:
             if end_ms is None or event.timestamp_ms > end_ms:
                 self._apply(event)
         return replayed
+
+    def drop(self, coin: str) -> None:
+        """Forget the coin's heatmap, its series with it (the coin lost its place in the
+        selection); a later return starts from live data. Its markets still awaiting their
+        history stop holding readings."""
+        if self.coins.pop(coin, None) is not None:
+            setting = self.selection.setting
+            log.info("heatmap: %s is no longer a heatmap coin (%s); map dropped", coin, setting)
+        self._prices.pop(coin, None)
+        self._scoring_views.pop(coin, None)
+        for market, (held_coin, _) in list(self._held.items()):
+            if held_coin == coin:
+                del self._held[market]
+                self._awaiting[market] = coin
 
     def _replay(self, history: MarketHistory) -> int:
         if len(history) == 0:
@@ -133,7 +201,11 @@ class HeatmapBook:
         lows = history.low.tolist()
         highs = history.high.tolist()
         for t, oi, close, low, high in zip(times, interest, closes, lows, highs, strict=True):
-            heatmap.update(market, time_s=t, open_interest=oi, price=close, low=low, high=high)
+            reading = heatmap.update(
+                market, time_s=t, open_interest=oi, price=close, low=low, high=high
+            )
+            if reading in ("stale", "resumed"):
+                self._count_stale(history.exchange, market, reading, heatmap.markets[market])
         self._prices.setdefault(history.coin, closes[-1])
         return len(history)
 
@@ -156,7 +228,7 @@ class HeatmapBook:
         cached = self._scoring_views.get(coin)
         if cached is not None and cached[0] == heatmap.version:
             return cached[1]
-        view = build_view(heatmap, self._prices[coin], None)
+        view = build_view(heatmap, self._prices[coin])
         self._scoring_views[coin] = (heatmap.version, view)
         return view
 
@@ -173,16 +245,15 @@ class HeatmapBook:
         return result
 
     def snapshot(self) -> HeatmapSnapshot:
-        now = self._clock()
         views = tuple(
-            build_view(self.coins[coin], self._prices[coin], now)
+            build_view(self.coins[coin], self._prices[coin])
             for coin in sorted(self.coins)
             if coin in self._prices
         )
         ready = dict.fromkeys(self.coins, True)
         for coin, _ in self._held.values():
             ready[coin] = False
-        return HeatmapSnapshot(views, self.accuracy(), ready)
+        return HeatmapSnapshot(views, self.accuracy(), ready, dict(self._stale))
 
     # --- snapshots (exporter.persistence) -----------------------------------------------
 
@@ -190,6 +261,7 @@ class HeatmapBook:
         """What must match for saved positions to mean the same thing."""
         p = self.params
         return [
+            [p.leverage_model, p.leverage_median, p.leverage_sigma, p.leverage_min, p.leverage_max],
             sorted([float(k), float(v)] for k, v in p.leverage_mix.items()),
             sorted([str(k), float(v)] for k, v in p.mmr.items()),
             p.side_attribution,
@@ -237,7 +309,8 @@ class HeatmapBook:
             heatmap = CoinHeatmap(coin, self.params, float(saved["price"]))
             state = arrays[f"{coin}.coins"]
             markets = saved["markets"]
-            if state.shape != (len(markets), 2, heatmap.bins) or int(saved["bins"]) != heatmap.bins:
+            shape = (len(markets), 2, BAND_COUNT, heatmap.bins)
+            if state.shape != shape or int(saved["bins"]) != heatmap.bins:
                 raise ValueError(f"heatmap state of {coin} has shape {state.shape}")
             heatmap.step = float(saved["step"])
             heatmap.base = int(saved["base"])

@@ -14,9 +14,25 @@ if TYPE_CHECKING:
 
 SideAttribution = Literal["both", "trend"]
 SIDE_ATTRIBUTIONS: Final = ("both", "trend")
+LeverageModel = Literal["lognormal", "mix"]
+LEVERAGE_MODELS: Final = ("lognormal", "mix")
 
+# The leverage bands of the liquidation map: (name, highest leverage in the band).
+LEVERAGE_BANDS: Final[tuple[tuple[str, float], ...]] = (
+    ("low", 10.0),
+    ("mid", 50.0),
+    ("high", math.inf),
+)
+
+# The default leverage density (``lognormal``), cut to 2x-125x. No venue publishes leverage: its
+# liquidation distances (1 - LP/EP) match those of the project's market simulation's prior mix
+# (most notional at 10x-25x, maintenance margin by leverage tier): median 2.6 %, which is 33x at
+# BTC's first-tier MMR, and a spread of ln(distance) of 1.2 (docs/heatmap-model.md).
+DEFAULT_LEVERAGE_MEDIAN: Final = 33.0
+DEFAULT_LEVERAGE_SIGMA: Final = 1.2
+DEFAULT_LEVERAGE_RANGE: Final = (2.0, 125.0)
 # An assumed mix of the leverage new positions use (weights sum to 1). No exchange publishes
-# it; this is the kind of mix public liquidation-map vendors describe.
+# it; this is the kind of mix public liquidation-map vendors describe. Used with ``mix``.
 DEFAULT_LEVERAGE_MIX: Final[Mapping[float, float]] = {
     5: 0.15,
     10: 0.30,
@@ -36,15 +52,24 @@ DEFAULT_AT_RISK_MOVES: Final = (0.01, 0.02, 0.05, 0.10)
 class HeatmapParams:
     """Model settings (see docs/heatmap-model.md for what each one does)."""
 
+    leverage_model: LeverageModel = "lognormal"
+    leverage_median: float = DEFAULT_LEVERAGE_MEDIAN
+    leverage_sigma: float = DEFAULT_LEVERAGE_SIGMA
+    leverage_min: float = DEFAULT_LEVERAGE_RANGE[0]
+    leverage_max: float = DEFAULT_LEVERAGE_RANGE[1]
     leverage_mix: Mapping[float, float] = field(default_factory=lambda: dict(DEFAULT_LEVERAGE_MIX))
     mmr: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MMR))
     side_attribution: SideAttribution = "both"
     bin_fraction: float = 0.0025  # target bin width, as a fraction of price
     range_fraction: float = 0.15  # emitted grid: mark price +- this fraction
-    half_life_hours: float = 72.0  # positions not seen closing decay with this half-life
+    half_life_hours: float = 12.0  # turnover: positions close (and reopen) at this half-life
     clusters: int = 5  # top-N clusters per side
     at_risk_moves: tuple[float, ...] = DEFAULT_AT_RISK_MOVES
     top_fraction: float = 0.10  # accuracy: share of bins counted as the model's "top" bins
+    # Open interest unchanged for longer than this is taken as stale upstream data: neither it
+    # nor the step when it moves again opens or closes positions.
+    stale_after_seconds: float = 900.0
+    map_bin_multiple: int = 2  # liquidation-map bin = this many heatmap bins
 
     def __post_init__(self) -> None:
         leverages = np.asarray(list(self.leverage_mix), dtype=np.float64)
@@ -53,6 +78,16 @@ class HeatmapParams:
             raise ValueError("leverage_mix needs leverages >= 1 with non-negative weights")
         if not math.isclose(float(weights.sum()), 1.0, abs_tol=1e-6):
             raise ValueError(f"leverage_mix weights sum to {weights.sum():g}, not 1")
+        if self.leverage_model not in LEVERAGE_MODELS:
+            raise ValueError(f"leverage_model must be one of {LEVERAGE_MODELS}")
+        if not 1 <= self.leverage_min < self.leverage_max <= 1000:
+            raise ValueError("leverage_min and leverage_max need 1 <= min < max <= 1000")
+        if not self.leverage_min <= self.leverage_median <= self.leverage_max:
+            raise ValueError("leverage_median must lie within leverage_min and leverage_max")
+        if not 0.05 <= self.leverage_sigma <= 3:
+            raise ValueError("leverage_sigma must be within 0.05 and 3")
+        if not self.stale_after_seconds > 0:
+            raise ValueError("stale_after_seconds must be positive")
         if self.side_attribution not in SIDE_ATTRIBUTIONS:
             raise ValueError(f"side_attribution must be one of {SIDE_ATTRIBUTIONS}")
         if not 0.0005 <= self.bin_fraction <= 0.02:
@@ -74,14 +109,17 @@ class HeatmapParams:
         return float(self.mmr.get(coin, FALLBACK_MMR))
 
     def liquidation_factors(self, coin: str) -> npt.NDArray[np.float64]:
-        """``[side, leverage]``: liquidation price / entry price (side 0 long, 1 short).
+        """``[side, leverage]`` of the five-point mix: liquidation price / entry price (side 0
+        long, 1 short), by ``liquidation_factor``."""
+        return np.stack(
+            [liquidation_factor(self.leverages(), self.mmr_of(coin), side) for side in (0, 1)]
+        )
 
-        Isolated margin with maintenance margin rate ``mmr``: long ``1 - 1/L + mmr``,
-        short ``1 + 1/L - mmr`` (the maintenance amount is 0 in the first tier).
-        """
-        inverse = 1.0 / self.leverages()
+    def max_leverage_of(self, coin: str) -> float:
+        """The highest leverage the density reaches for ``coin``: venues keep the maintenance
+        margin at most half the initial margin (BTC 0.4 % at 125x), so 1 / (2 MMR) caps it."""
         mmr = self.mmr_of(coin)
-        return np.stack([1.0 - inverse + mmr, 1.0 + inverse - mmr])
+        return self.leverage_max if mmr <= 0 else min(self.leverage_max, 1.0 / (2.0 * mmr))
 
     def max_bins_per_side(self) -> int:
         """The most price bins emitted per coin and side: the documented series bound.
@@ -89,3 +127,23 @@ class HeatmapParams:
         The bin step stays within [0.5, 2] x the target while the grid spans 2 x range.
         """
         return math.ceil(2 * self.range_fraction / (0.5 * self.bin_fraction)) + 2
+
+    def max_map_bins_per_side(self) -> int:
+        """The most liquidation-map bins emitted per coin, side and leverage band."""
+        width = 0.5 * self.bin_fraction * self.map_bin_multiple
+        return math.ceil(2 * self.range_fraction / width) + 2
+
+
+def liquidation_factor(
+    leverage: npt.NDArray[np.float64], mmr: float, side: int
+) -> npt.NDArray[np.float64]:
+    """Liquidation price / entry price of an isolated-margin position (side 0 long, 1 short).
+
+    The position is liquidated when its margin ``EP/L`` plus its profit equals the maintenance
+    margin ``MMR x LP`` (the maintenance amount is 0 in the first tier): long
+    ``(1 - 1/L) / (1 - MMR)``, short ``(1 + 1/L) / (1 + MMR)``.
+    """
+    inverse = 1.0 / leverage
+    if side == 0:
+        return (1.0 - inverse) / (1.0 - mmr)
+    return (1.0 + inverse) / (1.0 + mmr)

@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from exporter.heatmap.grid import label_decimals
-from exporter.heatmap.model import LONG, SHORT, SUB, combine
+from exporter.heatmap.leverage import BAND_COUNT
+from exporter.heatmap.model import LONG, SHORT, SUB, combine_bands
 
 if TYPE_CHECKING:
     from exporter.events import Side
@@ -32,10 +33,13 @@ class Cluster:
 class _Derived:
     """What a view computes from its coins on first use (a view never changes once built)."""
 
-    __slots__ = ("at_risk", "clusters", "coins", "top", "usd")
+    __slots__ = ("at_risk", "banded", "clusters", "coins", "cumulative", "map_usd", "top", "usd")
 
     def __init__(self) -> None:
+        self.banded: FloatArray | None = None
         self.coins: FloatArray | None = None
+        self.map_usd: FloatArray | None = None
+        self.cumulative: FloatArray | None = None
         self.usd: FloatArray | None = None
         self.clusters: tuple[Cluster, ...] | None = None
         self.at_risk: FloatArray | None = None
@@ -47,9 +51,13 @@ class CoinView:
     """One coin at one instant. ``usd[side, i]``: USD (coins x mark price) of estimated
     positions whose liquidation price lies in bin ``first_index + i`` of width ``step``.
     ``at_risk[side, k]``: USD liquidated by a move of ``moves[k]`` against that side.
+    ``map_usd[side, band, i]``: the liquidation map, the same USD by leverage band in bins of
+    ``map_step`` (``map_multiple`` bins), bin ``map_first + i``; ``cumulative[side, i]``: USD a
+    move to that map bin would liquidate (longs: a fall to its lower edge; shorts: a rise to its
+    upper edge). ``book_ratio[side]``: coins held by the side's positions / open interest.
 
     Building a view takes the model's state array (shared copy-on-write: the model copies it
-    before its next change) and each market's decayed scale; ``coins[side, j]`` (coins per fine
+    before its next change) and each market's scale; ``coins[side, j]`` (coins per fine
     bin ``j`` of the state array, whose bin 0 is fine bin ``base``) and from it ``usd``,
     ``clusters`` and ``at_risk`` are computed on first use. A scrape takes its views cheaply
     (no work per bin) and derives the figures while it renders.
@@ -64,17 +72,66 @@ class CoinView:
     moves: tuple[float, ...]
     top_fraction: float
     cluster_count: int
-    state: FloatArray  # [market, side, j], stored coins: read only
+    state: FloatArray  # [market, side, band, j], stored coins: read only
     scales: FloatArray  # [market, side]
     base: int
+    map_multiple: int
+    map_first: int
+    map_count: int
+    open_interest: float  # coins, over the coin's markets
     _derived: _Derived = field(default_factory=_Derived, repr=False)
+
+    @property
+    def banded(self) -> FloatArray:
+        """``[side, band, j]``: coins per fine bin and leverage band over all markets."""
+        derived = self._derived
+        if derived.banded is None:
+            derived.banded = combine_bands(self.state, self.scales)
+        return derived.banded
 
     @property
     def coins(self) -> FloatArray:
         derived = self._derived
         if derived.coins is None:
-            derived.coins = combine(self.state, self.scales)
+            derived.coins = self.banded.sum(axis=1)
         return derived.coins
+
+    @property
+    def map_step(self) -> float:
+        return self.step * self.map_multiple
+
+    @property
+    def map_usd(self) -> FloatArray:
+        derived = self._derived
+        if derived.map_usd is None:
+            width = SUB * self.map_multiple
+            start = self.map_first * width - self.base
+            stop = start + self.map_count * width
+            chunks = self.banded[:, :, start:stop].reshape(2, BAND_COUNT, -1, width)
+            derived.map_usd = chunks.sum(axis=3) * self.price
+        return derived.map_usd
+
+    @property
+    def cumulative(self) -> FloatArray:
+        derived = self._derived
+        if derived.cumulative is None:
+            width = SUB * self.map_multiple
+            starts = (self.map_first + np.arange(self.map_count)) * width - self.base
+            longs, shorts = self.coins
+            # Longs at or above each bin's lower edge; shorts below each bin's upper edge, over
+            # the whole state array (positions beyond the shown range count too).
+            above = np.concatenate([np.cumsum(longs[::-1])[::-1], [0.0]])
+            below = np.concatenate([[0.0], np.cumsum(shorts)])
+            derived.cumulative = np.stack([above[starts], below[starts + width]]) * self.price
+        return derived.cumulative
+
+    @property
+    def book_ratio(self) -> tuple[float, float]:
+        """Each side's modelled coins over the open interest (0 while it is unknown)."""
+        if not self.open_interest > 0:
+            return (0.0, 0.0)
+        totals = self.coins.sum(axis=1) / self.open_interest
+        return (float(totals[LONG]), float(totals[SHORT]))
 
     @property
     def usd(self) -> FloatArray:
@@ -132,7 +189,7 @@ class CoinView:
         return value > 0 and value >= threshold, share
 
 
-def build_view(heatmap: CoinHeatmap, price: float, now_s: float | None) -> CoinView:
+def build_view(heatmap: CoinHeatmap, price: float) -> CoinView:
     """The emitted grid around ``price``: contiguous bins, zeros included."""
     params = heatmap.params
     step = heatmap.step
@@ -142,7 +199,18 @@ def build_view(heatmap: CoinHeatmap, price: float, now_s: float | None) -> CoinV
     # wider than the array holds).
     first = max(first, -(-heatmap.base // SUB))
     last = min(last, (heatmap.base + heatmap.bins) // SUB - 1)
-    state, scales = heatmap.share(now_s)
+    multiple = params.map_bin_multiple
+    map_step = step * multiple
+    map_first = max(
+        math.floor(price * (1 - params.range_fraction) / map_step),
+        -(-heatmap.base // (SUB * multiple)),
+    )
+    map_last = min(
+        math.floor(price * (1 + params.range_fraction) / map_step),
+        (heatmap.base + heatmap.bins) // (SUB * multiple) - 1,
+    )
+    open_interest = sum(b.open_interest or 0.0 for b in heatmap.markets.values())
+    state, scales = heatmap.share()
     return CoinView(
         coin=heatmap.coin,
         price=price,
@@ -156,6 +224,10 @@ def build_view(heatmap: CoinHeatmap, price: float, now_s: float | None) -> CoinV
         state=state,
         scales=scales,
         base=heatmap.base,
+        map_multiple=multiple,
+        map_first=map_first,
+        map_count=map_last + 1 - map_first,
+        open_interest=open_interest,
     )
 
 

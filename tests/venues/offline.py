@@ -45,6 +45,9 @@ class Sink:
     def record_open_interest(self, event: OpenInterest) -> None:
         raise AssertionError(f"no open interest is read offline: {event}")
 
+    def wants_history(self, coin: str) -> bool | None:
+        raise AssertionError(f"no history is read offline: {coin}")
+
     def expect_history(self, exchange: str, symbol: str, coin: str) -> None:
         raise AssertionError(f"no history is read offline: {exchange} {symbol} {coin}")
 
