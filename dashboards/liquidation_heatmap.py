@@ -315,8 +315,8 @@ def book_ratio() -> stat.Panel:
                 "coin's open interest in coins over all its markets "
                 "(`cryptoliq_heatmap_book_ratio`). Every open contract has a long and a short "
                 "holder, so a model that knew every position would show 100 % on both sides. It "
-                "knows only positions opened in the history it has seen, lets old ones fade and "
-                "removes those the price swept: the lower the share, the more of the open "
+                "knows only positions opened in the history it has seen (turnover and "
+                "liquidations are replaced, not lost): the lower the share, the more of the open "
                 "interest the map and the heatmap leave out.",
                 unit=RATIO,
                 sparkline=True,

@@ -210,7 +210,7 @@ def exporter_alerts(t: Thresholds) -> list[dict[str, Any]]:
         ),
         alert(
             "CryptoliqOpenInterestFrozen",
-            "increase(cryptoliq_heatmap_stale_readings_total[10m]) > 0",
+            'increase(cryptoliq_heatmap_stale_readings_total{source="live"}[10m]) > 0',
             duration="0m",
             severity="warning",
             summary="{{ $labels.exchange }} open interest frozen upstream",

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 DEFAULT_COINS: Final = ("BTC", "ETH", "SOL")
 # Bare coins: each venue reads a coin as its own main perpetual (VenueAdapter.coin_symbol).
 DEFAULT_SYMBOLS: Final = DEFAULT_COINS
-# A heatmap is ~1,010 series per coin, a market's other series ~55: top:10 keeps at most
-# ceil(1.5 * 10) = 15 heatmaps (hysteresis), <= ~15k series, also under `symbols: all`.
+# A heatmap is ~1,010 series per coin (~1,500 at most), a market's other series ~55: top:10
+# keeps at most ceil(1.5 * 10) = 15 heatmaps (hysteresis), <= ~22k series, also under
+# `symbols: all`.
 DEFAULT_HEATMAP_COINS: Final = HeatmapCoins(top=10)
 DEFAULT_PORT: Final = 9877
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")

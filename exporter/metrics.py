@@ -11,6 +11,7 @@ to be exposed. Both renderers, the contract tests and the README check follow fr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeAlias
 
@@ -189,6 +190,19 @@ def _map_cumulative(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
 
 def _map_bin_width(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
     return (((view.coin,), view.map_step) for view in snap.heatmap.views)
+
+
+STALE_SOURCES: Final = ("live", "history")
+
+
+def _stale_readings(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    """Every enabled exchange and source, zeros too."""
+    counts = snap.heatmap.stale_readings
+    return (
+        ((e, source), counts.get((e, source), 0))
+        for e in snap.health.exchanges
+        for source in STALE_SOURCES
+    )
 
 
 def _book_ratio(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
@@ -380,8 +394,12 @@ HEATMAP_BIN_WIDTH = Family(
 LIQUIDATION_MAP_USD = Family(
     PREFIX + "liquidation_map_usd",
     "gauge",
-    "The heatmap now, in wider bins by leverage band (low: up to 10x, mid: up to 50x, high: "
-    "above): estimated USD of positions whose liquidation price lies in the bin from `price`.",
+    "The heatmap now, in wider bins by leverage band ("
+    + ", ".join(
+        f"{name}: up to {top:g}x" if top < math.inf else f"{name}: above"
+        for name, top in LEVERAGE_BANDS
+    )
+    + "): estimated USD of positions whose liquidation price lies in the bin from `price`.",
     ("coin", "side", "leverage", "price"),
     _liquidation_map,
 )
@@ -413,9 +431,9 @@ HEATMAP_STALE_READINGS = Family(
     "counter",
     "Open-interest readings that opened and closed no positions because the open interest "
     "had not changed for heatmap_stale_after_seconds (stale upstream data), or moved again "
-    "after such a stretch.",
-    ("exchange",),
-    _per_exchange(lambda snap: snap.heatmap.stale_readings),
+    "after such a stretch; source: live (polls) or history (backfill replays).",
+    ("exchange", "source"),
+    _stale_readings,
 )
 CLUSTER_PRICE = Family(
     PREFIX + "liquidation_cluster_price_usd",

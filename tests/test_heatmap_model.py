@@ -8,7 +8,8 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from exporter.heatmap import HeatmapParams
+from exporter.events import MarketHistory, OpenInterest
+from exporter.heatmap import HeatmapBook, HeatmapParams
 from exporter.heatmap.grid import label_decimals, nice_step
 from exporter.heatmap.model import LONG, SHORT, CoinHeatmap
 from exporter.heatmap.views import CoinView, build_view
@@ -275,12 +276,14 @@ def test_series_stay_under_the_bound_while_price_moves_20_percent() -> None:
         heatmap.update("m", time_s=T + 60 * i, open_interest=oi, price=float(price))
         view = build_view(heatmap, float(price))
         assert view.usd.shape[1] <= params.max_bins_per_side() == 242
+        assert view.map_count <= params.max_map_bins_per_side() == 122
         steps.add(view.step)
     assert steps == {200.0}  # +-20 % keeps the step (hysteresis): Grafana's rows stay put
     for i, price in enumerate(np.linspace(path[-1], P * 2.5, 200)):
         heatmap.update("m", time_s=T + 1e6 + 60 * i, open_interest=oi, price=float(price))
         view = build_view(heatmap, float(price))
         assert view.usd.shape[1] <= 242
+        assert view.map_count <= 122
         steps.add(view.step)
     assert steps == {200.0, 500.0}  # re-chosen once the price drifted far
 
@@ -330,3 +333,63 @@ def test_bins_wider_than_the_nearest_liquidation_distance_keep_the_sides_apart()
     assert coins[SHORT, :at_price].sum() == 0.0  # no short below it
     assert coins[LONG, at_price] > 0
     assert coins[SHORT, at_price] > 0
+    # The shorts nearest the price are the most leveraged: the straddling part is "high".
+    short_bands = heatmap.coins[0, SHORT, :, at_price] * heatmap.markets[MARKET].scale[SHORT]
+    assert short_bands.tolist() == pytest.approx([0.0, 0.0, coins[SHORT, at_price]])
+
+
+def test_a_one_sided_opening_in_a_shared_bin_adds_nothing_to_the_other_side() -> None:
+    # As above, with trend attribution: the price fell, so only shorts open.
+    params = HeatmapParams(bin_fraction=0.02, side_attribution="trend")
+    heatmap = CoinHeatmap("BTC", params, 100_000.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1000.0, price=55_300.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=55_250.0)
+    assert heatmap.side_totals()[0].tolist() == pytest.approx([0.0, 10.0], abs=1e-12)
+    assert heatmap.markets[MARKET].total == pytest.approx([0.0, 10.0], abs=1e-12)
+
+
+@pytest.mark.parametrize("coin", ["BTC", "SOL", "DOGE"])
+@pytest.mark.parametrize("bin_fraction", [0.001, 0.0025, 0.005])
+def test_every_opened_coin_lies_within_the_sweep_frontiers(coin: str, bin_fraction: float) -> None:
+    """A sweep starts at ``long_top``/``short_bottom``: coins beyond them would never go."""
+    heatmap = CoinHeatmap(coin, HeatmapParams(bin_fraction=bin_fraction), P)
+    rng = np.random.default_rng(3)
+    price, oi = P, 1000.0
+    for i in range(300):
+        price *= float(np.exp(rng.normal(0, 0.002)))
+        oi += float(rng.normal(1, 3))
+        heatmap.update(MARKET, time_s=T + 300 * i, open_interest=oi, price=price)
+        book = heatmap.markets[MARKET]
+        longs = np.flatnonzero(heatmap.coins[0, LONG].any(axis=0))
+        shorts = np.flatnonzero(heatmap.coins[0, SHORT].any(axis=0))
+        assert longs.size == 0 or longs[-1] <= book.long_top, i
+        assert shorts.size == 0 or shorts[0] >= book.short_bottom, i
+
+
+def test_a_market_without_open_interest_is_not_stale() -> None:
+    heatmap = CoinHeatmap("BTC", HeatmapParams(), P)
+    readings = [
+        heatmap.update(MARKET, time_s=T + 60 * i, open_interest=0.0, price=P) for i in range(30)
+    ]
+    assert set(readings) == {"applied"}
+    assert heatmap.update(MARKET, time_s=T + 1800, open_interest=500.0, price=P) == "applied"
+    assert heatmap.side_totals()[0].tolist() == pytest.approx([500.0, 500.0])
+
+
+def test_history_replays_only_what_is_newer_than_the_market_and_counts_stale_rows_apart() -> None:
+    now = 1_780_000_000.0  # events need a real date
+    book = HeatmapBook(HeatmapParams(), lambda: now + 3600)
+    at_ms = int(now * 1000)
+    book.observe_open_interest(
+        OpenInterest("binance", "BTC/USDT:USDT", "BTC", 1000.0, 1000.0 * P, P, at_ms, at_ms)
+    )
+    # 10 rows before the live reading, 5 after; 4 of those repeat the same open interest
+    # for 20 minutes (past the 15-minute threshold: the last of them is stale).
+    times = (now + 300 * np.arange(-10, 5)) * 1000
+    interest = np.r_[np.linspace(900, 990, 10), 1000.0, 1000.0, 1000.0, 1000.0, 1000.0]
+    prices = np.full(15, P)
+    history = MarketHistory(
+        "binance", "BTC/USDT:USDT", "BTC", times.astype(np.int64), interest, prices, prices, prices
+    )
+    assert book.replay(history) == 4
+    assert book.snapshot().stale_readings == {("binance", "history"): 1}

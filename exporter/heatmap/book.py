@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +47,9 @@ class HeatmapSnapshot:
     # coin -> whether every market of it has its history in (or given up): until then its
     # map shows only what arrived live, or nothing.
     ready: dict[str, bool]
-    # exchange -> open-interest readings that opened and closed nothing as stale data
-    stale_readings: dict[str, int]
+    # (exchange, source) -> open-interest readings that opened and closed nothing as stale
+    # data; source: "live" (polls) or "history" (backfill replays)
+    stale_readings: dict[tuple[str, str], int]
 
 
 def market_key(exchange: str, symbol: str) -> str:
@@ -76,7 +78,7 @@ class HeatmapBook:
         # a heatmap only: the markets of the others wait in _awaiting, holding nothing.
         self._held: dict[str, tuple[str, list[OpenInterest]]] = {}
         self._awaiting: dict[str, str] = {}
-        self._stale: dict[str, int] = {}  # exchange -> readings taken as stale data
+        self._stale: dict[tuple[str, str], int] = {}  # (exchange, source) -> stale readings
 
     def _heatmap(self, coin: str, price: float) -> CoinHeatmap:
         heatmap = self.coins.get(coin)
@@ -132,12 +134,15 @@ class HeatmapBook:
             price=event.mark_price,
         )
         if reading in ("stale", "resumed"):
-            self._count_stale(event.exchange, market, reading, heatmap.markets[market])
+            self._count_stale((event.exchange, "live"), market, reading, heatmap.markets[market])
         self._prices[event.coin] = event.mark_price
 
-    def _count_stale(self, exchange: str, market: str, reading: Reading, book: MarketBook) -> None:
-        """Count a reading taken as stale data; log the start and the end of each stretch."""
-        self._stale[exchange] = self._stale.get(exchange, 0) + 1
+    def _count_stale(
+        self, key: tuple[str, str], market: str, reading: Reading, book: MarketBook
+    ) -> None:
+        """Count a reading taken as stale data under (exchange, source); log the start and the
+        end of each stretch."""
+        self._stale[key] = self._stale.get(key, 0) + 1
         if reading == "resumed":
             log.info(
                 "heatmap: %s open interest moves again; the step over the stale stretch is "
@@ -193,21 +198,30 @@ class HeatmapBook:
         market = market_key(history.exchange, history.symbol)
         book = heatmap.markets.get(market)
         end_s = float(history.timestamps_ms[-1]) / 1000.0
-        if book is not None and book.time_s is not None and book.time_s >= end_s:
+        # A market the model already follows (restored from a snapshot, or live readings came
+        # first) takes only the rows after its last reading: older ones would sweep and open
+        # again what it holds.
+        after = book.time_s if book is not None and book.time_s is not None else -math.inf
+        if after >= end_s:
             log.info("heatmap: %s history is older than live data; skipped", market)
             return 0
         times = (history.timestamps_ms / 1000.0).tolist()
         interest = history.open_interest_coins.tolist()
         lows = history.low.tolist()
         highs = history.high.tolist()
+        replayed = 0
         for t, oi, close, low, high in zip(times, interest, closes, lows, highs, strict=True):
+            if t <= after:
+                continue
             reading = heatmap.update(
                 market, time_s=t, open_interest=oi, price=close, low=low, high=high
             )
+            replayed += 1
             if reading in ("stale", "resumed"):
-                self._count_stale(history.exchange, market, reading, heatmap.markets[market])
+                key = (history.exchange, "history")
+                self._count_stale(key, market, reading, heatmap.markets[market])
         self._prices.setdefault(history.coin, closes[-1])
-        return len(history)
+        return replayed
 
     def score(self, event: Liquidation) -> None:
         """Score the model as it stood when this liquidation happened."""

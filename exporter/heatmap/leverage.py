@@ -79,11 +79,15 @@ def kernel_of(params: HeatmapParams, coin: str) -> Kernel:
     """The kernel of ``coin``; coins with the same maintenance margin rate share one."""
     if params.leverage_model == "mix":
         return _mix_kernel(params, params.mmr_of(coin))
+    top = params.max_leverage_of(coin)
+    # The coin's cap may fall below the configured lowest leverage: then half the cap, not
+    # less than 1x.
+    bottom = params.leverage_min if params.leverage_min < top else max(1.0, top / 2)
     return _density_kernel(
         params.leverage_median,
         params.leverage_sigma,
-        min(params.leverage_min, params.max_leverage_of(coin) / 2),
-        params.max_leverage_of(coin),
+        bottom,
+        top,
         params.mmr_of(coin),
         params.bin_fraction / 32,
     )

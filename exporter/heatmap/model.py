@@ -274,8 +274,10 @@ class CoinHeatmap:
         does the step when it moves again (the change over the whole gap)."""
         since, last = book.unchanged_since, book.time_s
         previous, previous_price = book.open_interest, book.price
+        # No open interest at all (a new or emptied market) is a real state, never stale.
         same = (
             previous is not None
+            and previous > 0
             and previous_price is not None
             and (
                 math.isclose(open_interest, previous, rel_tol=1e-9)
@@ -370,18 +372,17 @@ class CoinHeatmap:
         mass = shares[1:] - shares[:-1]
         stops = shares[:-1].searchsorted(density.uppers).tolist()
         split = stops[LONG_SEGMENTS - 1]  # the first bin whose lower edge is a short's
-        if 0 < split <= mass.size and shares[split] > 1.0:
-            # A bin holding both sides (bins wider than the nearest liquidation distance):
-            # its short part goes to the short side.
-            straddle = first + split - 1
-            self.coins[book.row, SHORT, 0, straddle] += (
+        straddle = 0 < split <= mass.size and shares[split] > 1.0
+        if straddle:
+            # A bin holding both sides (bins wider than the nearest liquidation distance): its
+            # short part goes to the short side, in the band of the nearest shorts.
+            side, band = density.rows[LONG_SEGMENTS]
+            self.coins[book.row, side, band, first + split - 1] += (
                 (shares[split] - 1.0) * coins[SHORT] / book.scale[SHORT]
             )
             mass[split - 1] = 1.0 - shares[split - 1]
-        if coins[LONG] > 0:
-            mass[:split] *= coins[LONG] / book.scale[LONG]
-        if coins[SHORT] > 0:
-            mass[split:] *= coins[SHORT] / book.scale[SHORT]
+        mass[:split] *= coins[LONG] / book.scale[LONG]
+        mass[split:] *= coins[SHORT] / book.scale[SHORT]
         rows = self.coins[book.row]
         start = 0
         for (side, band), stop in zip(density.rows, stops, strict=True):
@@ -392,12 +393,13 @@ class CoinHeatmap:
             placed = coins[side] * inside[side]
             self.dropped_coins += coins[side] - placed
             book.total[side] += placed
-        if coins[LONG] > 0:
-            top = math.floor(price * density.ranges[LONG][1] / fine) - base
-            book.long_top = max(book.long_top, min(top, bins - 1))
-        if coins[SHORT] > 0:
-            bottom = math.floor(price * density.ranges[SHORT][0] / fine) - base
-            book.short_bottom = min(book.short_bottom, max(bottom, 0))
+        # The frontiers the sweeps start from: the last bin the longs reached, the first the
+        # shorts did (the bins themselves, not the densities' ranges: a bin edge read from the
+        # table may fall just beyond a range).
+        if coins[LONG] > 0 and split > 0:
+            book.long_top = max(book.long_top, first + split - 1)
+        if coins[SHORT] > 0 and split <= mass.size:
+            book.short_bottom = min(book.short_bottom, first + split - (1 if straddle else 0))
 
     def _open_points(self, book: MarketBook, side: int, coins: float, price: float) -> None:
         """The five-point mix: a plain loop over the side's (leverage) points, whose five
