@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exporter.heatmap.grid import nice_step, step_still_fits
+from exporter.heatmap.leverage import kernel_of
 from exporter.heatmap.model import LONG, REPLACEMENT_BATCH, SHORT, SUB
 
 if TYPE_CHECKING:
@@ -45,12 +46,11 @@ class LoopHeatmap:
 
     def __init__(self, coin: str, params: HeatmapParams, price: float) -> None:
         self.params = params
-        factors = params.liquidation_factors(coin).tolist()
-        weights = params.weights().tolist()
+        # (side, liquidation factor, weight) of the five-point mix, as the model places them.
         self.tiers = [
             (side, factor, weight)
             for side in (LONG, SHORT)
-            for factor, weight in zip(factors[side], weights, strict=True)
+            for factor, weight, _band in kernel_of(params, coin).points[side]
         ]
         self.trend = params.side_attribution == "trend"
         self.step = nice_step(params.bin_fraction * price)

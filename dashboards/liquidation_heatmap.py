@@ -55,6 +55,7 @@ from dashboards.common import (
     tooltip,
 )
 from dashboards.config import THRESHOLDS
+from exporter.heatmap.params import band_titles
 
 if TYPE_CHECKING:
     from grafana_foundation_sdk.cog.builder import Builder
@@ -66,7 +67,7 @@ MOVES: Final = "1%|2%|5%"
 Y_AXIS_WIDTH: Final = 80
 """Both price panels reserve the same width for their y axis so their time axes line up; so do
 the liquidation map and its cumulative curves, for their price axes."""
-LEVERAGE_BANDS: Final = {"low": "≤10x", "mid": "10-50x", "high": ">50x"}
+LEVERAGE_BANDS: Final = band_titles()
 """The ``leverage`` label values of ``cryptoliq_liquidation_map_usd`` and what each stands for."""
 LEVERAGE_SHADES: Final = {"low": "light-", "mid": "", "high": "dark-"}
 """Prefixes of Grafana's named colours: the side's colour (``SIDE_COLORS``), darker for higher

@@ -30,7 +30,7 @@ from exporter.fakeexchange.simulation import MarketSimulation
 from exporter.fakeexchange.typed import liquidation_event, open_interest_events
 from exporter.heatmap import HeatmapBook, HeatmapParams
 from exporter.heatmap.model import LONG, SHORT
-from exporter.heatmap.params import LEVERAGE_BANDS
+from exporter.heatmap.params import band_titles
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -145,20 +145,6 @@ def price_label(value: float, _position: float | None = None) -> str:
     return f"${value:,.0f}"
 
 
-def band_names() -> list[str]:
-    """``LEVERAGE_BANDS`` as the dashboard names them: ≤10x, 10-50x, >50x."""
-    names, low = [], 0.0
-    for _, high in LEVERAGE_BANDS:
-        if not low:
-            names.append(f"≤{high:g}x")
-        elif math.isinf(high):
-            names.append(f">{low:g}x")
-        else:
-            names.append(f"{low:g}-{high:g}x")
-        low = high
-    return names
-
-
 def draw_heatmap(run: Run, seed: int, path: Path) -> None:
     frames = run.frames
     edges, usd = common_axis(frames)
@@ -211,7 +197,9 @@ def draw_map(view: CoinView, seed: int, path: Path) -> None:
     fig, ax = plt.subplots(figsize=SIZE, dpi=DPI, layout="constrained")
     bottom = np.zeros(view.map_count)
     for side, index in (("long", LONG), ("short", SHORT)):
-        for band, (name, color) in enumerate(zip(band_names(), SHADES[side], strict=True)):
+        for band, (name, color) in enumerate(
+            zip(band_titles().values(), SHADES[side], strict=True)
+        ):
             usd = view.map_usd[index, band]
             ax.bar(
                 lefts,

@@ -28,6 +28,7 @@ from prometheus_client.utils import floatToGoString
 from exporter import __version__
 from exporter.events import Reason
 from exporter.health import LostReason, Stream
+from exporter.heatmap.book import STALE_SOURCES
 from exporter.heatmap.grid import format_price, label_decimals
 from exporter.heatmap.params import LEVERAGE_BANDS
 from exporter.heatmap.views import SIDE_NAMES
@@ -190,9 +191,6 @@ def _map_cumulative(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
 
 def _map_bin_width(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
     return (((view.coin,), view.map_step) for view in snap.heatmap.views)
-
-
-STALE_SOURCES: Final = ("live", "history")
 
 
 def _stale_readings(snap: Snapshot, _render: float | None) -> Iterator[Sample]:

@@ -31,6 +31,7 @@ from exporter.fakeexchange.protocol import (
     ack_each_arg,
     compact,
     decimal_str,
+    decoded_entries,
     fixed_str,
     group_by_symbol,
     json_reply,
@@ -267,14 +268,7 @@ class BitgetProtocol(VenueProtocol):
         arg = message.get("arg") if message is not None else None
         if message is None or not isinstance(arg, dict) or arg.get("topic") != _TOPIC:
             return []
-        try:
-            return [
-                liquidation
-                for entry in message.get("data") or []
-                if (liquidation := self._decoded(entry)) is not None
-            ]
-        except ArithmeticError as exc:  # a zero price, say
-            raise ValueError(f"not a liquidation: {exc}") from exc
+        return decoded_entries(message.get("data"), self._decoded)
 
     def _decoded(self, entry: Mapping[str, Any]) -> Liquidation | None:
         market = self.by_id.get(str(entry.get("symbol")))

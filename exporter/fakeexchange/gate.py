@@ -35,6 +35,7 @@ from exporter.fakeexchange.protocol import (
     VenueProtocol,
     compact,
     decimal_str,
+    decoded_entries,
     fixed_str,
     group_by_symbol,
     int_param,
@@ -409,14 +410,7 @@ class GateProtocol(VenueProtocol):
         message = loads_object(text)
         if message is None or message.get("channel") != _CHANNEL:
             return []
-        try:
-            return [
-                liquidation
-                for entry in message.get("result") or []
-                if (liquidation := self._decoded(entry)) is not None
-            ]
-        except ArithmeticError as exc:  # an infinite time, say
-            raise ValueError(f"not a liquidation: {exc}") from exc
+        return decoded_entries(message.get("result"), self._decoded)
 
     def _decoded(self, entry: Mapping[str, Any]) -> Liquidation | None:
         market = self.by_id.get(str(entry.get("contract")))

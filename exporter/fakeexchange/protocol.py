@@ -219,6 +219,20 @@ def loads_object(text: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def decoded_entries(
+    entries: Any, decode: Callable[[Mapping[str, Any]], Liquidation | None]
+) -> list[Liquidation]:
+    """The entries of a push that ``decode`` makes liquidations of (None: an unlisted market).
+    ValueError for one whose numbers do not compute (a zero price, an infinite time): the
+    server then logs the frame raw."""
+    try:
+        return [
+            liquidation for entry in entries or [] if (liquidation := decode(entry)) is not None
+        ]
+    except ArithmeticError as exc:
+        raise ValueError(f"not a liquidation: {exc}") from exc
+
+
 def parse_op_args(text: str, valid_arg: Callable[[object], bool]) -> Inbound:
     """OKX's request shape, which Bitget's v3 socket shares: text ``ping``, or ``op``
     subscribe/unsubscribe with a list of ``args``, each an all-market channel when valid."""

@@ -6,7 +6,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -28,6 +28,11 @@ ACCURACY_WINDOW = Window("24h", 24 * 3600, 60)
 # Live readings of a market held back while its history is fetched (a backfill takes at most
 # minutes; polls come at most once a second); past this the oldest go.
 HELD_READINGS = 1_000
+# Where a stale reading came from (the ``source`` of cryptoliq_heatmap_stale_readings_total):
+# a poll, or a backfill replaying history (whose stretches are long over).
+LIVE: Final = "live"
+HISTORY: Final = "history"
+STALE_SOURCES: Final = (LIVE, HISTORY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +139,7 @@ class HeatmapBook:
             price=event.mark_price,
         )
         if reading in ("stale", "resumed"):
-            self._count_stale((event.exchange, "live"), market, reading, heatmap.markets[market])
+            self._count_stale((event.exchange, LIVE), market, reading, heatmap.markets[market])
         self._prices[event.coin] = event.mark_price
 
     def _count_stale(
@@ -218,7 +223,7 @@ class HeatmapBook:
             )
             replayed += 1
             if reading in ("stale", "resumed"):
-                key = (history.exchange, "history")
+                key = (history.exchange, HISTORY)
                 self._count_stale(key, market, reading, heatmap.markets[market])
         self._prices.setdefault(history.coin, closes[-1])
         return replayed

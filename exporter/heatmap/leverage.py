@@ -44,9 +44,9 @@ class Density:
     liquidate (below the entry price), and 1 plus the short share below ``x`` (1 to 2) where
     shorts do (above it). One table for both sides: an opening of both reads it once.
 
-    ``segments[i] = (upper, side, band)``: the bins whose lower edge has a value below
-    ``upper`` (and at or above the previous segment's) belong to that side and leverage band
-    (longs from low leverage up, shorts from high leverage up: ascending factor).
+    Segment ``i``: the bins whose lower edge has a value below ``uppers[i]`` (and at or above
+    the previous segment's) belong to side and leverage band ``rows[i]`` (longs from low
+    leverage up, shorts from high leverage up: ascending factor).
 
     A lookup in a table fine enough (entries a quarter of the finest fine bin apart) replaces
     interpolation: the opening is the model's hot path, and a lookup is half the cost of
@@ -55,7 +55,6 @@ class Density:
     table: FloatArray
     spacing: float
     origin: float  # the factor of table[0]
-    segments: tuple[tuple[float, int, int], ...]
     uppers: FloatArray  # the segments' upper values, for one searchsorted
     rows: tuple[tuple[int, int], ...]  # the segments' (side, band)
     # The factor range of each side's density: [side] (lowest, highest).
@@ -130,19 +129,9 @@ def _density_kernel(  # noqa: PLR0917 - positional: the cache key is the argumen
     table.flags.writeable = False  # shared by every coin of this kernel
     bands = range(BAND_COUNT)
     uppers = [*at_cuts, 1.0, *(2.0 - c for c in reversed(at_cuts)), 3.0]
-    sides_bands = [(0, b) for b in bands] + [(1, b) for b in reversed(bands)]
-    segments = tuple((u, side, band) for u, (side, band) in zip(uppers, sides_bands, strict=True))
+    rows = tuple((0, b) for b in bands) + tuple((1, b) for b in reversed(bands))
     ranges = (
         (float(long_factors[0]), float(long_factors[-1])),
         (float(short_factors[0]), float(short_factors[-1])),
     )
-    density = Density(
-        table,
-        spacing,
-        origin,
-        segments,
-        np.array(uppers),
-        tuple((side, band) for _, side, band in segments),
-        ranges,
-    )
-    return Kernel(density, ())
+    return Kernel(Density(table, spacing, origin, np.array(uppers), rows, ranges), ())

@@ -24,6 +24,7 @@ LEVERAGE_BANDS: Final[tuple[tuple[str, float], ...]] = (
     ("high", math.inf),
 )
 
+
 # The default leverage density (``lognormal``), cut to 2x-125x. No venue publishes leverage: its
 # liquidation distances (1 - LP/EP) match those of the project's market simulation's prior mix
 # (most notional at 10x-25x, maintenance margin by leverage tier): median 2.6 %, which is 33x at
@@ -108,13 +109,6 @@ class HeatmapParams:
     def mmr_of(self, coin: str) -> float:
         return float(self.mmr.get(coin, FALLBACK_MMR))
 
-    def liquidation_factors(self, coin: str) -> npt.NDArray[np.float64]:
-        """``[side, leverage]`` of the five-point mix: liquidation price / entry price (side 0
-        long, 1 short), by ``liquidation_factor``."""
-        return np.stack(
-            [liquidation_factor(self.leverages(), self.mmr_of(coin), side) for side in (0, 1)]
-        )
-
     def max_leverage_of(self, coin: str) -> float:
         """The highest leverage the density reaches for ``coin``: venues keep the maintenance
         margin at most half the initial margin (BTC 0.4 % at 125x), so 1 / (2 MMR) caps it."""
@@ -147,3 +141,18 @@ def liquidation_factor(
     if side == 0:
         return (1.0 - inverse) / (1.0 - mmr)
     return (1.0 + inverse) / (1.0 + mmr)
+
+
+def band_titles() -> dict[str, str]:
+    """Each band's ``leverage`` label value and its range as people write it (≤10x, 10-50x,
+    >50x): the dashboards' legends and the docs' pictures."""
+    titles, low = {}, 0.0
+    for name, high in LEVERAGE_BANDS:
+        if not low:
+            titles[name] = f"≤{high:g}x"
+        elif math.isinf(high):
+            titles[name] = f">{low:g}x"
+        else:
+            titles[name] = f"{low:g}-{high:g}x"
+        low = high
+    return titles
