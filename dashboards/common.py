@@ -115,15 +115,20 @@ def query(
     instant: bool = False,
     table: bool = False,
     heatmap: bool = False,
+    exemplars: bool = False,
 ) -> prometheus.Dataquery:
     """A PromQL target; ``table`` and ``heatmap`` pick Grafana's result format.
 
     ``heatmap`` format turns cumulative ``le`` buckets into per-bucket counts: right for a
     Prometheus histogram, wrong for anything else (see ``liquidation_heatmap.py``).
+    ``exemplars``: Grafana also asks Prometheus for the exemplars of every series the
+    expression selects, and draws them as dots at their time and value.
     """
     target = prometheus.Dataquery().expr(expr).ref_id(ref_id)
     if legend is not None:
         target = target.legend_format(legend)
+    if exemplars:
+        target = target.exemplar(exemplar=True)
     target = target.instant() if instant else target.range()
     if table:
         target = target.format(PromQueryFormat.TABLE)
@@ -152,9 +157,11 @@ def thresholds(*steps: tuple[float | None, str]) -> dashboard_builder.Thresholds
     )
 
 
-def threshold_line(panel: timeseries.Panel, value: float) -> timeseries.Panel:
-    """Draw an alert's threshold into a time series panel as a dashed red line."""
-    return panel.thresholds(thresholds((None, "transparent"), (value, "red"))).thresholds_style(
+def threshold_line(panel: timeseries.Panel, *values: float, color: str = "red") -> timeseries.Panel:
+    """Draw thresholds into a time series panel as dashed lines: an alert's in red (one line
+    per value, e.g. ``-x`` and ``x`` for an alert on either side), a reference in ``text``."""
+    steps = [(value, color) for value in sorted(values)]
+    return panel.thresholds(thresholds((None, "transparent"), *steps)).thresholds_style(
         common_builder.GraphThresholdsStyleConfig().mode(
             common_model.GraphThresholdsStyleMode.DASHED
         )

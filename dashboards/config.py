@@ -34,6 +34,13 @@ DATASOURCE_NAME: Final = "Prometheus"
 TAG: Final = "cryptoliq"
 """Every dashboard carries this tag; the dashboards' link bar lists dashboards by it."""
 
+RUNBOOK_URL: Final = (
+    "https://github.com/cryptoliq/cryptoliq-exporter/blob/main/docs/monitoring-stack.md"
+)
+"""Where the alerts' runbooks live: every alert's ``runbook_url`` is this plus ``#`` and its name
+in lower case, the anchor of its section in ``docs/monitoring-stack.md`` (Runbooks). Point it at
+your own copy (fork, wiki mirror) and regenerate; ``tests/test_rules.py`` checks the anchors."""
+
 FRAME_LIMIT: Final = "10 MiB"
 """ccxt's WebSocket client refuses larger frames (``max_msg_size``, fixed in ccxt); the exporter
 counts each as a lost liquidation (``reason="frame_too_large"``)."""
@@ -85,6 +92,10 @@ class Thresholds:
     """No open-interest poll answer for this long: 12 missed polls at the default 15 s interval
     (raise it if ``poll_interval_seconds`` is raised above a minute)."""
 
+    stale_positioning_seconds: int = 1200
+    """No long/short-ratio poll answer for this long: 3 missed polls at the default 300 s
+    ``positioning_interval_seconds`` plus a poll's own time (the ratios shown are that old)."""
+
     cascade_for: str = "2m"
     squeeze_for: str = "2m"
     cluster_for: str = "5m"
@@ -103,6 +114,61 @@ class Thresholds:
     lost_for: str = "0m"
     """A lost liquidation is a fact, not a reading that may recover: waiting would only delay
     the alert, and ``increase`` over ``lost_window`` already holds it that long."""
+
+    restarts_window: str = "15m"
+    restarts_min: int = 3
+    """Restarts of one supervised task within ``restarts_window`` that make it a crash loop.
+    The supervisor restarts a dead task after 0.5-1 s, doubling up to 30-60 s, and starts again
+    from the bottom once a run lasted over 60 s: a task that dies at once restarts some 20 times
+    in 15 minutes, one that dies every few minutes 3-5 times; a rare bug hit once restarts once,
+    logs its traceback and carries on (the Exporter health dashboard shows it), which is no page.
+    ``increase`` extrapolates a little above the true count, never below, so the threshold is a
+    whole number (``>= 3``): ``> 2`` would let two restarts read as 2.03 and fire."""
+    restarts_for: str = "0m"
+    """A restart is a fact, and ``restarts_window`` already holds the alert for 15 minutes."""
+
+    invalid_share: float = 0.01
+    """Invalid messages as a share of all messages of an exchange's stream over 15 minutes. A
+    healthy feed sends well-formed messages for markets the exporter knows, so the share sits at
+    0; 1 % is past a stray frame and far below a format change, which rejects most of a stream.
+    Invalid counts liquidation entries and messages count frames, so a frame of several bad
+    entries counts more than once and the share can exceed 100 %."""
+
+    invalid_min_count: int = 5
+    """Floor on the invalid messages themselves in the 15 minutes (a rate of 5 per 900 s), so one
+    bad message on a quiet stream (one in 20 is 5 %) does not page. A floor on the invalid count
+    rather than on all messages: a quiet stream whose every message is rejected still alerts."""
+    invalid_for: str = "5m"
+    """The 15-minute rate already smooths; 5 more minutes keeps a single burst from paging at
+    once while a format change, which persists, fires within 20 minutes."""
+
+    backfill_window: str = "1h"
+    """Any increase of ``cryptoliq_backfill_failures_total`` over this window is an alert: the
+    backfill runs once, at start-up, so the alert clears an hour after the last failure."""
+    backfill_for: str = "0m"
+
+    funding_annualised: float = 0.5
+    """Open-interest-weighted funding, annualised, at which a coin's positioning is crowded:
+    ``>= 0.5`` for longs (``LongSqueezeSetup``), ``<= -0.5`` for shorts (``ShortSqueezeSetup``).
+    Binance, Bybit and OKX charge 0.01 % per 8 h when the perpetual trades at its index
+    (10.95 % a year): funding = premium + clamp(0.01 % - premium, -0.05 %, +0.05 %) leaves it at
+    0.01 % while the average premium stays within -0.04 % .. +0.06 %. 50 % a year is 0.046 %
+    per 8 h, 4.6x that baseline: the perpetual averaging about 0.1 % above the index over the
+    interval; -0.046 % needs it about 0.1 % below, so one magnitude is equally extreme both
+    ways, although the baseline is positive. The repository has no funding history to count
+    episodes in; provisional, like ``cluster_share``: tune against live output."""
+
+    oi_rise: float = 0.05
+    """Rise of the coin's open interest in coins over ``oi_rise_window`` that means positions are
+    being added. In the shared Binance BTCUSDT 5-minute data (2026-06-07 .. 06-22, without its
+    frozen stretch: 2,629 4-hour windows) the 4 h change in coins has p95 +1.35 %, p99 +2.0 %
+    and a largest rise of +3.4 %: +5 % is beyond anything in that fortnight for BTC and still
+    rare for more volatile coins. In coins, not USD, because USD open interest rises with the
+    price alone, and longs crowd in rallies."""
+    oi_rise_window: str = "4h"
+    squeeze_setup_for: str = "15m"
+    """The funding rate of the current interval moves with the premium all the time; a quarter
+    of an hour of crowding is a setup, a spike is not."""
 
 
 THRESHOLDS: Final = Thresholds()

@@ -49,7 +49,9 @@ def exchange_up() -> stat.Panel:
         stat_panel(
             "Exchange feeds",
             "UP while the exchange's liquidation stream is subscribed and its latest "
-            "open-interest poll succeeded (`cryptoliq_exchange_up`).",
+            "open-interest poll succeeded (`cryptoliq_exchange_up`). Its long/short-ratio "
+            "poll (stream `positioning`) is context and does not count: its failures show "
+            "as that stream's reconnects and invalid messages below.",
             unit="none",
         )
         .with_target(
@@ -142,7 +144,8 @@ def message_age() -> timeseries.Panel:
     panel = timeseries_panel(
         "Time since last message",
         "Seconds since the last frame (data, acknowledgement or pong) of each liquidation "
-        "stream and the last answer of each open-interest poll. The CryptoliqFeedStale alert "
+        "stream and the last answer of each open-interest and long/short-ratio (`positioning`) "
+        "poll. The CryptoliqFeedStale alert "
         f"fires above {THRESHOLDS.stale_liquidations_seconds} s for liquidations (dashed line) "
         f"and {THRESHOLDS.stale_open_interest_seconds} s for open interest.",
         unit=SECONDS,
@@ -159,7 +162,8 @@ def message_rate() -> timeseries.Panel:
     return (
         timeseries_panel(
             "Messages per second",
-            "WebSocket frames and open-interest readings received per second, valid or not.",
+            "WebSocket frames, open-interest readings and long/short ratios received per "
+            "second, valid or not.",
             unit="short",
         )
         .with_target(
@@ -178,7 +182,8 @@ def reconnects() -> timeseries.Panel:
     return (
         bars_panel(
             "Reconnects and retried polls",
-            "WebSocket reconnections and retried open-interest polls per bar. Zero lines are "
+            "WebSocket reconnections and retried open-interest and long/short-ratio polls per "
+            "bar. Zero lines are "
             "drawn for streams that never failed.",
             unit="short",
         )

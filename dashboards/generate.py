@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from dashboards import exporter_health, liquidation_heatmap, liquidations, open_interest, rules
+from dashboards import (
+    exporter_health,
+    liquidation_heatmap,
+    liquidations,
+    market_context,
+    open_interest,
+    rules,
+)
 from dashboards.common import render
 
 if TYPE_CHECKING:
@@ -23,6 +30,7 @@ DASHBOARDS: Final[dict[str, Callable[[], Dashboard]]] = {
     liquidations.UID: liquidations.build,
     liquidation_heatmap.UID: liquidation_heatmap.build,
     open_interest.UID: open_interest.build,
+    market_context.UID: market_context.build,
     exporter_health.UID: exporter_health.build,
 }
 """Dashboard uid -> factory; each is written to ``<uid>.json``."""

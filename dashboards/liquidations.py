@@ -24,6 +24,7 @@ from dashboards.common import (
     datasource_variable,
     exchange_variable,
     fixed_color,
+    legend,
     merge_table,
     query,
     side_colored,
@@ -33,6 +34,7 @@ from dashboards.common import (
     timeseries_panel,
 )
 from dashboards.config import THRESHOLDS
+from exporter.core import DEFAULT_EXEMPLAR_MIN_USD
 from exporter.venues import sampled_exchanges
 
 if TYPE_CHECKING:
@@ -124,6 +126,58 @@ def by_side_bars() -> timeseries.Panel:
         )
         .height(9)
         .span(12)
+    )
+
+
+def live_orders() -> timeseries.Panel:
+    """The liquidation orders feed: every exemplar of the size histogram is one order, a dot at
+    its time and USD, coloured by its side's line (Grafana colours an exemplar like the series
+    whose labels it shares, here ``side``).
+
+    Grafana asks Prometheus for the exemplars of every series a target's expression selects, and
+    draws them on the panel's y scale, clamped to it. So the expression is the largest order per
+    side, in USD (the axis reaches the largest dot), joined with the size histogram's buckets,
+    which carry the orders: the join keeps every line and names the buckets for the exemplar
+    query, with no ``le`` matcher so that every bucket's orders come back.
+    """
+    largest = (
+        "max by (side) (max_over_time(cryptoliq_liquidation_largest_usd"
+        f'{{window="5m", {MARKET}}}[$__interval])) > 0'
+    )
+    orders = f"group by (side) (cryptoliq_liquidation_size_usd_bucket{{{MARKET}}})"
+    return (
+        side_colored(
+            timeseries_panel(
+                "Live liquidations",
+                "The liquidation orders feed: each dot is one liquidation order of at least "
+                f"${DEFAULT_EXEMPLAR_MIN_USD:,.0f} (the exporter's `exemplar_min_usd`), at its "
+                "time and USD notional, red for a long liquidated and green for a short; hover "
+                "over it for the venue (`exchange`), `symbol`, `side` and `price`. The dots are "
+                "OpenMetrics exemplars of the `cryptoliq_liquidation_size_usd` buckets, and the "
+                "format holds one exemplar per bucket series: each scrape carries the latest "
+                "order of each exchange, coin, side and size bucket, so a burst within one "
+                "scrape interval shows its last order per bucket. Grafana thins dense dots "
+                "too: per time step it keeps the largest, then only orders at least two "
+                "standard deviations smaller (zoom in for more). The lines are the largest "
+                "order of each side in the trailing 5 minutes "
+                "(`cryptoliq_liquidation_largest_usd`, exact): the dots lie on or below them. "
+                "Prometheus keeps exemplars only with `--enable-feature=exemplar-storage`, in "
+                "a ring buffer (`storage.exemplars.max_exemplars`, default 100,000), so old "
+                "dots age out before the lines." + SAMPLED_NOTE,
+                unit=USD,
+            ).with_target(query(f"({largest}) and on (side) {orders}", "{{side}}", exemplars=True))
+        )
+        .legend(legend(["max", "lastNotNull"]))
+        .interval(MIN_BAR_INTERVAL)
+        .scale_distribution(
+            common_builder.ScaleDistributionConfig()
+            .type(common_model.ScaleDistribution.LOG)
+            .log(10)
+        )
+        .axis_soft_min(DEFAULT_EXEMPLAR_MIN_USD)
+        .fill_opacity(0)
+        .height(10)
+        .span(24)
     )
 
 
@@ -346,8 +400,8 @@ def build() -> dashboard_builder.Dashboard:
         UID,
         "Liquidations",
         "Liquidations from cryptoliq-exporter on every enabled venue: totals per side and "
-        "window, over time, per exchange (largest first, the rest as others; sampled feeds "
-        "marked) and coin, and order sizes.",
+        "window, the orders themselves as they come (exemplars), over time, per exchange "
+        "(largest first, the rest as others; sampled feeds marked) and coin, and order sizes.",
         time_from="now-6h",
         variables=[datasource_variable(), exchange_variable(), coin_variable()],
     )
@@ -356,6 +410,7 @@ def build() -> dashboard_builder.Dashboard:
         window_stat("4h"),
         window_stat("24h"),
         largest_order_stat(),
+        live_orders(),
         by_side_bars(),
         by_exchange_bars(),
         per_exchange_table(),

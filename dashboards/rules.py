@@ -1,12 +1,18 @@
 """Prometheus recording and alerting rules, with every threshold taken from ``config.THRESHOLDS``.
 
-Recording rules follow ``level:metric:operations``: ``level`` lists the labels kept, ``metric``
-the source metric, ``operations`` what was applied (``sum`` for the aggregation the level
-implies, ``avg24h`` for a 24 h average over time, ``ratio_avg24h`` for a value divided by it).
-Alerts use the recorded series, so what an alert saw can be graphed as is. Each group holds the
-recording rules its alerts read, before them: rules of one group run in order, so an alert
-always sees the values recorded in the same evaluation (across groups it might see the previous
-one, and promtool's expected values would depend on group order).
+Recording rules follow ``level:metric:operations``: ``level`` lists the labels kept
+(``instance`` stands for the scrape target, ``job`` and ``instance``; ``market`` for
+``exchange``, ``symbol`` and ``coin``), ``metric`` the source metric (without ``_total`` once
+rated), ``operations`` what was applied (``sum`` for the aggregation the level implies,
+``avg24h`` for a 24 h average over time, ``ratio_avg24h`` for a value divided by it, ``rate15m``
+for a per-second rate over 15 minutes). Alerts use the recorded series, so what an alert saw can
+be graphed as is. Each group holds the recording rules its alerts read, before them: rules of
+one group run in order, so an alert always sees the values recorded in the same evaluation
+(across groups it might see the previous one, and promtool's expected values would depend on
+group order).
+
+Every alert links its runbook (``runbook_url``): the section of ``docs/monitoring-stack.md``
+named after it, under ``config.RUNBOOK_URL``.
 
 The 24 h norm is an average over Prometheus's own history of the recorded 1 h totals, not the
 exporter's 24 h window divided by 24: the exporter's windows restart empty with the process,
@@ -19,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from dashboards.config import FRAME_LIMIT, JOB, THRESHOLDS, Thresholds
+from dashboards.config import FRAME_LIMIT, JOB, RUNBOOK_URL, THRESHOLDS, Thresholds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -65,6 +71,87 @@ HEATMAP_RECORDS: Final = (
 )
 """``(record, expr)`` in evaluation order: later rules read earlier ones of the same pass."""
 
+SECONDS_PER_YEAR: Final = 31_536_000
+"""365 days: the year funding is annualised over (the venues quote APR on 365 days)."""
+
+FUNDING: Final = "market:cryptoliq_funding_rate:annualised"
+FUNDING_COIN: Final = "coin:cryptoliq_funding_rate:annualised_oi_weighted"
+OI_COINS: Final = "coin:cryptoliq_open_interest_coins:sum"
+BASIS_USD: Final = "market:cryptoliq_basis_usd:mark_minus_index"
+
+# Per-market rules match on every label a market's series carry, job and instance too: two
+# exporters scraping one market (an HA pair, a second job) must not meet as many-to-many.
+POSITIONING_RECORDS: Final = (
+    # Funding per year, whatever the market's interval (1 h, 4 h, 8 h): comparable across venues.
+    (
+        FUNDING,
+        (
+            "cryptoliq_funding_rate * on (job, instance, exchange, symbol, coin) "
+            f"({SECONDS_PER_YEAR} / cryptoliq_funding_interval_seconds)"
+        ),
+    ),
+    # What the coin's positions pay on average: each market weighted by its open interest, over
+    # the markets that report a funding rate only (the others would dilute it towards 0).
+    (
+        FUNDING_COIN,
+        (
+            "sum by (coin) (\n"
+            f"  {FUNDING}\n"
+            "  * on (job, instance, exchange, symbol, coin)\n"
+            "  cryptoliq_open_interest_usd\n"
+            ")\n"
+            "/\n"
+            "sum by (coin) (\n"
+            "  cryptoliq_open_interest_usd\n"
+            "  and on (job, instance, exchange, symbol, coin)\n"
+            f"  {FUNDING}\n"
+            ")"
+        ),
+    ),
+    # Open interest in coins: positions opened and closed, without the price's moves in it.
+    (OI_COINS, "sum by (coin) (cryptoliq_open_interest_coins)"),
+    # The perpetual's premium over the venue's spot index, in USD and as a fraction of it.
+    (
+        BASIS_USD,
+        (
+            "cryptoliq_mark_price_usd\n"
+            "  - on (job, instance, exchange, symbol, coin)\n"
+            "cryptoliq_index_price_usd"
+        ),
+    ),
+    (
+        "market:cryptoliq_basis:ratio",
+        f"{BASIS_USD}\n  / on (job, instance, exchange, symbol, coin)\ncryptoliq_index_price_usd",
+    ),
+)
+"""``(record, expr)`` in evaluation order: later rules read earlier ones of the same pass."""
+
+RATE_WINDOW: Final = "15m"
+RATE_WINDOW_SECONDS: Final = 900
+MESSAGES: Final = "instance_exchange_stream:cryptoliq_messages:rate15m"
+INVALID: Final = "instance_exchange_stream:cryptoliq_invalid_messages:rate15m"
+INVALID_SHARE: Final = "instance_exchange_stream:cryptoliq_invalid_messages:ratio_rate15m"
+
+MESSAGE_RECORDS: Final = (
+    # Per exchange and stream of each exporter: the reasons of invalid messages summed.
+    (
+        MESSAGES,
+        (
+            "sum by (job, instance, exchange, stream) "
+            f"(rate(cryptoliq_messages_total[{RATE_WINDOW}]))"
+        ),
+    ),
+    (
+        INVALID,
+        (
+            "sum by (job, instance, exchange, stream) "
+            f"(rate(cryptoliq_invalid_messages_total[{RATE_WINDOW}]))"
+        ),
+    ),
+    (INVALID_SHARE, f"{INVALID} / {MESSAGES}"),
+)
+"""``(record, expr)`` in evaluation order: later rules read earlier ones of the same pass."""
+
 
 def number(value: float) -> str:
     """A threshold as PromQL and prose print it: ``15000000``, ``0.8``, ``10``."""
@@ -83,6 +170,11 @@ def minutes(seconds: int) -> str:
     return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
+def per_8h(annualised: float) -> str:
+    """An annualised funding rate as the 8-hourly rate the venues quote: 0.5 -> ``0.046%``."""
+    return f"{annualised * 8 * 3600 / SECONDS_PER_YEAR * 100:.2g}%"
+
+
 def last_hour_usd(selector: str) -> str:
     """Go template printing last hour's USD for the alert's coin; ``%s`` in ``selector`` is it.
 
@@ -94,16 +186,27 @@ def last_hour_usd(selector: str) -> str:
     )
 
 
+def runbook(name: str) -> str:
+    """The alert's section of docs/monitoring-stack.md: a heading that is the alert's name, whose
+    GitHub anchor is the name in lower case."""
+    return f"{RUNBOOK_URL}#{name.lower()}"
+
+
 def alert(
     name: str, expr: str, *, duration: str, severity: str, summary: str, description: str
 ) -> dict[str, Any]:
-    """One alerting rule: every alert has a ``for``, a severity and both annotations."""
+    """One alerting rule: every alert has a ``for``, a severity, both annotations and its
+    runbook."""
     return {
         "alert": name,
         "expr": expr,
         "for": duration,
         "labels": {"severity": severity},
-        "annotations": {"summary": summary, "description": description},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": runbook(name),
+        },
     }
 
 
@@ -199,14 +302,18 @@ def exporter_alerts(t: Thresholds) -> list[dict[str, Any]]:
             f'{{stream="liquidations"}} > {t.stale_liquidations_seconds}\n'
             "or\n"
             "time() - cryptoliq_last_message_timestamp_seconds"
-            f'{{stream="open_interest"}} > {t.stale_open_interest_seconds}',
+            f'{{stream="open_interest"}} > {t.stale_open_interest_seconds}\n'
+            "or\n"
+            "time() - cryptoliq_last_message_timestamp_seconds"
+            f'{{stream="positioning"}} > {t.stale_positioning_seconds}',
             duration=t.stale_for,
             severity="warning",
             summary="{{ $labels.exchange }} {{ $labels.stream }} feed stale",
             description="No {{ $labels.stream }} message from {{ $labels.exchange }} for "
             "{{ $value | humanizeDuration }} (limits: "
             f"{minutes(t.stale_liquidations_seconds)} for liquidations, "
-            f"{minutes(t.stale_open_interest_seconds)} for open interest).",
+            f"{minutes(t.stale_open_interest_seconds)} for open interest, "
+            f"{minutes(t.stale_positioning_seconds)} for long/short ratios).",
         ),
         alert(
             "CryptoliqOpenInterestFrozen",
@@ -264,6 +371,106 @@ def lost_alert(t: Thresholds) -> dict[str, Any]:
     )
 
 
+def restarts_alert(t: Thresholds) -> dict[str, Any]:
+    """A supervised task dying again and again: a crash loop, not a one-off bug."""
+    return alert(
+        "CryptoliqTaskCrashLooping",
+        f"increase(cryptoliq_task_restarts_total[{t.restarts_window}]) >= {t.restarts_min}",
+        duration=t.restarts_for,
+        severity="warning",
+        summary="cryptoliq task {{ $labels.task }} keeps dying",
+        description="The supervised task {{ $labels.task }} died and was restarted "
+        '{{ $value | printf "%.0f" }} '
+        f"times in the last {t.restarts_window} (alert at {t.restarts_min}): it fails again and "
+        "again. While it is down its work stops: the feeds of the exchange of that name, the "
+        "demo's market (demo) or the state snapshots (snapshots). The exporter log has each "
+        "traceback.",
+    )
+
+
+def invalid_alert(t: Thresholds) -> dict[str, Any]:
+    """A stream whose messages the exporter rejects: a venue's format changed, or its markets."""
+    return alert(
+        "CryptoliqInvalidMessages",
+        f"{INVALID_SHARE} >= {number(t.invalid_share)}\n"
+        "and\n"
+        f"{INVALID} >= {t.invalid_min_count} / {RATE_WINDOW_SECONDS}",
+        duration=t.invalid_for,
+        severity="warning",
+        summary="{{ $labels.exchange }} {{ $labels.stream }}: invalid messages",
+        description="{{ $value | humanizePercentage }} of the {{ $labels.stream }} messages from "
+        f"{{{{ $labels.exchange }}}} in the last {RATE_WINDOW} were invalid and skipped (alert "
+        f"at {percent(t.invalid_share)} and {t.invalid_min_count} messages): what they carried "
+        "is not counted. cryptoliq_invalid_messages_total says why (reason), the exporter log "
+        "shows examples.",
+    )
+
+
+def backfill_alert(t: Thresholds) -> dict[str, Any]:
+    """Markets whose history could not be fetched at start-up.
+
+    The backfill starts before the exporter serves its first scrape, so a failure can already be
+    in the first sample Prometheus takes, where ``increase`` sees no increase: the second arm
+    takes a count above 0 of an exporter that Prometheus did not scrape ``backfill_window`` ago.
+    """
+    window = t.backfill_window
+    return alert(
+        "CryptoliqBackfillFailed",
+        f"increase(cryptoliq_backfill_failures_total[{window}]) > 0\n"
+        "or\n"
+        "(\n"
+        "  cryptoliq_backfill_failures_total > 0\n"
+        f"  unless cryptoliq_backfill_failures_total offset {window}\n"
+        ")",
+        duration=t.backfill_for,
+        severity="info",
+        summary="{{ $labels.exchange }} history backfill failed",
+        description='{{ $value | printf "%.0f" }} market(s) of {{ $labels.exchange }} got no '
+        "history at start-up: their heatmap starts from live readings and lacks the positions "
+        "opened before (liquidation totals and open interest are not affected). The exporter log "
+        "names each market and the error.",
+    )
+
+
+def oi_rise(window: str) -> str:
+    """Go template printing the rise of the alert's coin's open interest over ``window``."""
+    selector = f'{OI_COINS}{{coin="%[1]s"}}'
+    return (
+        f"{{{{ with printf `{selector} / {selector} offset {window} - 1` $labels.coin | query }}}}"
+        "{{ . | first | value | humanizePercentage }}{{ end }}"
+    )
+
+
+def squeeze_setup(name: str, side: str, t: Thresholds) -> dict[str, Any]:
+    """One side crowded: paying extreme funding to hold while the coin's positions grow."""
+    long = side == "long"
+    threshold = t.funding_annualised if long else -t.funding_annualised
+    payer, payee, move = ("longs", "shorts", "fall") if long else ("shorts", "longs", "rise")
+    return alert(
+        name,
+        f"{FUNDING_COIN} {'>=' if long else '<='} {number(threshold)}\n"
+        "and on (coin)\n"
+        f"{OI_COINS} / {OI_COINS} offset {t.oi_rise_window} >= {number(1 + t.oi_rise)}",
+        duration=t.squeeze_setup_for,
+        severity="info",
+        summary=f"{side.capitalize()} squeeze setup on {{{{ $labels.coin }}}}",
+        description=f"{{{{ $labels.coin }}}} {payer} are crowded: funding is "
+        "{{ $value | humanizePercentage }} a year, weighted by open interest "
+        f"({payer} pay {payee}; alert at {percent(threshold)}, {per_8h(threshold)} per 8 h "
+        "against the usual 0.01%), while open interest in coins rose "
+        + oi_rise(t.oi_rise_window)
+        + f" in {t.oi_rise_window} (alert at {percent(t.oi_rise)}). A {move} in the price could "
+        f"force them out in a cascade: a {side} squeeze.",
+    )
+
+
+def positioning_alerts(t: Thresholds) -> list[dict[str, Any]]:
+    return [
+        squeeze_setup("LongSqueezeSetup", "long", t),
+        squeeze_setup("ShortSqueezeSetup", "short", t),
+    ]
+
+
 def records(rules: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     return [{"record": record, "expr": expr} for record, expr in rules]
 
@@ -276,7 +483,21 @@ def rule_groups(t: Thresholds = THRESHOLDS) -> dict[str, Any]:
                 "rules": [*records(LIQUIDATION_RECORDS), *liquidation_alerts(t)],
             },
             {"name": "cryptoliq.heatmap", "rules": [*records(HEATMAP_RECORDS), cluster_alert(t)]},
-            {"name": "cryptoliq.exporter", "rules": [*exporter_alerts(t), lost_alert(t)]},
+            {
+                "name": "cryptoliq.positioning",
+                "rules": [*records(POSITIONING_RECORDS), *positioning_alerts(t)],
+            },
+            {
+                "name": "cryptoliq.exporter",
+                "rules": [
+                    *records(MESSAGE_RECORDS),
+                    *exporter_alerts(t),
+                    lost_alert(t),
+                    restarts_alert(t),
+                    invalid_alert(t),
+                    backfill_alert(t),
+                ],
+            },
         ]
     }
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
+from exporter.core import DEFAULT_EXEMPLAR_MIN_USD
 from exporter.heatmap.params import LEVERAGE_MODELS, SIDE_ATTRIBUTIONS, HeatmapParams
 from exporter.heatmap.selection import TOP_PREFIX, HeatmapCoins
 from exporter.venues import ALL, DEFAULT_VENUES, VENUES, Venue, is_venue
@@ -41,6 +42,9 @@ DEFAULT_PORT: Final = 9877
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 ALL_SYMBOLS: Final = "all"
 MIN_POLL_SECONDS: Final = 1.0
+# The venues' long/short statistics come in 5-minute periods: a poll per period.
+DEFAULT_POSITIONING_SECONDS: Final = 300.0
+MIN_POSITIONING_SECONDS: Final = 60.0
 ENV_PREFIX: Final = "CRYPTOLIQ_"
 CONFIG_ENV: Final = ENV_PREFIX + "CONFIG"  # the YAML file's path, like --config
 ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104 - an exporter is scraped from other hosts
@@ -105,6 +109,8 @@ class ExchangeConfig:
     rest_url: str | None = None  # root URL, e.g. https://fapi.binance.com (testnet, proxy, fake)
     ws_url: str | None = None  # root URL, e.g. wss://fstream.binance.com
     poll_interval_seconds: float = 15.0
+    # Long/short ratios (venues that publish them): seconds between polls, 0 turns them off.
+    positioning_interval_seconds: float = DEFAULT_POSITIONING_SECONDS
     # What carries the liquidation stream: ccxt.pro, or the exporter's own WebSocket client
     # ("native"). REST (open interest, mark price, history) is ccxt's either way.
     transport: Transport = "ccxt"
@@ -124,6 +130,8 @@ class Config:
     heatmap: HeatmapParams = field(default_factory=HeatmapParams)
     heatmap_coins: HeatmapCoins = DEFAULT_HEATMAP_COINS  # which coins get a heatmap
     backfill_hours: float = 72.0  # OKX keeps about 3 days of 5-minute open interest
+    # Liquidations of at least this many USD are exemplars of the size histogram (the live feed).
+    exemplar_min_usd: float = DEFAULT_EXEMPLAR_MIN_USD
     # Kubernetes service-link variables that were skipped, for the CLI to log once logging is set.
     ignored_env: tuple[str, ...] = ()
     # Former spellings that still work, each saying what to write now; the CLI logs them.
@@ -507,6 +515,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "0 disables (default 72)",
     ),
     Setting(
+        "exemplar_min_usd",
+        lambda k, v: _parse_number(k, v, minimum=0, maximum=1e9, unit="USD"),
+        ("config", "exemplar_min_usd"),
+        "liquidations of at least this many USD are exemplars of "
+        "cryptoliq_liquidation_size_usd_bucket (OpenMetrics scrapes; the live liquidations "
+        f"panel) (default {DEFAULT_EXEMPLAR_MIN_USD:g})",
+    ),
+    Setting(
         "state_dir",
         _parse_text,
         ("config", "state_dir"),
@@ -635,6 +651,7 @@ EXCHANGE_KEYS: Final = (
     "rest_url",
     "ws_url",
     "poll_interval_seconds",
+    "positioning_interval_seconds",
     "transport",
 )
 
@@ -669,8 +686,24 @@ def _parse_exchange(
             maximum=3600,
             unit="seconds",
         ),
+        positioning_interval_seconds=_parse_positioning_interval(
+            f"{prefix}.positioning_interval_seconds",
+            raw.get("positioning_interval_seconds", DEFAULT_POSITIONING_SECONDS),
+        ),
         transport=_parse_transport(f"{prefix}.transport", raw.get("transport", "ccxt")),
     )
+
+
+def _parse_positioning_interval(key: str, raw: object) -> float:
+    """0 (off) or a number of seconds from MIN_POSITIONING_SECONDS to a day."""
+    allowed = f"expected 0 (off) or a number of seconds from {MIN_POSITIONING_SECONDS:g} to 86400"
+    try:
+        value = _parse_number(key, raw, minimum=0, maximum=86_400, unit="seconds")
+    except ConfigError:
+        raise ConfigError(key, raw, allowed) from None
+    if 0 < value < MIN_POSITIONING_SECONDS:
+        raise ConfigError(key, raw, allowed)
+    return value
 
 
 def read_yaml(path: Path) -> dict[str, object]:

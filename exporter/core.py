@@ -6,14 +6,15 @@ Synchronous and I/O-free: collectors call ``record_*`` from the event loop, ``/m
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from exporter.health import Health, HealthSnapshot
 from exporter.heatmap import HeatmapBook, HeatmapParams, HeatmapSnapshot
 from exporter.heatmap.selection import CoinSelection, HeatmapCoins
-from exporter.histogram import HistogramCounts, SizeHistogram
+from exporter.histogram import Exemplar, HistogramCounts, SizeHistogram
 from exporter.rolling import RollingTotals, Window, WindowTotals
 
 if TYPE_CHECKING:
@@ -21,11 +22,37 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from exporter.events import Liquidation, MarketHistory, OpenInterest
+    from exporter.events import (
+        Liquidation,
+        LongShortRatio,
+        MarketContext,
+        MarketHistory,
+        OpenInterest,
+    )
 
 # (exchange, symbol, coin, side) and (exchange, coin, side): the label sets of the contract.
 SymbolKey: TypeAlias = tuple[str, str, str, str]
 CoinKey: TypeAlias = tuple[str, str, str]
+
+# The default smallest liquidation shown as an exemplar (the live feed).
+DEFAULT_EXEMPLAR_MIN_USD: Final = 10_000.0
+# OpenMetrics: an exemplar's label names and values together hold at most 128 characters.
+EXEMPLAR_LABEL_CHARACTERS: Final = 128
+
+
+def liquidation_exemplar(event: Liquidation) -> Exemplar:
+    """The exemplar of one liquidation: exchange, symbol, side and price, its USD and time.
+    A symbol that would take the labels past OpenMetrics' 128 characters is left out (the
+    series' ``coin`` still names the market's coin)."""
+    labels: tuple[tuple[str, str], ...] = (
+        ("exchange", event.exchange),
+        ("price", repr(event.price)),
+        ("side", event.side),
+        ("symbol", event.symbol),
+    )
+    if sum(len(name) + len(value) for name, value in labels) > EXEMPLAR_LABEL_CHARACTERS:
+        labels = labels[:-1]
+    return Exemplar(labels, event.notional_usd, event.timestamp_ms / 1000.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +65,17 @@ class Snapshot:
     windows: WindowTotals[SymbolKey]
     sizes: HistogramCounts[CoinKey]
     open_interest: tuple[OpenInterest, ...]
+    market_context: tuple[MarketContext, ...]
+    long_short: tuple[LongShortRatio, ...]
     health: HealthSnapshot
     heatmap: HeatmapSnapshot
 
 
 class Core:
-    """Counters, rolling windows, size histogram, latest open interest and health of every
-    coin; heatmaps of the coins ``heatmap_coins`` chooses (default: every coin)."""
+    """Counters, rolling windows, size histogram, latest open interest, funding and long/short
+    ratios and health of every coin; heatmaps of the coins ``heatmap_coins`` chooses (default:
+    every coin). Liquidations of at least ``exemplar_min_usd`` become exemplars of the size
+    histogram (None: none do)."""
 
     def __init__(
         self,
@@ -53,14 +84,19 @@ class Core:
         windows: tuple[Window, ...] | None = None,
         heatmap: HeatmapParams | None = None,
         heatmap_coins: HeatmapCoins | None = None,
+        *,
+        exemplar_min_usd: float | None = DEFAULT_EXEMPLAR_MIN_USD,
     ) -> None:
         self._clock = clock
+        self._exemplar_min_usd = math.inf if exemplar_min_usd is None else exemplar_min_usd
         self.health = Health(exchanges, clock)
         self._orders: Counter[SymbolKey] = Counter()
         self._usd: dict[SymbolKey, float] = {}
         self._rolling: RollingTotals[SymbolKey] = RollingTotals(clock, windows)
         self._sizes: SizeHistogram[CoinKey] = SizeHistogram()
         self._open_interest: dict[tuple[str, str], OpenInterest] = {}
+        self._market_context: dict[tuple[str, str], MarketContext] = {}
+        self._long_short: dict[tuple[str, str, str], LongShortRatio] = {}
         self.heatmap_coins = CoinSelection(
             heatmap_coins if heatmap_coins is not None else HeatmapCoins()
         )
@@ -72,7 +108,10 @@ class Core:
         key = (event.exchange, event.symbol, event.coin, event.side)
         self._orders[key] += 1
         self._usd[key] = self._usd.get(key, 0.0) + event.notional_usd
-        self._sizes.observe((event.exchange, event.coin, event.side), event.notional_usd)
+        exemplar = (
+            liquidation_exemplar(event) if event.notional_usd >= self._exemplar_min_usd else None
+        )
+        self._sizes.observe((event.exchange, event.coin, event.side), event.notional_usd, exemplar)
         self.heatmap.score(event)
         if not self._rolling.add(key, event.timestamp_ms / 1000.0, event.notional_usd):
             self.health.dropped_late(event.exchange)
@@ -84,6 +123,20 @@ class Core:
         if current is None or event.timestamp_ms >= current.timestamp_ms:
             self._open_interest[key] = event
             self.heatmap.observe_open_interest(event)
+
+    def record_market_context(self, event: MarketContext) -> None:
+        """Keep the newest funding and index price per market."""
+        key = (event.exchange, event.symbol)
+        current = self._market_context.get(key)
+        if current is None or event.timestamp_ms >= current.timestamp_ms:
+            self._market_context[key] = event
+
+    def record_long_short(self, event: LongShortRatio) -> None:
+        """Keep the newest ratio per market and source."""
+        key = (event.exchange, event.symbol, event.source)
+        current = self._long_short.get(key)
+        if current is None or event.timestamp_ms >= current.timestamp_ms:
+            self._long_short[key] = event
 
     def wants_history(self, coin: str) -> bool | None:
         """Whether the backfill should fetch this coin's history: only a coin with a heatmap;
@@ -133,6 +186,16 @@ class Core:
         self._rolling = rolling
         self.heatmap = book
 
+    def _current_context(self) -> tuple[MarketContext, ...]:
+        """Each market's funding and index price as of its latest open-interest poll: one that
+        poll could not read (rejected, counted) is left out rather than shown stale."""
+        current = []
+        for key, context in self._market_context.items():
+            reading = self._open_interest.get(key)
+            if reading is None or context.received_ms >= reading.received_ms:
+                current.append(context)
+        return tuple(current)
+
     def snapshot(self) -> Snapshot:
         return Snapshot(
             time_s=self._clock(),
@@ -141,6 +204,8 @@ class Core:
             windows=self._rolling.totals(),
             sizes=self._sizes.counts(),
             open_interest=tuple(self._open_interest.values()),
+            market_context=self._current_context(),
+            long_short=tuple(self._long_short.values()),
             health=self.health.snapshot(),
             heatmap=self.heatmap.snapshot(),
         )

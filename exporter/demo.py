@@ -69,6 +69,11 @@ class MarketDriver:
                     watched_symbol(fake, state.coin),
                     open_interest_coins=state.open_interest_coins,
                     mark_price=state.mark_price,
+                    index_price=state.index_price,
+                    funding_rate=state.funding_rate,
+                    predicted_funding_rate=state.predicted_funding_rate,
+                    funding_interval_hours=state.funding_hours,
+                    long_short=state.long_short,
                 )
 
     def tick(self, real_seconds: float) -> int:

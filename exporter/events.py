@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -168,3 +168,94 @@ class MarketHistory:
 
     def __len__(self) -> int:
         return int(self.timestamps_ms.shape[0])
+
+
+# A funding rate past this per interval is a parsing or feed error: venues cap theirs at a few %.
+MAX_FUNDING_RATE: Final = 0.5
+# Funding intervals run from 1 h (Kraken, dYdX, Hyperliquid) to 8 h; a week is no genuine one.
+MAX_FUNDING_INTERVAL_S: Final = 7 * 86_400.0
+# How far ahead a next funding time may lie (a week: past the longest interval).
+MAX_FUNDING_AHEAD_MS: Final = 7 * 86_400_000
+
+
+def _require_rate(name: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"{name}={value!r} is not a number")
+    if not math.isfinite(value):
+        raise InvalidEventError(Reason.NOT_FINITE, f"{name}={value!r}")
+    if abs(value) > MAX_FUNDING_RATE:
+        raise InvalidEventError(Reason.OUT_OF_RANGE, f"{name}={value!r} beyond ±{MAX_FUNDING_RATE}")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """Funding and index price of one market, read with its open interest. None: the venue
+    does not publish that figure (or not in the call the poll makes).
+
+    ``funding_rate`` is the rate of the current interval, paid at ``next_funding_ms`` (positive:
+    longs pay shorts), a fraction per interval of ``funding_interval_s``;
+    ``predicted_funding_rate`` the venue's estimate for the interval after.
+    """
+
+    exchange: str
+    symbol: str
+    coin: str
+    index_price: float | None
+    funding_rate: float | None
+    predicted_funding_rate: float | None
+    next_funding_ms: int | None
+    funding_interval_s: float | None
+    timestamp_ms: int
+    received_ms: int
+
+    def __post_init__(self) -> None:
+        _require_text("exchange", self.exchange)
+        _require_text("symbol", self.symbol)
+        _require_text("coin", self.coin)
+        if self.index_price is not None:
+            _require_positive("index_price", self.index_price, MAX_PRICE_USD)
+        _require_rate("funding_rate", self.funding_rate)
+        _require_rate("predicted_funding_rate", self.predicted_funding_rate)
+        if self.next_funding_ms is not None:
+            _require_timestamp(self.next_funding_ms, self.received_ms + MAX_FUNDING_AHEAD_MS)
+        if self.funding_interval_s is not None:
+            _require_positive("funding_interval_s", self.funding_interval_s, MAX_FUNDING_INTERVAL_S)
+        _require_timestamp(self.timestamp_ms, self.received_ms)
+
+
+PositioningSource = Literal["accounts", "top_accounts", "top_positions"]
+POSITIONING_SOURCES: Final[tuple[PositioningSource, ...]] = get_args(PositioningSource)
+# A long/short ratio past this is a feed error (one short account per million long ones).
+MAX_LONG_SHORT_RATIO: Final = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class LongShortRatio:
+    """A venue's long/short ratio of one market over ``period`` ending at ``timestamp_ms``.
+
+    ``source``: ``accounts`` (all accounts with a position: long ones / short ones),
+    ``top_accounts`` (the same among the venue's top traders, as it defines them: Binance's top
+    20 % by margin, OKX's top 5 % by position value) or ``top_positions`` (top traders' long
+    position size / short position size).
+    """
+
+    exchange: str
+    symbol: str
+    coin: str
+    source: PositioningSource
+    period: str  # the venue's statistics period, e.g. "5m"
+    ratio: float
+    timestamp_ms: int
+    received_ms: int
+
+    def __post_init__(self) -> None:
+        _require_text("exchange", self.exchange)
+        _require_text("symbol", self.symbol)
+        _require_text("coin", self.coin)
+        _require_text("period", self.period)
+        if self.source not in POSITIONING_SOURCES:
+            raise InvalidEventError(Reason.WRONG_TYPE, f"source={self.source!r}")
+        _require_positive("ratio", self.ratio, MAX_LONG_SHORT_RATIO)
+        _require_timestamp(self.timestamp_ms, self.received_ms)

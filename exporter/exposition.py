@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from exporter.core import Snapshot
     from exporter.heatmap.views import CoinView
+    from exporter.histogram import Exemplar
     from exporter.metrics import AnyFamily, Family, HistogramFamily, HistogramRow, Sample
 
 # Escaping schemes under which every name of the contract prints unchanged (they only touch
@@ -53,6 +54,8 @@ LABEL_CACHE_LIMIT: Final = 100_000
 # Samples of one family written per step of a sliced render (a few ms): families of thousands of
 # series (the liquidation map of every heatmap coin) must not hold the event loop in one go.
 SAMPLES_PER_STEP: Final = 2_000
+# Histograms (9 samples each, with exemplars in OpenMetrics) written per step, likewise.
+HISTOGRAMS_PER_STEP: Final = 200
 # Heatmap grid labels are built for the view's bins plus this fraction of them on each side.
 GRID_MARGIN_DIVISOR: Final = 4
 _GO_EXPONENT_FROM: Final = 1e6  # Go's %g switches to an exponent from here (see go_float)
@@ -172,19 +175,35 @@ class _Page:
         )
 
     def histogram(self, family: HistogramFamily, rows: Iterable[HistogramRow]) -> None:
-        """HELP, TYPE and per row its buckets, ``_count`` (the ``+Inf`` bucket) and ``_sum``."""
-        self.header(family)
+        """Per row its buckets, ``_count`` (the ``+Inf`` bucket) and ``_sum`` (the header is
+        written before)."""
         name, names = family.name, family.labels
         bucket_names = (*names, "le")
         labels = self.label_string
+        exemplar_text = _exemplar_text if self.openmetrics else _no_exemplar
         for values, buckets, total in rows:
             self.parts.extend(
-                f"{name}_bucket{labels(bucket_names, (*values, le))} {go_float(count)}\n"
-                for le, count in buckets
+                f"{name}_bucket{labels(bucket_names, (*values, le))} {go_float(count)}"
+                f"{exemplar_text(exemplar)}\n"
+                for le, count, exemplar in buckets
             )
             label_text = labels(names, values)
             self.parts.append(f"{name}_count{label_text} {go_float(buckets[-1][1])}\n")
             self.parts.append(f"{name}_sum{label_text} {go_float(total)}\n")
+
+
+def _exemplar_text(exemplar: Exemplar | None) -> str:
+    """`` # {labels} value timestamp`` after a bucket's value (OpenMetrics only)."""
+    if exemplar is None:
+        return ""
+    labels = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in exemplar.labels)
+    return f" # {{{labels}}} {go_float(exemplar.value)} {exemplar.timestamp_s}"
+
+
+def _no_exemplar(exemplar: Exemplar | None) -> str:
+    """The Prometheus text format has no exemplars."""
+    del exemplar
+    return ""
 
 
 class Exposition:
@@ -255,7 +274,11 @@ class Exposition:
             if family is metrics.HEATMAP_USD:
                 yield from self._heatmap_grid(page, snapshot)
             elif isinstance(family, metrics.HistogramFamily):
-                page.histogram(family, family.rows(snapshot))
+                page.header(family)
+                histograms = iter(family.rows(snapshot))
+                while part := list(itertools.islice(histograms, HISTOGRAMS_PER_STEP)):
+                    page.histogram(family, part)
+                    yield
             else:
                 rows = family.rows(snapshot, last_render_seconds)
                 if rows is not None:

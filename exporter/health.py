@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from exporter.venues import completeness_of, exchange_label, is_venue
 
@@ -25,7 +25,13 @@ class Stream(StrEnum):
     """The bounded value set of the ``stream`` label."""
 
     LIQUIDATIONS = "liquidations"
-    OPEN_INTEREST = "open_interest"
+    OPEN_INTEREST = "open_interest"  # with funding and index price, read in the same poll
+    POSITIONING = "positioning"  # long/short ratios, where the venue publishes them
+
+
+# The streams an exchange is up by: its feeds. Long/short ratios are context; their failures
+# show as reconnects and invalid messages of their own stream, not as the exchange down.
+FEEDS: Final[tuple[Stream, ...]] = (Stream.LIQUIDATIONS, Stream.OPEN_INTEREST)
 
 
 class LostReason(StrEnum):
@@ -80,8 +86,8 @@ def _summed(counts: Mapping[K, int]) -> dict[K, int]:
 class Health:
     """Counters and flags the collectors update; read as one snapshot per scrape.
 
-    An exchange is up while every one of its streams has its latest connection or poll
-    succeeding; a stream that has never succeeded counts as down.
+    An exchange is up while every one of its feeds (``FEEDS``) has its latest connection or
+    poll succeeding; a feed that has never succeeded counts as down.
     """
 
     def __init__(self, exchanges: tuple[str, ...], clock: Callable[[], float]) -> None:
@@ -173,7 +179,7 @@ class Health:
         return self._healthy[exchange, stream]
 
     def is_up(self, exchange: str) -> bool:
-        return all(self._healthy[exchange, s] for s in Stream)
+        return all(self._healthy[exchange, s] for s in FEEDS)
 
     def snapshot(self) -> HealthSnapshot:
         """Every figure under its exchange label (the feeds of one exchange summed)."""

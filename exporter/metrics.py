@@ -23,6 +23,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar as ClientExemplar
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from exporter.core import Snapshot, SymbolKey
-    from exporter.events import OpenInterest
+    from exporter.events import MarketContext, OpenInterest
     from exporter.heatmap.book import Accuracy
     from exporter.heatmap.views import Cluster, CoinView
+    from exporter.histogram import Exemplar
     from exporter.rolling import WindowTotals
 
 PREFIX = "cryptoliq_"
@@ -52,8 +54,10 @@ MARKET_LABELS = ("exchange", "symbol", "coin")
 
 Sample: TypeAlias = "tuple[tuple[str, ...], float]"
 """(label values in the family's label order, value): one series."""
-HistogramRow: TypeAlias = "tuple[tuple[str, ...], Sequence[tuple[str, float]], float]"
-"""(label values, ``(le, cumulative count)`` per bucket ending with ``+Inf``, sum)."""
+HistogramRow: TypeAlias = (
+    "tuple[tuple[str, ...], Sequence[tuple[str, float, Exemplar | None]], float]"
+)
+"""(label values, ``(le, cumulative count, exemplar)`` per bucket ending with ``+Inf``, sum)."""
 Rows: TypeAlias = "Callable[[Snapshot, float | None], Iterable[Sample] | None]"
 """(snapshot, seconds the previous render took or None) -> the family's series in exposition
 order, or None when the family is left out of this scrape altogether (no HELP/TYPE either)."""
@@ -123,8 +127,10 @@ def _sizes(snap: Snapshot) -> Iterator[HistogramRow]:
     les = bucket_labels(sizes.bounds)
     cumulative = sizes.cumulative.tolist()
     sums = sizes.sums.tolist()
+    exemplars = sizes.exemplars
     for row in sorted(range(len(sizes.keys)), key=lambda i: sizes.keys[i]):
-        yield sizes.keys[row], tuple(zip(les, cumulative[row], strict=True)), sums[row]
+        buckets = tuple(zip(les, cumulative[row], exemplars[row], strict=True))
+        yield sizes.keys[row], buckets, sums[row]
 
 
 def _window_rows(field: Callable[[WindowTotals[SymbolKey]], npt.NDArray[np.generic]]) -> Rows:
@@ -146,6 +152,29 @@ def _market_rows(field: Callable[[OpenInterest], float]) -> Rows:
         return (((o.exchange, o.symbol, o.coin), field(o)) for o in readings)
 
     return rows
+
+
+def _context_rows(field: Callable[[MarketContext], float | None]) -> Rows:
+    """Markets whose venue gives the figure (None: not given, no series)."""
+
+    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+        readings = sorted(snap.market_context, key=lambda c: (c.exchange, c.symbol))
+        for context in readings:
+            value = field(context)
+            if value is not None:
+                yield (context.exchange, context.symbol, context.coin), value
+
+    return rows
+
+
+def _next_funding(context: MarketContext) -> float | None:
+    next_ms = context.next_funding_ms
+    return None if next_ms is None else next_ms / 1000.0
+
+
+def _long_short(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    readings = sorted(snap.long_short, key=lambda r: (r.exchange, r.symbol, r.source))
+    return (((r.exchange, r.symbol, r.coin, r.source, r.period), r.ratio) for r in readings)
 
 
 def _heatmap_grid(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
@@ -374,6 +403,53 @@ MARK_PRICE = Family(
     MARKET_LABELS,
     _market_rows(lambda oi: oi.mark_price),
 )
+INDEX_PRICE = Family(
+    PREFIX + "index_price_usd",
+    "gauge",
+    "Index price in USD (the venue's spot reference; mark - index is the basis).",
+    MARKET_LABELS,
+    _context_rows(lambda c: c.index_price),
+)
+FUNDING_RATE = Family(
+    PREFIX + "funding_rate",
+    "gauge",
+    "Funding rate of the current interval, a fraction of position value paid at the next "
+    "funding time (positive: longs pay shorts); per interval, see "
+    "cryptoliq_funding_interval_seconds.",
+    MARKET_LABELS,
+    _context_rows(lambda c: c.funding_rate),
+)
+FUNDING_PREDICTED_RATE = Family(
+    PREFIX + "funding_predicted_rate",
+    "gauge",
+    "The venue's predicted funding rate of the interval after the current one (venues that "
+    "publish one).",
+    MARKET_LABELS,
+    _context_rows(lambda c: c.predicted_funding_rate),
+)
+FUNDING_NEXT = Family(
+    PREFIX + "funding_next_timestamp_seconds",
+    "gauge",
+    "Unix time of the next funding payment.",
+    MARKET_LABELS,
+    _context_rows(_next_funding),
+)
+FUNDING_INTERVAL = Family(
+    PREFIX + "funding_interval_seconds",
+    "gauge",
+    "Seconds between funding payments (1 h, 4 h, 8 h by venue and market).",
+    MARKET_LABELS,
+    _context_rows(lambda c: c.funding_interval_s),
+)
+LONG_SHORT_RATIO = Family(
+    PREFIX + "long_short_ratio",
+    "gauge",
+    "The venue's long/short ratio over `period`; source: accounts (accounts net long / net "
+    "short), top_accounts (the same among its top traders), top_positions (top traders' long "
+    "/ short position size).",
+    (*MARKET_LABELS, "source", "period"),
+    _long_short,
+)
 HEATMAP_USD = Family(
     PREFIX + "heatmap_usd",
     "gauge",
@@ -487,7 +563,8 @@ HEATMAP_READY = Family(
 EXCHANGE_UP = Family(
     PREFIX + "exchange_up",
     "gauge",
-    "1 while every stream of the exchange has its latest connection or poll succeeding.",
+    "1 while the exchange's liquidation and open-interest streams have their latest connection "
+    "or poll succeeding.",
     ("exchange",),
     _exchange_up,
 )
@@ -598,6 +675,12 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     OPEN_INTEREST_USD,
     OPEN_INTEREST_COINS,
     MARK_PRICE,
+    INDEX_PRICE,
+    FUNDING_RATE,
+    FUNDING_PREDICTED_RATE,
+    FUNDING_NEXT,
+    FUNDING_INTERVAL,
+    LONG_SHORT_RATIO,
     HEATMAP_USD,
     HEATMAP_BIN_WIDTH,
     LIQUIDATION_MAP_USD,
@@ -656,8 +739,17 @@ class SnapshotCollector(Collector):
 def _histogram(family: HistogramFamily, snapshot: Snapshot) -> Metric:
     metric = HistogramMetricFamily(family.name, family.documentation, labels=family.labels)
     for labels, buckets, total in family.rows(snapshot):
-        metric.add_metric(labels, buckets, total)
+        metric.add_metric(labels, [_bucket(*bucket) for bucket in buckets], total)
     return metric
+
+
+def _bucket(
+    le: str, count: float, exemplar: Exemplar | None
+) -> tuple[str, float] | tuple[str, float, ClientExemplar]:
+    """A bucket as prometheus_client takes it, with its exemplar if it has one."""
+    if exemplar is None:
+        return le, count
+    return le, count, ClientExemplar(dict(exemplar.labels), exemplar.value, exemplar.timestamp_s)
 
 
 def _metric(family: Family, rows: Iterable[Sample]) -> Metric:

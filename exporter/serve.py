@@ -29,6 +29,7 @@ def make_app(config: Config, web_config: WebConfig | None = None) -> web.Applica
         time.time,
         heatmap=config.heatmap,
         heatmap_coins=config.heatmap_coins,
+        exemplar_min_usd=config.exemplar_min_usd,
     )
     exporter = Exporter(config=config, core=core, build_runnables=build_collectors)
     app = create_app(exporter)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from exporter.collectors.collector import Collector
     from exporter.config import Transport
-    from exporter.events import Liquidation, OpenInterest
+    from exporter.events import Liquidation, LongShortRatio, MarketContext, OpenInterest
     from exporter.fakeexchange import FakeExchange
     from exporter.venues import Venue
 
@@ -48,6 +48,8 @@ class RecordingCore(Core):
         super().__init__(tuple(venues), time.time)
         self.liquidations: list[Liquidation] = []
         self.open_interest: list[OpenInterest] = []
+        self.market_context: list[MarketContext] = []
+        self.long_short: list[LongShortRatio] = []
 
     def record_liquidation(self, event: Liquidation) -> None:
         self.liquidations.append(event)
@@ -56,6 +58,14 @@ class RecordingCore(Core):
     def record_open_interest(self, event: OpenInterest) -> None:
         self.open_interest.append(event)
         super().record_open_interest(event)
+
+    def record_market_context(self, event: MarketContext) -> None:
+        self.market_context.append(event)
+        super().record_market_context(event)
+
+    def record_long_short(self, event: LongShortRatio) -> None:
+        self.long_short.append(event)
+        super().record_long_short(event)
 
 
 async def fast_sleep(seconds: float) -> None:

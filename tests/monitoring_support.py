@@ -21,6 +21,7 @@ PROMETHEUS_CONFIG: Final = PROMETHEUS_DIR / "prometheus.yml"
 RULE_FILES: Final = tuple(sorted((PROMETHEUS_DIR / "rules").glob("*.yml")))
 PROMTOOL_TESTS: Final = tuple(sorted((ROOT / "tests" / "promtool").glob("*.yml")))
 DASHBOARD_FILES: Final = tuple(sorted(DASHBOARD_DIR.glob("*.json")))
+COMPOSE_FILE: Final = ROOT / "docker-compose.yml"
 
 LABEL_VALUES: Final = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 
@@ -40,6 +41,13 @@ def require_tool(name: str) -> str:
 def load_yaml(path: Path) -> Any:
     with path.open(encoding="utf-8") as stream:
         return yaml.safe_load(stream)
+
+
+def prometheus_features() -> list[str]:
+    """The ``--enable-feature`` flags the compose stack starts Prometheus with, so that a native
+    Prometheus runs with the same features (exemplar storage: the live liquidations panel)."""
+    command = load_yaml(COMPOSE_FILE)["services"]["prometheus"]["command"]
+    return [flag for flag in command if flag.startswith("--enable-feature=")]
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:

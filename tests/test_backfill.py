@@ -339,6 +339,11 @@ async def test_a_failing_history_endpoint_does_not_stop_polling(
         async with running(collector):
             await eventually(lambda: len(core.open_interest) >= 4, "two polls")
             await eventually(lambda: core.health.is_up(venue), "up")
+            # The long/short-ratio poll shares the venue's request queue: the backfill may
+            # still be asking when the feeds are up.
+            await eventually(
+                lambda: core.health.snapshot().backfill_progress[venue] == 1.0, "backfill over"
+            )
     assert core.histories == []
     # A server error skips the market; a rate limit ends the whole backfill.
     assert fake.rest_requests[OI_HISTORY_PATH[venue]] == attempts

@@ -100,6 +100,21 @@ def test_grafana_image_matches_the_dashboard_sdk() -> None:
     assert grafana.startswith(sdk_line.group(1) + "."), (grafana, sdk)
 
 
+def test_documented_image_pins_match_compose() -> None:
+    """The services table of docs/monitoring-stack.md and the README's Image pins name the tags
+    compose runs: a bump that forgets them fails here."""
+    docs = (ROOT / "docs" / "monitoring-stack.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pins = readme.partition("\n## Image pins\n")[2].partition("\n## ")[0]
+    assert pins, "README.md has no Image pins section"
+    for name, service in SERVICES.items():
+        if "build" in service:
+            continue
+        image, _, tag = service["image"].partition(":")
+        assert f"`{service['image']}`" in docs, f"{name}: docs/monitoring-stack.md"
+        assert f"| `{image}` | `{tag}` |" in pins, f"{name}: README.md, Image pins"
+
+
 def test_every_mounted_path_exists_and_provisioning_is_read_only() -> None:
     for name, service in SERVICES.items():
         for source, target, mode in bind_mounts(service):

@@ -199,6 +199,7 @@ TARGETS: dict[str, tuple[str, Any]] = {
     "snapshot_interval_seconds": ("30", lambda c: c.snapshot_interval_seconds),
     "web_config_file": ("web.yml", lambda c: c.web_config_file),
     "demo": ("true", lambda c: c.demo),
+    "exemplar_min_usd": ("5000", lambda c: c.exemplar_min_usd),
     "demo_speed": ("20", lambda c: c.demo_speed),
     "heatmap_coins": ("BTC", lambda c: c.heatmap_coins),
     "heatmap_leverage": ("mix", lambda c: c.heatmap.leverage_model),

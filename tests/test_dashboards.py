@@ -17,7 +17,9 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 from grafana_foundation_sdk.models import prometheus
 
 from dashboards import generate
-from dashboards.config import DATASOURCE_UID, TAG
+from dashboards.common import MARKET
+from dashboards.config import DATASOURCE_UID, TAG, THRESHOLDS
+from exporter.core import DEFAULT_EXEMPLAR_MIN_USD
 from exporter.metrics import FAMILIES, HistogramFamily
 from tests.monitoring_support import (
     DASHBOARD_FILES,
@@ -328,6 +330,102 @@ def test_liquidation_bars_use_increase_per_interval_and_side_colours() -> None:
         for override in bars["fieldConfig"]["overrides"]
     }
     assert colours == {"long": "red", "short": "green"}
+
+
+def test_liquidation_totals_over_time_are_bars_longs_red_shorts_green() -> None:
+    """Wherever USD liquidated per side is drawn over time (both dashboards), it is stacked
+    bars with the side colours traders read."""
+    found = [
+        (path.stem, panel)
+        for path in DASHBOARD_FILES
+        for panel in panels(load_dashboard(path))
+        if panel["type"] == "timeseries"
+        and any(
+            "increase(cryptoliq_liquidations_usd_total" in target["expr"]
+            and "by (side)" in target["expr"]
+            for target in panel["targets"]
+        )
+    ]
+    assert {uid for uid, _ in found} == {"cryptoliq-liquidations", "cryptoliq-market-context"}
+    for uid, panel in found:
+        custom = panel["fieldConfig"]["defaults"]["custom"]
+        assert (custom["drawStyle"], custom["stacking"]["mode"]) == ("bars", "normal"), uid
+        assert panel["targets"][0]["legendFormat"] == "{{side}}", uid
+        assert colours(panel) == SIDE_HUES, uid
+
+
+LIQUIDATIONS_DASHBOARD = generate.DASHBOARD_DIR / "cryptoliq-liquidations.json"
+SIZE_BUCKETS = re.compile(r"cryptoliq_liquidation_size_usd_bucket\{(?P<matchers>[^}]*)\}")
+
+
+def test_live_orders_are_the_size_histograms_exemplars_on_a_usd_axis() -> None:
+    """The live panel asks for exemplars with an expression that selects every bucket of the
+    size histogram (no ``le`` matcher, the dashboard's own filters) and keeps only ``side``,
+    so each order's dot takes its side's colour; its values are USD on a log axis that
+    reaches down to the exemplar floor, so no order is clamped to the axis."""
+    panel = panel_titled(load_dashboard(LIQUIDATIONS_DASHBOARD), "Live liquidations")
+    (target,) = panel["targets"]
+    assert target["exemplar"] is True
+    assert (target["range"], target["format"]) == (True, "time_series")
+    (matchers,) = SIZE_BUCKETS.findall(target["expr"])
+    assert matchers == MARKET
+    assert "le" not in re.findall(r"(\w+)\s*=~?", matchers)
+    assert target["legendFormat"] == "{{side}}"
+    assert colours(panel) == SIDE_HUES
+    defaults = panel["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "currencyUSD"
+    assert defaults["custom"]["scaleDistribution"] == {"type": "log", "log": 10}
+    assert defaults["custom"]["axisSoftMin"] == DEFAULT_EXEMPLAR_MIN_USD
+    assert "cryptoliq_liquidation_largest_usd" in target["expr"]  # the line over the dots
+    for words in ("exemplar_min_usd", "one exemplar per bucket", "last order per bucket"):
+        assert words in panel["description"], words
+
+
+MARKET_CONTEXT = generate.DASHBOARD_DIR / "cryptoliq-market-context.json"
+MARKET_CONTEXT_SERIES = (
+    "cryptoliq_index_price_usd",
+    "cryptoliq_funding_rate",
+    "cryptoliq_funding_predicted_rate",
+    "cryptoliq_funding_next_timestamp_seconds",
+    "cryptoliq_funding_interval_seconds",
+    "cryptoliq_long_short_ratio",
+    "market:cryptoliq_funding_rate:annualised",
+    "coin:cryptoliq_funding_rate:annualised_oi_weighted",
+    "market:cryptoliq_basis_usd:mark_minus_index",
+    "market:cryptoliq_basis:ratio",
+)
+
+
+def test_market_context_shows_every_funding_positioning_and_basis_series() -> None:
+    exprs = [e.expr for e in dashboard_expressions(load_dashboard(MARKET_CONTEXT))]
+    named = {name for expr in exprs for name in METRIC.findall(expr)}
+    assert set(MARKET_CONTEXT_SERIES) <= named
+    sources = {m for expr in exprs for m in re.findall(r'source="(\w+)"', expr)}
+    assert sources == {"accounts", "top_accounts", "top_positions"}
+    assert any("cryptoliq_funding_next_timestamp_seconds" in e and "- time()" in e for e in exprs)
+
+
+def test_funding_sits_above_the_liquidations_on_the_same_time_axis() -> None:
+    """Funding vs liquidations: the coin's open-interest-weighted funding (with the squeeze-
+    setup alerts' thresholds either side) directly above its liquidation bars, same width and
+    y-axis width, so the two time axes line up under the shared crosshair."""
+    dashboard = load_dashboard(MARKET_CONTEXT)
+    funding = panel_titled(dashboard, "Funding vs liquidations: funding")
+    bars = panel_titled(dashboard, "Funding vs liquidations: liquidations")
+    assert "coin:cryptoliq_funding_rate:annualised_oi_weighted" in funding["targets"][0]["expr"]
+    assert "cryptoliq_liquidations_usd_total" in bars["targets"][0]["expr"]
+    assert bars["gridPos"]["y"] == funding["gridPos"]["y"] + funding["gridPos"]["h"]
+    assert (bars["gridPos"]["x"], bars["gridPos"]["w"]) == (
+        funding["gridPos"]["x"],
+        funding["gridPos"]["w"],
+    )
+    width = funding["fieldConfig"]["defaults"]["custom"]["axisWidth"]
+    assert bars["fieldConfig"]["defaults"]["custom"]["axisWidth"] == width
+    assert colours(bars) == SIDE_HUES
+    steps = funding["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    limit = THRESHOLDS.funding_annualised
+    assert [step["value"] for step in steps] == [None, -limit, limit]
+    assert dashboard["graphTooltip"] == 1  # shared crosshair
 
 
 def test_every_dashboard_has_queries() -> None:

@@ -58,7 +58,9 @@ async def exporter_texts(aiohttp_client: AiohttpClient, accept: str | None) -> l
     """/metrics of the real app (the fast renderer) and the reference rendering of the same
     snapshot through prometheus_client (``SnapshotCollector``)."""
     clock = FakeClock()
-    core = Core(("binance",), clock)
+    # No exemplars: the client's histogram here has none to compare them with (tests/
+    # test_exemplars.py and the byte-for-byte test in test_exposition.py cover them).
+    core = Core(("binance",), clock, exemplar_min_usd=None)
     for usd in SIZES_USD:
         core.record_liquidation(make_liquidation(clock, notional_usd=usd, quantity=usd / 8e4))
     app = create_app(Exporter(config=Config(), core=core))

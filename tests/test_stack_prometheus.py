@@ -3,9 +3,12 @@
 Docker is not available on CI machines, so this runs the same parts natively: the exporter
 process, the ``prometheus`` binary (Debian's package in CI) with a temporary copy of
 ``provisioning/prometheus/prometheus.yml`` whose target points at the test's port, scrape and
-evaluation every second, and the real rule files. After a few scrapes every PromQL expression of
-every dashboard panel and variable, and every recording rule, must return data, and every rule
-must be healthy. Failures name each expression (dashboard / panel / refId).
+evaluation every second, the real rule files, and the feature flags of the compose stack's
+Prometheus (exemplar storage). After a few scrapes every PromQL expression of every dashboard panel
+and variable, and every recording rule, must return data, and every rule must be healthy.
+Failures name each expression (dashboard / panel / refId). The liquidation orders the exporter
+attaches to its size histogram as exemplars must reach Prometheus intact, and a scrape in the
+Prometheus text format must leave them out.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards.config import JOB
 from exporter.config import DEFAULT_PORT
+from exporter.core import DEFAULT_EXEMPLAR_MIN_USD
+from exporter.histogram import SIZE_BUCKETS_USD
 from tests.monitoring_support import (
     DASHBOARD_DIR,
     DASHBOARD_FILES,
@@ -38,6 +44,7 @@ from tests.monitoring_support import (
     load_dashboard,
     load_yaml,
     panels,
+    prometheus_features,
     recording_rules,
     require_tool,
 )
@@ -96,6 +103,9 @@ def as_query(expr: str, variables: dict[str, str]) -> tuple[str, str | None]:
 @dataclass
 class Stack:
     prometheus_url: str
+    exporter_url: str
+    started: float
+    """Unix time at which the exporter started: exemplar queries cover the test from there."""
     data_deadline: float
 
     def api(self, path: str, params: dict[str, str] | None = None) -> Any:
@@ -166,7 +176,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     exporter_port, prometheus_port = free_port(), free_port()
     exporter_log, prometheus_log = tmp_path / "exporter.log", tmp_path / "prometheus.log"
     logs = [exporter_log, prometheus_log]
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     processes = [
         start(
             [
@@ -187,6 +197,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"--config.file={local_config(exporter_port, tmp_path)}",
                 f"--storage.tsdb.path={tmp_path / 'data'}",
                 f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                *prometheus_features(),
             ],
             prometheus_log,
         ),
@@ -195,7 +206,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         url = f"http://127.0.0.1:{prometheus_port}"
         deadline = started + STARTUP_SECONDS
         wait_for(lambda: get(url + "/-/ready") is not None, deadline, "Prometheus ready", logs)
-        stack = Stack(url, data_deadline=0.0)
+        stack = Stack(
+            url, f"http://127.0.0.1:{exporter_port}", started=started_at, data_deadline=0.0
+        )
         three_scrapes = f'count_over_time(up{{job="{JOB}"}}[1m]) >= 3 and up{{job="{JOB}"}} == 1'
         wait_for(lambda: stack.problem(three_scrapes) is None, deadline, "3 scrapes", logs)
         stack.data_deadline = time.monotonic() + DATA_SECONDS
@@ -326,3 +339,141 @@ def test_every_rule_is_loaded_and_healthy(stack: Stack) -> None:
         time.sleep(0.5)
     assert len(rules) == expected, [rule["name"] for rule in rules]
     assert unhealthy == []
+
+
+ORDER_LABELS: Final = {"exchange", "price", "side", "symbol"}
+"""The labels of a liquidation's exemplar."""
+SIZE_HISTOGRAM: Final = "cryptoliq_liquidation_size_usd"
+TEXT_FORMAT: Final = "text/plain;version=0.0.4"
+OPENMETRICS: Final = "application/openmetrics-text;version=1.0.0"
+
+
+def exemplars(stack: Stack, expr: str) -> list[dict[str, Any]]:
+    """Prometheus's exemplars of every series ``expr`` selects, over the whole test."""
+    answer = stack.api(
+        "/api/v1/query_exemplars",
+        {"query": expr, "start": f"{stack.started - 60:.3f}", "end": f"{time.time() + 60:.3f}"},
+    )
+    assert answer.get("status") == "success", answer
+    found: list[dict[str, Any]] = answer["data"]
+    return found
+
+
+def counted_markets(stack: Stack) -> dict[tuple[str, str, str], str]:
+    """(exchange, symbol, side) -> coin of every market and side with liquidations counted."""
+    answer = stack.api(
+        "/api/v1/query",
+        {"query": "group by (exchange, symbol, coin, side) (cryptoliq_liquidations_total)"},
+    )
+    return {
+        (labels["exchange"], labels["symbol"], labels["side"]): labels["coin"]
+        for labels in (series["metric"] for series in answer["data"]["result"])
+    }
+
+
+def bucket_range(le: str) -> tuple[float, float]:
+    """The sizes a bucket counts on its own: above the bound below it, up to its own."""
+    upper = float(le)
+    return max((bound for bound in SIZE_BUCKETS_USD if bound < upper), default=0.0), upper
+
+
+def order_problems(series: dict[str, Any], counted: dict[tuple[str, str, str], str]) -> list[str]:
+    """Why the exemplars of one bucket series are not liquidations the exporter counted there."""
+    labels = series["seriesLabels"]
+    lower, upper = bucket_range(labels["le"])
+    problems: list[str] = []
+    for exemplar in series["exemplars"]:
+        order, value = exemplar["labels"], float(exemplar["value"])
+        where = f"{order} {value} in {labels}"
+        if set(order) != ORDER_LABELS:
+            problems.append(f"labels {sorted(order)}: {where}")
+            continue
+        if value < DEFAULT_EXEMPLAR_MIN_USD:
+            problems.append(f"below {DEFAULT_EXEMPLAR_MIN_USD:g} USD: {where}")
+        if not lower < value <= upper:
+            problems.append(f"outside its bucket ({lower:g}, {upper:g}]: {where}")
+        if (order["exchange"], order["side"]) != (labels["exchange"], labels["side"]):
+            problems.append(f"exchange or side not the series': {where}")
+        coin = counted.get((order["exchange"], order["symbol"], order["side"]))
+        if coin != labels["coin"]:
+            problems.append(f"no counted {labels['coin']} liquidations of that symbol: {where}")
+        if not float(order["price"]) > 0:
+            problems.append(f"price not positive: {where}")
+    return problems
+
+
+def test_liquidation_exemplars_reach_prometheus_intact(stack: Stack) -> None:
+    """Each exemplar is a liquidation the exporter counted in that very series: its venue and
+    side are the series', its USD lies in the series' bucket, at least the exemplar floor, and
+    its symbol is a market of the series' coin with counted liquidations on that side."""
+    assert "--enable-feature=exemplar-storage" in prometheus_features()
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < stack.data_deadline:
+        found = [s for s in exemplars(stack, f"{SIZE_HISTOGRAM}_bucket") if s["exemplars"]]
+        if found:
+            break
+        time.sleep(0.5)
+    assert found, "no exemplars: is exemplar storage on, and did the demo liquidate >= 10k?"
+    assert all(s["seriesLabels"]["__name__"] == f"{SIZE_HISTOGRAM}_bucket" for s in found)
+    counted = counted_markets(stack)
+    assert [problem for series in found for problem in order_problems(series, counted)] == []
+
+
+def test_exemplar_panels_get_the_orders(stack: Stack) -> None:
+    """Grafana sends an exemplar target's expression to query_exemplars as it is: each must get
+    orders, and only from the size histogram's buckets."""
+    targets = [
+        (path.stem, panel["title"], target["expr"], defaults(dashboard))
+        for path in DASHBOARD_FILES
+        for dashboard in [load_dashboard(path)]
+        for panel in panels(dashboard)
+        for target in panel["targets"]
+        if target.get("exemplar")
+    ]
+    assert targets  # the live liquidations panel
+    problems: dict[str, str] = {}
+    while True:
+        problems = {}
+        for uid, title, expr, variables in targets:
+            found = [s for s in exemplars(stack, substitute(expr, variables)) if s["exemplars"]]
+            names = {s["seriesLabels"]["__name__"] for s in found}
+            if names != {f"{SIZE_HISTOGRAM}_bucket"}:
+                problems[f"{uid} / {title}"] = f"exemplars of {sorted(names)}"
+        if not problems or time.monotonic() > stack.data_deadline:
+            break
+        time.sleep(0.5)
+    assert problems == {}
+
+
+def scrape(stack: Stack, accept: str) -> tuple[str, str]:
+    """(Content-Type, body) of the exporter's /metrics for a scraper sending ``accept``."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        stack.exporter_url + "/metrics", headers={"Accept": accept}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def bucket_lines(body: str) -> list[str]:
+    return [line for line in body.splitlines() if line.startswith(f"{SIZE_HISTOGRAM}_bucket{{")]
+
+
+def test_text_format_scrape_leaves_the_exemplars_out_and_parses(stack: Stack) -> None:
+    """A scraper asking for the Prometheus text format (which has no exemplars) gets the
+    buckets without them, and a body that parses, while the OpenMetrics scrape carries some."""
+    while time.monotonic() < stack.data_deadline:
+        if any(" # {" in line for line in bucket_lines(scrape(stack, OPENMETRICS)[1])):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the OpenMetrics scrape never carried an exemplar")
+    content_type, body = scrape(stack, TEXT_FORMAT)
+    assert content_type.startswith("text/plain"), content_type
+    assert "version=0.0.4" in content_type, content_type
+    lines = bucket_lines(body)
+    assert lines
+    assert [line for line in lines if "#" in line] == []
+    (histogram,) = (f for f in text_string_to_metric_families(body) if f.name == SIZE_HISTOGRAM)
+    assert histogram.type == "histogram"
+    assert len(histogram.samples) > len(lines)  # the buckets, _count and _sum
+    assert all(sample.exemplar is None for sample in histogram.samples)

@@ -7,6 +7,7 @@ counted; open interest comes from one status call; and the fake speaks what the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import ccxt.pro
 import pytest
 
 from exporter.collectors.bitfinex import STATUS_REQUESTS_PER_MINUTE, BitfinexVenue
-from exporter.collectors.venue import FrameKind, RawOpenInterest
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.bitfinex import (
     CHAN_ID,
@@ -399,3 +400,94 @@ async def test_ccxt_loads_the_perpetuals_from_the_fake_in_two_requests(
     )
     assert BitfinexVenue().every_market(exchange) == fake.symbols
     assert [r[0] for r in rows] == [f"t{s.split('/')[0]}F0:USTF0" for s in fake.symbols]
+
+
+# --- funding and index price -------------------------------------------------------------------
+
+
+def funded_row(**changes: object) -> list[Any]:
+    """A status row of BTC with its spot price and funding at the documented positions."""
+    values = status_row("tBTCF0:USTF0", 80_000.0, 1_500.5)
+    positions = {"SPOT": 4, "NEXT_EVT": 8, "ACCRUED": 9, "STEP": 10, "CURRENT": 12}
+    fields = {
+        "SPOT": 79_984.5,
+        "NEXT_EVT": 1_791_568_800_000,  # 2026-10-09T16:00:00Z + 8 h
+        "ACCRUED": 0.00000527,
+        "STEP": 82,
+        "CURRENT": 0.00014548,
+    }
+    for name, value in (fields | changes).items():
+        values[positions[name]] = value
+    return values
+
+
+async def test_the_status_row_gives_index_funding_and_the_next_funding_event() -> None:
+    """SPOT_PRICE is the index, CURRENT_FUNDING the rate paid at NEXT_FUNDING_EVT_MTS,
+    NEXT_FUNDING_ACCRUED the prediction, and the interval Bitfinex's fixed 8 h."""
+    exchange = StatusExchange([funded_row()])
+    (btc,) = await BitfinexVenue().read_open_interest(exchange, [BTC])  # type: ignore[arg-type]  # stub
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.context is not None
+    assert btc.context() == ContextFields(
+        index_price=79_984.5,
+        funding_rate=0.00014548,
+        predicted_funding_rate=0.00000527,
+        next_funding_ms=1_791_568_800_000,
+        funding_interval_s=28_800.0,
+    )
+    assert {f.name for f in dataclasses.fields(ContextFields)} == BitfinexVenue.CONTEXT
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"CURRENT": None}, Reason.MISSING_FIELD),
+        ({"SPOT": "79984.5"}, Reason.WRONG_TYPE),  # Bitfinex sends numbers, never strings
+        ({"NEXT_EVT": float("nan")}, Reason.BAD_TIMESTAMP),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    changes: dict[str, object], reason: Reason
+) -> None:
+    exchange = StatusExchange([funded_row(**changes)])
+    (btc,) = await BitfinexVenue().read_open_interest(exchange, [BTC])  # type: ignore[arg-type]  # stub
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.read() == (1_500.5, None, 80_000.0, T0)
+    assert btc.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        btc.context()
+    assert caught.value.reason is reason
+
+
+@pytest.mark.integration
+async def test_the_fakes_status_row_carries_the_state_where_the_adapter_reads_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    fake = await fake_exchange("bitfinex")
+    fake.set_market_state(
+        BTC,
+        open_interest_coins=1_500.5,
+        mark_price=80_000.0,
+        index_price=79_984.5,
+        funding_rate=0.000125,
+        predicted_funding_rate=-0.00005,
+    )
+    exchange = getattr(ccxt.pro, "bitfinex")(  # noqa: B009 - ccxt's classes are dynamic
+        {**fake.ccxt_config(), "options": BitfinexVenue.ccxt_options(), "timeout_on_exit": 0}
+    )
+    try:
+        await exchange.load_markets()
+        (btc,) = await BitfinexVenue().read_open_interest(exchange, [BTC])
+    finally:
+        await exchange.close()
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.context is not None
+    context = btc.context()
+    assert (context.index_price, context.funding_rate, context.predicted_funding_rate) == (
+        79_984.5,
+        0.000125,
+        -0.00005,
+    )
+    assert context.next_funding_ms is not None
+    assert context.next_funding_ms % 28_800_000 == 0  # 00:00, 08:00 and 16:00 UTC
+    assert context.funding_interval_s == 28_800.0

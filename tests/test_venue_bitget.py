@@ -1,17 +1,20 @@
 """Bitget USDT-M: the recorded frame and the documentation example become exactly the expected
 events by the side rule "side is the POSITION's side" and the unit "amount is quote coin (USDT)",
-every bad entry is rejected in its place, and the fake speaks what the adapter expects (and ccxt
-loads from it)."""
+every bad entry is rejected in its place, the funding rate and the index come from the tickers
+and the funding schedule from current-fund-rate, and the fake speaks what the adapter expects
+(and ccxt loads from it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
 from exporter.collectors.bitget import BitgetVenue
-from exporter.collectors.venue import FrameKind
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.bitget import BitgetProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
@@ -249,3 +252,140 @@ async def test_ccxt_loads_only_contracts_and_one_call_reads_every_open_interest(
         assert isinstance(ts, int)
     finally:
         await exchange.close()
+
+
+# --- funding and index price -------------------------------------------------------------------
+
+# The current-fund-rate row of Bitget's documentation (Get Current Funding Rate, the all-symbols
+# form), and a BTCUSDT ticker with the fields of Get All Tickers and the same rate.
+DOC_RATE = {
+    "symbol": "BTCUSDT",
+    "fundingRate": "0.000068",
+    "fundingRateInterval": "8",
+    "nextUpdate": "1743062400000",
+    "minFundingRate": "-0.003",
+    "maxFundingRate": "0.003",
+}
+TICKER = {
+    "symbol": "BTCUSDT",
+    "lastPr": "86955.1",
+    "ts": "1743054548546",
+    "indexPrice": "86950.4",
+    "fundingRate": "0.000068",
+    "holdingAmount": "48372.55",
+    "markPrice": "86955.0",
+}
+
+
+class TickerExchange:
+    """What read_open_interest uses of ccxt: the markets and the two implicit calls."""
+
+    def __init__(self, tickers: object, rates: object) -> None:
+        self.markets = {
+            m["symbol"]: {**m, "swap": True, "settle": "USDT"} for m in MARKETS.values()
+        }
+        self.answers = {"tickers": tickers, "rates": rates}
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    async def publicMixGetV2MixMarketTickers(self, params: dict[str, str]) -> object:  # noqa: N802 - ccxt's name
+        self.calls.append(("tickers", params))
+        return {"code": "00000", "msg": "success", "data": self.answers["tickers"]}
+
+    async def publicMixGetV2MixMarketCurrentFundRate(self, params: dict[str, str]) -> object:  # noqa: N802 - ccxt's name
+        self.calls.append(("rates", params))
+        return self.answers["rates"]
+
+
+async def btc_reading(ticker: object, rates: object) -> RawOpenInterest:
+    exchange = TickerExchange([ticker], rates)
+    (btc,) = await ADAPTER.read_open_interest(exchange, ["BTC/USDT:USDT"])  # type: ignore[arg-type]  # stub
+    product = {"productType": "USDT-FUTURES"}
+    assert exchange.calls == [("tickers", product), ("rates", product)]  # no symbol: all pairs
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.context is not None
+    return btc
+
+
+async def test_rate_and_index_come_from_the_ticker_and_the_schedule_from_the_rate_call() -> None:
+    """`nextUpdate` is ms, `fundingRateInterval` hours; Bitget states no predicted rate."""
+    btc = await btc_reading(TICKER, {"code": "00000", "data": [DOC_RATE]})
+    assert btc.read() == (48_372.55, None, 86_955.0, 1_743_054_548_546)
+    assert btc.context is not None
+    assert btc.context() == ContextFields(
+        index_price=86_950.4,
+        funding_rate=0.000068,
+        next_funding_ms=1_743_062_400_000,
+        funding_interval_s=28_800.0,
+    )
+    every = {f.name for f in dataclasses.fields(ContextFields)}
+    assert every - BitgetVenue.CONTEXT == {"predicted_funding_rate"}
+
+
+@pytest.mark.parametrize(
+    ("ticker", "rates", "reason"),
+    [
+        (TICKER, {"code": "00000", "data": []}, Reason.MISSING_FIELD),
+        (TICKER, {"code": "40019", "data": None}, Reason.MISSING_FIELD),
+        (TICKER, {"data": [{**DOC_RATE, "fundingRateInterval": "8h"}]}, Reason.WRONG_TYPE),
+        (TICKER, {"data": [{**DOC_RATE, "nextUpdate": ""}]}, Reason.MISSING_FIELD),
+        ({**TICKER, "indexPrice": None}, {"data": [DOC_RATE]}, Reason.MISSING_FIELD),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    ticker: dict[str, object], rates: object, reason: Reason
+) -> None:
+    btc = await btc_reading(ticker, rates)
+    assert btc.read() == (48_372.55, None, 86_955.0, 1_743_054_548_546)
+    assert btc.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        btc.context()
+    assert caught.value.reason is reason
+
+
+async def test_the_fake_serves_the_state_as_bitget_prints_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    """A poll is one tickers and one current-fund-rate call, every pair in each; all figures
+    are strings; the contract list's `fundInterval` is the state's interval too."""
+    fake = await fake_exchange("bitget")
+    fake.set_market_state(
+        "ETH/USDT:USDT",
+        mark_price=2_950.5,
+        open_interest_coins=1_000.0,
+        index_price=2_948.25,
+        funding_rate=0.000125,
+        funding_interval_hours=2,
+    )
+    collector = make_collector(fake, RecordingCore(), ("ETH",))
+    exchange = collector.make_exchange()
+    try:
+        markets = await exchange.load_markets()
+        before_ms = int(time.time() * 1000)
+        (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDT:USDT"])
+        after_ms = int(time.time() * 1000)
+        assert fake.rest_requests["/api/v2/mix/market/tickers"] == 1
+        assert fake.rest_requests["/api/v2/mix/market/current-fund-rate"] == 1
+        implicit: Any = exchange  # ccxt's implicit API, untyped
+        rates = await implicit.publicMixGetV2MixMarketCurrentFundRate(
+            {"productType": "USDT-FUTURES"}
+        )
+    finally:
+        await exchange.close()
+    assert markets["ETH/USDT:USDT"]["info"]["fundInterval"] == "2"
+    assert [r["symbol"] for r in rates["data"]] == [
+        fake.market(s).base + "USDT" for s in fake.symbols
+    ]
+    row = next(r for r in rates["data"] if r["symbol"] == "ETHUSDT")
+    assert (row["fundingRate"], row["fundingRateInterval"]) == ("0.000125", "2")
+    assert isinstance(row["nextUpdate"], str)
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.context is not None
+    context = eth.context()
+    assert (context.index_price, context.funding_rate, context.funding_interval_s) == (
+        2_948.25,
+        0.000125,
+        7_200.0,
+    )
+    assert context.next_funding_ms in {
+        (now // 7_200_000 + 1) * 7_200_000 for now in (before_ms, after_ms)
+    }

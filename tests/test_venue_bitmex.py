@@ -3,19 +3,26 @@ the liquidation ORDER's: Buy => a short was liquidated"; an order counts once, a
 with its leavesQty then; updates, deletes and the partial after (re)subscribing never count;
 the receive time stands in for the time the table does not state; contracts are USD on XBTUSD
 and 1/underlyingToPositionMultiplier coins on linear perpetuals; quanto contracts are not
-listed; open interest comes from one instrument call; and the fake speaks what the adapter
-expects (and the collector's own REST client loads from it)."""
+listed; open interest, funding and the index price come from one instrument call; and the fake
+speaks what the adapter expects (and the collector's own REST client loads from it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from exporter.collectors.bitmex import INSTRUMENTS_PATH, POLL_COLUMNS, BitmexVenue
+from exporter.collectors.bitmex import (
+    INSTRUMENTS_PATH,
+    POLL_COLUMNS,
+    BitmexVenue,
+    funding_interval_s,
+)
 from exporter.collectors.rest_exchange import RestExchange
-from exporter.collectors.venue import FrameKind, RawOpenInterest
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.bitmex import XBTUSD, BitmexProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
@@ -415,3 +422,124 @@ async def test_the_rest_client_loads_markets_and_open_interest_from_the_fake(
         LINEAR: (12.5, None, 80_000.0),
     }
     assert fake.rest_requests[INSTRUMENTS_PATH] == 2  # the markets, then one poll
+
+
+# --- funding and index price -------------------------------------------------------------------
+
+# XBTUSD's funding columns as BitMEX's instrument field definitions describe them: the rate paid
+# at fundingTimestamp, the next period's indicative rate, the interval as a time after
+# 2000-01-01T00:00Z, and the index (.BXBT) as indicativeSettlePrice.
+FUNDING = {
+    "fundingRate": 0.0001,
+    "indicativeFundingRate": 0.000083,
+    "fundingTimestamp": "2026-10-09T16:00:00.000Z",
+    "fundingInterval": "2000-01-01T08:00:00.000Z",
+    "indicativeSettlePrice": 79_990.37,
+}
+
+
+async def xbtusd(**changes: object) -> RawOpenInterest:
+    rest = Rest([{**XBTUSD_ROW, **FUNDING, **changes}])
+    rest.markets = await markets()
+    (inverse,) = await BitmexVenue().read_open_interest(rest, [INVERSE])  # type: ignore[arg-type]  # stub
+    assert isinstance(inverse, RawOpenInterest)
+    assert inverse.context is not None
+    return inverse
+
+
+async def test_funding_and_the_index_come_with_the_open_interest() -> None:
+    """Five more columns of the one instrument call; no other request."""
+    assert set(FUNDING) <= set(POLL_COLUMNS)
+    inverse = await xbtusd()
+    assert inverse.read() == (5_000.0, 400_000_000.0, 80_000.0, 1_791_547_200_000)
+    assert inverse.context is not None
+    assert inverse.context() == ContextFields(
+        index_price=79_990.37,
+        funding_rate=0.0001,
+        predicted_funding_rate=0.000083,
+        next_funding_ms=1_791_561_600_000,
+        funding_interval_s=28_800.0,
+    )
+    assert {f.name for f in dataclasses.fields(ContextFields)} == BitmexVenue.CONTEXT
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [
+        ("2000-01-01T08:00:00.000Z", 28_800.0),
+        ("2000-01-01T04:00:00.000Z", 14_400.0),
+        ("2000-01-01T01:00:00.000Z", 3_600.0),
+        ("2000-01-02T00:00:00.000Z", 86_400.0),
+    ],
+)
+def test_the_funding_interval_is_its_time_after_2000(written: str, seconds: float) -> None:
+    assert funding_interval_s({"fundingInterval": written}) == seconds
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"indicativeSettlePrice": None}, Reason.MISSING_FIELD),
+        ({"indicativeFundingRate": "n/a"}, Reason.WRONG_TYPE),
+        ({"fundingTimestamp": "soon"}, Reason.BAD_TIMESTAMP),
+        ({"fundingTimestamp": "2026-10-09T12:00:00"}, Reason.BAD_TIMESTAMP),  # no zone
+        ({"fundingInterval": ""}, Reason.MISSING_FIELD),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    changes: dict[str, object], reason: Reason
+) -> None:
+    inverse = await xbtusd(**changes)
+    assert inverse.read() == (5_000.0, 400_000_000.0, 80_000.0, 1_791_547_200_000)
+    assert inverse.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        inverse.context()
+    assert caught.value.reason is reason
+
+
+@pytest.mark.integration
+async def test_the_fake_serves_the_state_as_bitmex_prints_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    """Rates and the index as JSON numbers, times as ISO strings, the interval after 2000;
+    what the adapter reads of them is the state."""
+    fake = await fake_exchange("bitmex")
+    fake.set_market_state(
+        LINEAR,
+        open_interest_coins=12.5,
+        mark_price=80_000.0,
+        index_price=79_990.5,
+        funding_rate=0.000125,
+        predicted_funding_rate=-0.00005,
+        funding_interval_hours=4,
+    )
+    adapter = BitmexVenue()
+    rest = RestExchange(adapter, fake.rest_url, 5.0)
+    try:
+        await rest.load_markets()
+        before_ms = int(time.time() * 1000)
+        items = await adapter.read_open_interest(cast("CcxtExchange", rest), [LINEAR])
+        after_ms = int(time.time() * 1000)
+        rows = await rest.get_json(INSTRUMENTS_PATH, {"columns": json.dumps(list(FUNDING))})
+    finally:
+        await rest.close()
+    row = next(r for r in cast("list[dict[str, Any]]", rows) if r["symbol"] == "XBTUSDT")
+    assert set(row) == {*FUNDING, "symbol", "timestamp"}
+    assert (row["fundingRate"], row["indicativeFundingRate"]) == (0.000125, -0.00005)
+    assert (row["indicativeSettlePrice"], row["fundingInterval"]) == (
+        79_990.5,
+        "2000-01-01T04:00:00.000Z",
+    )
+    (linear,) = items
+    assert isinstance(linear, RawOpenInterest)
+    assert linear.context is not None
+    context = linear.context()
+    assert (context.index_price, context.funding_rate, context.predicted_funding_rate) == (
+        79_990.5,
+        0.000125,
+        -0.00005,
+    )
+    assert context.funding_interval_s == 14_400.0
+    assert context.next_funding_ms in {
+        (now // 14_400_000 + 1) * 14_400_000 for now in (before_ms, after_ms)
+    }

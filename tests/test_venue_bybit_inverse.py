@@ -3,7 +3,8 @@ become exactly the expected events by the rule "side / S is the POSITION's side:
 was liquidated", sizes are USD contracts turned into coins at the bankruptcy price, and the
 fake's ``allLiquidation`` frame (built from the documented linear shape: no real inverse one
 was ever recorded) reads the same way. ccxt loads inverse markets only and one tickers call
-gives every market's open interest (USD)."""
+gives every market's open interest (USD), funding and index price; the accounts' long/short
+ratio is asked with ``category=inverse``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from exporter.collectors.bybit import ticker_context
 from exporter.collectors.bybit_inverse import BybitInverseVenue
-from exporter.collectors.venue import RawOpenInterest
+from exporter.collectors.venue import ContextFields, RawLongShort, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.bybit_inverse import BybitInverseProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
@@ -268,3 +270,65 @@ async def test_a_ticker_without_a_positive_mark_is_rejected() -> None:
     with pytest.raises(InvalidEventError) as caught:
         item.read()
     assert caught.value.reason is Reason.NOT_POSITIVE
+
+
+# --- funding, index price and the accounts' long/short ratio ---------------------------------
+
+
+def test_the_docs_inverse_ticker_gives_its_context() -> None:
+    """The tickers page's example row (BTCUSD, https://bybit-exchange.github.io/docs/v5/market/
+    tickers): what linear reads, from an inverse row."""
+    row = {
+        "symbol": "BTCUSD",
+        "indexPrice": "114890.92",
+        "markPrice": "114898.43",
+        "openInterest": "240113967",
+        "openInterestValue": "2089.79",
+        "fundingRate": "0.0001",
+        "nextFundingTime": "1760371200000",
+        "fundingIntervalHour": "8",
+        "fundingCap": "0.005",
+    }
+    assert ticker_context(row, MARKETS["BTCUSD"]) == ContextFields(
+        index_price=114_890.92,
+        funding_rate=0.0001,
+        next_funding_ms=1_760_371_200_000,
+        funding_interval_s=8 * 3600.0,
+    )
+
+
+async def test_ccxt_reads_inverse_context_and_ratio_from_the_fake(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    """The context rides on the inverse tickers call; account-ratio is asked with
+    ``category=inverse`` and the inverse id (the fake refuses linear's for an inverse market)."""
+    fake = await fake_exchange("bybit_inverse")
+    fake.set_market_state(
+        BTC,
+        mark_price=81_234.5,
+        open_interest_coins=12_345.6,
+        index_price=81_230.0,
+        funding_rate=0.00375,
+        funding_interval_hours=2,
+        long_short={"accounts": 3.0},
+    )
+    exchange = make_collector(fake, RecordingCore(), ("BTC",)).make_exchange()
+    try:
+        markets = await exchange.load_markets()
+        assert markets[BTC]["info"]["fundingInterval"] == 120
+        (item,) = await ADAPTER.read_open_interest(exchange, [BTC])
+        assert isinstance(item, RawOpenInterest)
+        assert item.context is not None
+        context = item.context()
+        assert (context.index_price, context.funding_rate, context.funding_interval_s) == (
+            81_230.0,
+            0.00375,
+            7200.0,
+        )
+        (ratio,) = await ADAPTER.read_positioning(exchange, [BTC])
+        assert isinstance(ratio, RawLongShort)
+        assert ratio.read()[0] == pytest.approx(3.0, rel=1e-9)
+        assert fake.rest_requests["/v5/market/tickers"] == 1
+        assert fake.rest_requests["/v5/market/account-ratio"] == 1
+    finally:
+        await exchange.close()

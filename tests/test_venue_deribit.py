@@ -16,7 +16,7 @@ from exporter.collectors import ADAPTERS
 from exporter.collectors.collector import Collector
 from exporter.collectors.deribit import KEEPALIVE, DeribitVenue, Liquidated, is_inverse
 from exporter.collectors.intake import RawEntry
-from exporter.collectors.venue import FrameKind
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.config import ExchangeConfig
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.deribit import DeribitProtocol
@@ -344,3 +344,96 @@ async def test_the_servers_test_request_is_answered_on_the_connection(
         )
         await eventually(lambda: KEEPALIVE in fake.received, "public/test sent back", 5)
         assert core.health.snapshot().invalid == {}
+
+
+# --- funding and index price -------------------------------------------------------------------
+
+
+class SummaryExchange:
+    """What read_open_interest uses of ccxt: the markets and the implicit book summary call."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.markets = {m["symbol"]: {**m, "settleId": m["settle"]} for m in MARKETS.values()}
+        self.rows = rows
+
+    async def publicGetGetBookSummaryByCurrency(  # noqa: N802 - ccxt's name
+        self, params: dict[str, str]
+    ) -> object:
+        del params
+        return {"jsonrpc": "2.0", "result": self.rows}
+
+
+def summary(**changes: object) -> dict[str, Any]:
+    """BTC-PERPETUAL's book summary row, as Deribit prints the fields read here."""
+    row: dict[str, Any] = {
+        "instrument_name": "BTC-PERPETUAL",
+        "open_interest": 80_000_000,
+        "mark_price": 80_000.0,
+        "creation_timestamp": T0,
+        "estimated_delivery_price": 79_984.5,
+        "current_funding": 0.000125,
+        "funding_8h": 0.00031,
+    }
+    row.update(changes)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+async def test_the_index_and_the_funding_being_paid_per_8_hours_come_with_the_open_interest() -> (
+    None
+):
+    """``estimated_delivery_price`` is a perpetual's index; ``current_funding`` the rate paid
+    now, stated per 8 h (``funding_8h``, the trailing 8 hours' funding, is not it); funding is
+    continuous: no next funding time, no prediction."""
+    exchange = SummaryExchange([summary()])
+    (btc,) = await ADAPTER.read_open_interest(exchange, ["BTC/USD:BTC"])  # type: ignore[arg-type]  # stub
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.read() == (1_000.0, 80_000_000, 80_000.0, T0)
+    assert btc.context is not None
+    assert btc.context() == ContextFields(
+        index_price=79_984.5, funding_rate=0.000125, funding_interval_s=28_800.0
+    )
+    assert {"index_price", "funding_rate", "funding_interval_s"} == DeribitVenue.CONTEXT
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"current_funding": None}, Reason.MISSING_FIELD),
+        ({"estimated_delivery_price": "x"}, Reason.WRONG_TYPE),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    changes: dict[str, object], reason: Reason
+) -> None:
+    exchange = SummaryExchange([summary(**changes)])
+    (btc,) = await ADAPTER.read_open_interest(exchange, ["BTC/USD:BTC"])  # type: ignore[arg-type]  # stub
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.read()[:3] == (1_000.0, 80_000_000, 80_000.0)
+    assert btc.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        btc.context()
+    assert caught.value.reason is reason
+
+
+async def test_the_fakes_book_summary_carries_the_state_where_the_adapter_reads_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    fake = await fake_exchange("deribit")
+    fake.set_market_state(
+        "SOL/USDC:USDC",
+        mark_price=180.0,
+        open_interest_coins=12_345.6,
+        index_price=179.95,
+        funding_rate=-0.00005,
+    )
+    exchange = make_collector(fake, RecordingCore(), ("SOL",)).make_exchange()
+    try:
+        await exchange.load_markets()
+        (sol,) = await ADAPTER.read_open_interest(exchange, ["SOL/USDC:USDC"])
+    finally:
+        await exchange.close()
+    assert isinstance(sol, RawOpenInterest)
+    assert sol.context is not None
+    assert sol.context() == ContextFields(
+        index_price=179.95, funding_rate=-0.00005, funding_interval_s=28_800.0
+    )

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 
 from exporter.collectors.collector import Collector
-from exporter.collectors.dydx import DydxVenue, iso_ms
-from exporter.collectors.venue import FrameKind
+from exporter.collectors.dydx import DydxVenue
+from exporter.collectors.fields import iso_ms
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.config import ExchangeConfig
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.dydx import DydxProtocol
@@ -321,3 +322,115 @@ def test_more_symbols_than_one_connection_takes_are_cut_with_a_warning(
         chosen = collector.resolve_symbols(Listed())  # type: ignore[arg-type]  # markets only
     assert chosen == list(symbols[:32])
     assert "40 symbols configured, one connection takes 32" in caplog.text
+
+
+# --- funding -----------------------------------------------------------------------------------
+
+
+class ListingExchange:
+    """What read_open_interest uses of ccxt: the markets, the implicit listing call and the
+    answer's headers."""
+
+    def __init__(self, listing: dict[str, Any], headers: dict[str, str] | None) -> None:
+        self.markets = {m["symbol"]: m for m in MARKETS.values()}
+        self.listing = listing
+        self.last_response_headers = headers
+
+    async def indexerGetPerpetualMarkets(self) -> object:  # noqa: N802 - ccxt's name
+        return {"markets": self.listing}
+
+
+def listed(**changes: object) -> dict[str, Any]:
+    """ETH-USD as the indexer lists the fields read here."""
+    market: dict[str, Any] = {
+        "ticker": "ETH-USD",
+        "oraclePrice": "2950.5",
+        "openInterest": "12345.678",
+        "nextFundingRate": "-0.0000125",
+        "defaultFundingRate1H": "0",
+    }
+    market.update(changes)
+    return {k: v for k, v in market.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("date", "next_funding_ms"),
+    [
+        ("Fri, 09 Oct 2026 17:06:40 GMT", 1_791_568_800_000),  # 18:00
+        ("Fri, 09 Oct 2026 17:59:59 GMT", 1_791_568_800_000),
+        ("Fri, 09 Oct 2026 18:00:00 GMT", 1_791_572_400_000),  # paid at 18:00: next at 19:00
+    ],
+)
+async def test_the_hours_funding_rate_is_paid_at_the_next_whole_hour_of_the_indexer(
+    date: str, next_funding_ms: int
+) -> None:
+    """``nextFundingRate`` is the rate per hour the coming tick pays; ticks fall on the whole
+    hour, read from the answer's ``Date``; the oracle price is the mark, not repeated as an
+    index."""
+    exchange = ListingExchange({"ETH-USD": listed()}, {"Date": date})
+    (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDC:USDC"])  # type: ignore[arg-type]  # stub
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.read() == (12_345.678, None, 2_950.5, None)
+    assert eth.context is not None
+    assert eth.context() == ContextFields(
+        funding_rate=-0.0000125, next_funding_ms=next_funding_ms, funding_interval_s=3_600.0
+    )
+
+
+@pytest.mark.parametrize("headers", [None, {}, {"date": "yesterday"}])
+async def test_without_the_indexers_time_there_is_no_next_funding_time(
+    headers: dict[str, str] | None,
+) -> None:
+    exchange = ListingExchange({"ETH-USD": listed()}, headers)
+    (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDC:USDC"])  # type: ignore[arg-type]  # stub
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.context is not None
+    assert eth.context() == ContextFields(funding_rate=-0.0000125, funding_interval_s=3_600.0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"nextFundingRate": None}, Reason.MISSING_FIELD),
+        ({"nextFundingRate": "x"}, Reason.WRONG_TYPE),
+    ],
+)
+async def test_a_bad_funding_rate_is_rejected_and_the_open_interest_stands(
+    changes: dict[str, object], reason: Reason
+) -> None:
+    exchange = ListingExchange(
+        {"ETH-USD": listed(**changes)}, {"Date": "Fri, 09 Oct 2026 17:06:40 GMT"}
+    )
+    (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDC:USDC"])  # type: ignore[arg-type]  # stub
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.read() == (12_345.678, None, 2_950.5, None)
+    assert eth.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        eth.context()
+    assert caught.value.reason is reason
+
+
+async def test_the_fakes_listing_carries_the_states_rate_and_its_answer_the_time(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    fake = await fake_exchange("dydx")
+    fake.set_market_state(
+        "ETH/USDC:USDC", mark_price=2_950.5, open_interest_coins=12_345.678, funding_rate=0.000125
+    )
+    exchange = make_collector(fake, RecordingCore(), ("ETH",)).make_exchange()
+    try:
+        await exchange.load_markets()
+        before_ms = int(time.time()) * 1000
+        (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDC:USDC"])
+        after_ms = int(time.time() * 1000)
+    finally:
+        await exchange.close()
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.context is not None
+    context = eth.context()
+    assert (context.funding_rate, context.funding_interval_s) == (0.000125, 3_600.0)
+    hour = 3_600_000
+    assert context.next_funding_ms in {
+        (before_ms // hour + 1) * hour,
+        (after_ms // hour + 1) * hour,
+    }

@@ -1,10 +1,13 @@
 """Gate USDT futures: the recorded (documentation) frames become exactly the expected events by
 the side rule "negative size = a forced sell = a long liquidated", both entry shapes of
 ``futures.public_liquidates`` (before and since 2026-08-20) are read, every bad entry is
-rejected in its place, and the fake speaks what the adapter expects (and ccxt loads from it)."""
+rejected in its place, funding rates and the index come from the tickers and the funding
+schedule (seconds) from the contract list, and the fake speaks what the adapter expects (and
+ccxt loads from it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -13,7 +16,7 @@ import pytest
 
 from exporter.collectors.gate import SECONDS_BELOW, GateVenue, entry_time_ms
 from exporter.collectors.intake import RawEntry
-from exporter.collectors.venue import FrameKind
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.gate import GateProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
@@ -301,3 +304,160 @@ async def test_the_fake_serves_5_minute_open_interest_history_and_candles_throug
         assert candles[0][4] == pytest.approx(float(history.close[first]), rel=1e-6)
     finally:
         await exchange.close()
+
+
+# --- funding and index price -------------------------------------------------------------------
+
+# BTC_USDT's contract as Gate's announcement of `funding_rate_limit` (2025-08-13) shows it, trimmed
+# to what is read; its ticker has the fields of APIv4's `FuturesTicker` with the same figures,
+# except an indicative rate that differs from the current one (so the two cannot be swapped).
+DOC_CONTRACT = {
+    "name": "BTC_USDT",
+    "funding_rate": "0.0001",
+    "funding_rate_indicative": "0.0001",
+    "funding_interval": 28800,
+    "funding_next_apply": 1755100800,
+    "index_price": "120384.2",
+    "mark_price": "120359.8",
+    "quanto_multiplier": "0.0001",
+}
+DOC_TICKER = {
+    "contract": "BTC_USDT",
+    "last": "120359.8",
+    "total_size": "256491312",
+    "mark_price": "120359.8",
+    "funding_rate": "0.0001",
+    "funding_rate_indicative": "0.000219",
+    "index_price": "120384.2",
+}
+
+
+class ContractsExchange:
+    """What read_open_interest uses of ccxt: the markets and the two implicit calls."""
+
+    def __init__(self, tickers: object, contracts: object) -> None:
+        self.markets = {m["symbol"]: m for m in MARKETS.values()}
+        self.answers = {"tickers": tickers, "contracts": contracts}
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    async def publicFuturesGetSettleTickers(self, params: dict[str, str]) -> object:  # noqa: N802 - ccxt's name
+        self.calls.append(("tickers", params))
+        return self.answers["tickers"]
+
+    async def publicFuturesGetSettleContracts(self, params: dict[str, str]) -> object:  # noqa: N802 - ccxt's name
+        self.calls.append(("contracts", params))
+        return self.answers["contracts"]
+
+
+async def btc_context(ticker: object, contracts: object) -> RawOpenInterest:
+    exchange = ContractsExchange([ticker], contracts)
+    (btc,) = await ADAPTER.read_open_interest(exchange, ["BTC/USDT:USDT"])  # type: ignore[arg-type]  # stub
+    assert exchange.calls == [("tickers", {"settle": "usdt"}), ("contracts", {"settle": "usdt"})]
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.context is not None
+    return btc
+
+
+async def test_rates_and_index_come_from_the_ticker_and_the_schedule_from_the_contract() -> None:
+    """`funding_next_apply` and `funding_interval` are seconds: 8 h, next at 2025-08-13T16:00Z;
+    `funding_rate_indicative` is the next period's rate."""
+    btc = await btc_context(DOC_TICKER, [DOC_CONTRACT])
+    assert btc.read() == (25_649.1312, None, 120_359.8, None)
+    assert btc.context is not None
+    assert btc.context() == ContextFields(
+        index_price=120_384.2,
+        funding_rate=0.0001,
+        predicted_funding_rate=0.000219,
+        next_funding_ms=1_755_100_800_000,
+        funding_interval_s=28_800.0,
+    )
+    assert {f.name for f in dataclasses.fields(ContextFields)} == GateVenue.CONTEXT
+
+
+async def test_a_fractional_funding_time_keeps_its_milliseconds() -> None:
+    """The Contract model types `funding_next_apply` as a float (seconds)."""
+    btc = await btc_context(DOC_TICKER, [{**DOC_CONTRACT, "funding_next_apply": 1755100800.25}])
+    assert btc.context is not None
+    assert btc.context().next_funding_ms == 1_755_100_800_250
+
+
+@pytest.mark.parametrize(
+    ("ticker", "contracts", "reason"),
+    [
+        (DOC_TICKER, [], Reason.MISSING_FIELD),  # listed since the contract list was served
+        (DOC_TICKER, {"label": "SERVER_ERROR"}, Reason.MISSING_FIELD),
+        ({**DOC_TICKER, "funding_rate": "x"}, [DOC_CONTRACT], Reason.WRONG_TYPE),
+        ({**DOC_TICKER, "index_price": ""}, [DOC_CONTRACT], Reason.MISSING_FIELD),
+        (DOC_TICKER, [{**DOC_CONTRACT, "funding_next_apply": "inf"}], Reason.BAD_TIMESTAMP),
+        (DOC_TICKER, [{**DOC_CONTRACT, "funding_interval": None}], Reason.MISSING_FIELD),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    ticker: dict[str, object], contracts: object, reason: Reason
+) -> None:
+    btc = await btc_context(ticker, contracts)
+    assert btc.read() == (25_649.1312, None, 120_359.8, None)
+    assert btc.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        btc.context()
+    assert caught.value.reason is reason
+
+
+async def test_the_fake_serves_the_state_as_gate_prints_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    """A poll is one tickers and one contracts call; rates are decimal strings, the schedule
+    whole seconds, the index on the tick; what the adapter reads of them is the state."""
+    fake = await fake_exchange("gate")
+    fake.set_market_state(
+        "ETH/USDT:USDT",
+        mark_price=2_950.5,
+        open_interest_coins=1_000.0,
+        index_price=2_948.25,
+        funding_rate=0.000125,
+        predicted_funding_rate=-0.00005,
+        funding_interval_hours=4,
+    )
+    collector = make_collector(fake, RecordingCore(), ("ETH",))
+    exchange = collector.make_exchange()
+    try:
+        await exchange.load_markets()
+        listed = fake.rest_requests["/api/v4/futures/usdt/contracts"]
+        before_ms = int(time.time() * 1000)
+        (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDT:USDT"])
+        after_ms = int(time.time() * 1000)
+        assert fake.rest_requests["/api/v4/futures/usdt/tickers"] == 1
+        assert fake.rest_requests["/api/v4/futures/usdt/contracts"] == listed + 1
+        implicit: Any = exchange  # ccxt's implicit API, untyped
+        contract = next(
+            c
+            for c in await implicit.publicFuturesGetSettleContracts({"settle": "usdt"})
+            if c["name"] == "ETH_USDT"
+        )
+        ticker = next(
+            t
+            for t in await implicit.publicFuturesGetSettleTickers({"settle": "usdt"})
+            if t["contract"] == "ETH_USDT"
+        )
+    finally:
+        await exchange.close()
+    assert (ticker["funding_rate"], ticker["funding_rate_indicative"]) == ("0.000125", "-0.00005")
+    assert (contract["funding_rate"], contract["funding_rate_indicative"]) == (
+        "0.000125",
+        "-0.00005",
+    )
+    assert (ticker["index_price"], contract["index_price"]) == ("2948.25", "2948.25")
+    assert contract["funding_interval"] == 14_400
+    assert isinstance(contract["funding_next_apply"], int)
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.context is not None
+    context = eth.context()
+    assert (context.index_price, context.funding_rate, context.predicted_funding_rate) == (
+        2_948.25,
+        0.000125,
+        -0.00005,
+    )
+    assert context.funding_interval_s == 14_400.0
+    assert context.next_funding_ms in {
+        (now // 14_400_000 + 1) * 14_400_000 for now in (before_ms, after_ms)
+    }

@@ -2,7 +2,8 @@
 "direction is the forced order's side: sell => a long was liquidated", with coins from
 ``amount``; the coin-margined recordings are rejected as unknown symbols; gzip frames are
 decoded within a size limit; the server's ``{"op":"ping"}`` is answered with its own ``ts``;
-and the fake speaks what the adapter expects (and ccxt loads from it)."""
+the funding rate and its settlement time come from swap_batch_funding_rate; and the fake
+speaks what the adapter expects (and ccxt loads from it)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import ccxt
 import pytest
 
 from exporter.collectors.htx import MAX_TEXT_BYTES, TOPIC, HtxVenue
-from exporter.collectors.venue import FrameKind
+from exporter.collectors.venue import ContextFields, FrameKind, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.htx import HtxProtocol, ping_frame
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
@@ -271,11 +273,12 @@ def test_the_fake_packs_orders_as_recorded_and_gzips_every_frame() -> None:
         assert [(r.side, r.price, r.amount, r.timestamp_ms) for r in read] == want
 
 
-async def test_ccxt_loads_only_linear_swaps_and_two_calls_read_every_open_interest(
+async def test_ccxt_loads_only_linear_swaps_and_three_calls_read_every_open_interest(
     fake_exchange: FakeExchangeFactory,
 ) -> None:
     """load_markets reads the spot currencies and one contract_info (no coin-margined or spot
-    markets); a poll is one swap_open_interest and one swap_index for every contract."""
+    markets); a poll is one swap_open_interest, one swap_index and one swap_batch_funding_rate
+    for every contract."""
     fake = await fake_exchange("htx")
     fake.set_market_state("BTC/USDT:USDT", mark_price=81_000.0, open_interest_coins=12_345.678)
     collector = make_collector(fake, RecordingCore(), ("BTC", "ETH"))
@@ -298,6 +301,7 @@ async def test_ccxt_loads_only_linear_swaps_and_two_calls_read_every_open_intere
         items = await ADAPTER.read_open_interest(exchange, ["BTC/USDT:USDT", "ETH/USDT:USDT"])
         assert fake.rest_requests["/linear-swap-api/v1/swap_open_interest"] == 1
         assert fake.rest_requests["/linear-swap-api/v1/swap_index"] == 1
+        assert fake.rest_requests["/linear-swap-api/v1/swap_batch_funding_rate"] == 1
         read = offline.readings(items)
         assert set(read) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
         coins, usd, mark, ts = read["BTC/USDT:USDT"]
@@ -327,3 +331,133 @@ async def test_the_collector_answers_the_fakes_ping_and_reads_gzip_frames(
     (event,) = core.liquidations
     assert (event.symbol, event.side, event.quantity) == ("BTC/USDT:USDT", "long", 0.25)
     assert core.health.snapshot().invalid == {}
+
+
+# --- funding -----------------------------------------------------------------------------------
+
+# One row of swap_batch_funding_rate in the shape of HTX's documentation ("[General] Query a Batch
+# of Funding Rate"): the deprecated fields are null, `funding_time` the current period's end.
+FUNDING_ROW = {
+    "estimated_rate": None,
+    "funding_rate": "0.000100000000000000",
+    "contract_code": "BTC-USDT",
+    "symbol": "BTC",
+    "fee_asset": "USDT",
+    "funding_time": "1780560000000",
+    "next_funding_time": None,
+    "trade_partition": "USDT",
+}
+OI_ROW = {"contract_code": "BTC-USDT", "amount": 24691.356, "value": 2000000000.0, "volume": 1}
+
+
+class ContractApi:
+    """What read_open_interest uses of ccxt: the markets and the generic request."""
+
+    def __init__(self, funding: object) -> None:
+        self.markets = {m["symbol"]: m for m in MARKETS.values()}
+        self.answers: dict[str, object] = {
+            "linear-swap-api/v1/swap_open_interest": {"status": "ok", "data": [OI_ROW], "ts": T0},
+            "linear-swap-api/v1/swap_index": {
+                "status": "ok",
+                "data": [{"contract_code": "BTC-USDT", "index_price": 81_000.5}],
+            },
+            "linear-swap-api/v1/swap_batch_funding_rate": funding,
+        }
+        self.paths: list[str] = []
+
+    async def request(
+        self, path: str, api: list[str], method: str, params: dict[str, Any]
+    ) -> object:
+        assert (api, method) == (["contract", "public"], "GET")
+        assert "contract_code" not in params  # every contract in one call
+        self.paths.append(path)
+        return self.answers[path]
+
+
+async def btc_reading(funding_rows: list[object]) -> RawOpenInterest:
+    api = ContractApi({"status": "ok", "data": funding_rows, "ts": T0})
+    (btc,) = await ADAPTER.read_open_interest(api, ["BTC/USDT:USDT"])  # type: ignore[arg-type]  # stub
+    assert api.paths[-1] == "linear-swap-api/v1/swap_batch_funding_rate"
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.context is not None
+    return btc
+
+
+async def test_the_rate_and_its_settlement_time_come_from_the_batch_funding_rate() -> None:
+    """`funding_time` is when the current rate is settled; there is no estimate, no second
+    time to derive an interval from, and the index is the reading's price already."""
+    btc = await btc_reading([FUNDING_ROW])
+    assert btc.read() == (12_345.678, 1_000_000_000.0, 81_000.5, T0)
+    assert btc.context is not None
+    assert btc.context() == ContextFields(funding_rate=0.0001, next_funding_ms=1_780_560_000_000)
+    assert {"funding_rate", "next_funding_ms"} == HtxVenue.CONTEXT
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        ([], Reason.MISSING_FIELD),  # a contract the call does not list
+        ([{**FUNDING_ROW, "funding_time": None}], Reason.MISSING_FIELD),
+        ([{**FUNDING_ROW, "funding_rate": "null"}], Reason.WRONG_TYPE),
+        ([{**FUNDING_ROW, "funding_time": "NaN"}], Reason.BAD_TIMESTAMP),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    rows: list[object], reason: Reason
+) -> None:
+    btc = await btc_reading(rows)
+    assert btc.read() == (12_345.678, 1_000_000_000.0, 81_000.5, T0)
+    assert btc.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        btc.context()
+    assert caught.value.reason is reason
+
+
+async def test_a_funding_answer_without_data_fails_the_poll() -> None:
+    """As for the other two calls: the poll retries the whole reading."""
+    api = ContractApi({"status": "error", "err_code": 1013, "err_msg": "x"})
+    with pytest.raises(ccxt.BadResponse):
+        await ADAPTER.read_open_interest(api, None)  # type: ignore[arg-type]  # stub
+
+
+async def test_the_fake_serves_the_state_as_htx_prints_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    """Rates with 18 decimals, `funding_time` a string of ms, the deprecated fields null; one
+    contract with `contract_code`."""
+    fake = await fake_exchange("htx")
+    fake.set_market_state(
+        "ETH/USDT:USDT",
+        mark_price=2_950.5,
+        open_interest_coins=1_000.0,
+        funding_rate=-0.00005,
+        funding_interval_hours=4,
+    )
+    collector = make_collector(fake, RecordingCore(), ("ETH",))
+    exchange = collector.make_exchange()
+    try:
+        await exchange.load_markets()
+        before_ms = int(time.time() * 1000)
+        (eth,) = await ADAPTER.read_open_interest(exchange, ["ETH/USDT:USDT"])
+        after_ms = int(time.time() * 1000)
+        generic: Any = exchange  # ccxt's generic call, untyped
+        one = await generic.request(
+            "linear-swap-api/v1/swap_batch_funding_rate",
+            ["contract", "public"],
+            "GET",
+            {"contract_code": "ETH-USDT"},
+        )
+    finally:
+        await exchange.close()
+    (row,) = one["data"]
+    assert set(row) == set(FUNDING_ROW)
+    assert (row["contract_code"], row["funding_rate"]) == ("ETH-USDT", "-0.000050000000000000")
+    assert (row["estimated_rate"], row["next_funding_time"]) == (None, None)
+    assert isinstance(row["funding_time"], str)
+    assert isinstance(eth, RawOpenInterest)
+    assert eth.context is not None
+    context = eth.context()
+    assert context.funding_rate == -0.00005
+    assert context.next_funding_ms in {
+        (now // 14_400_000 + 1) * 14_400_000 for now in (before_ms, after_ms)
+    }

@@ -14,7 +14,7 @@ import pytest
 
 from exporter.collectors.intake import RawEntry
 from exporter.collectors.kraken import PRODUCTS_PER_REQUEST, KrakenVenue
-from exporter.collectors.venue import FrameKind
+from exporter.collectors.venue import FrameKind, RawOpenInterest
 from exporter.events import InvalidEventError, Reason
 from exporter.fakeexchange.kraken import KrakenProtocol
 from exporter.fakeexchange.markets import DEFAULT_MARKETS
@@ -288,3 +288,136 @@ async def test_the_snapshot_on_subscribing_is_never_counted(
     (event,) = core.liquidations
     assert (event.symbol, event.side, event.quantity) == ("BTC/USD:USD", "short", 0.25)
     assert core.health.snapshot().invalid == {}
+
+
+# --- funding and index price -------------------------------------------------------------------
+
+SERVER_TIME = "2026-10-09T17:06:40.000Z"  # T0: funding next at 18:00
+NEXT_HOUR_MS = 1_791_568_800_000
+
+
+class TickersExchange:
+    """What read_open_interest uses of ccxt: the markets and the implicit tickers call."""
+
+    def __init__(self, answer: object) -> None:
+        self.markets = {m["symbol"]: m for m in MARKETS.values()}
+        self.answer = answer
+
+    async def publicGetTickers(self) -> object:  # noqa: N802 - ccxt's name
+        return self.answer
+
+
+def ticker(symbol: str, **changes: object) -> dict[str, Any]:
+    """A perpetual's ticker: the fields read here, absolute rates of 0.000125 and -0.00005 of
+    the index per hour (USD per PF_ contract of a coin, XRP per PI_ contract of a USD)."""
+    index = 80_000.0 if symbol.startswith("PF_") else 0.5
+    per_contract = index if symbol.startswith("PF_") else 1 / index
+    good: dict[str, Any] = {
+        "tag": "perpetual",
+        "symbol": symbol,
+        "markPrice": index + 10 if symbol.startswith("PF_") else 0.5001,
+        "openInterest": 1_234.5,
+        "indexPrice": index,
+        "fundingRate": 0.000125 * per_contract,
+        "fundingRatePrediction": -0.00005 * per_contract,
+    }
+    good.update(changes)
+    return {k: v for k, v in good.items() if v is not None}
+
+
+def tickers(*rows: dict[str, Any], server_time: object = SERVER_TIME) -> dict[str, Any]:
+    return {"result": "success", "tickers": list(rows), "serverTime": server_time}
+
+
+async def test_absolute_rates_become_fractions_of_the_index_on_linear_and_inverse_contracts() -> (
+    None
+):
+    """``fundingRate`` is this hour's rate, paid at the next whole hour of ``serverTime``, and
+    ``fundingRatePrediction`` the next hour's, both per contract: USD per coin on PF_ (/
+    index), the coin per USD on PI_ (x index)."""
+    exchange = TickersExchange(
+        tickers(
+            ticker("PF_XBTUSD"),
+            ticker("PI_XRPUSD"),
+            {"symbol": "in_xbtusd", "last": 80_000.0},  # an index: no perpetual
+        )
+    )
+    items = await ADAPTER.read_open_interest(exchange, None)  # type: ignore[arg-type]  # stub
+    contexts = {
+        i.market["symbol"]: i.context()
+        for i in items
+        if isinstance(i, RawOpenInterest) and i.context
+    }
+    assert set(contexts) == {"BTC/USD:USD", "XRP/USD:XRP"}
+    for symbol, index in (("BTC/USD:USD", 80_000.0), ("XRP/USD:XRP", 0.5)):
+        context = contexts[symbol]
+        assert context.index_price == index
+        assert context.funding_rate == pytest.approx(0.000125, abs=1e-15)
+        assert context.predicted_funding_rate == pytest.approx(-0.00005, abs=1e-15)
+        assert (context.next_funding_ms, context.funding_interval_s) == (NEXT_HOUR_MS, 3_600.0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "server_time", "reason"),
+    [
+        ({"fundingRate": None}, SERVER_TIME, Reason.MISSING_FIELD),
+        ({"indexPrice": 0}, SERVER_TIME, Reason.NOT_POSITIVE),
+        ({}, "2026-10-09 17:06", Reason.BAD_TIMESTAMP),
+    ],
+)
+async def test_a_bad_funding_figure_is_rejected_and_the_open_interest_stands(
+    changes: dict[str, object], server_time: str, reason: Reason
+) -> None:
+    exchange = TickersExchange(tickers(ticker("PF_XBTUSD", **changes), server_time=server_time))
+    (btc,) = await ADAPTER.read_open_interest(exchange, ["BTC/USD:USD"])  # type: ignore[arg-type]  # stub
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.read() == (1_234.5, None, 80_010.0, None)
+    assert btc.context is not None
+    with pytest.raises(InvalidEventError) as caught:
+        btc.context()
+    assert caught.value.reason is reason
+
+
+async def test_no_prediction_is_none() -> None:
+    exchange = TickersExchange(tickers(ticker("PF_XBTUSD", fundingRatePrediction=None)))
+    (btc,) = await ADAPTER.read_open_interest(exchange, ["BTC/USD:USD"])  # type: ignore[arg-type]  # stub
+    assert isinstance(btc, RawOpenInterest)
+    assert btc.context is not None
+    assert btc.context().predicted_funding_rate is None
+
+
+async def test_an_answer_without_tickers_takes_every_watched_market() -> None:
+    exchange = TickersExchange({"result": "error", "error": "apiLimitExceeded"})
+    items = await ADAPTER.read_open_interest(exchange, ["BTC/USD:USD", "XRP/USD:XRP"])  # type: ignore[arg-type]  # stub
+    assert [i.reason for i in items if isinstance(i, InvalidEventError)] == [Reason.MALFORMED] * 2
+
+
+async def test_the_fakes_tickers_carry_the_state_where_the_adapter_reads_it(
+    fake_exchange: FakeExchangeFactory,
+) -> None:
+    fake = await fake_exchange("kraken")
+    for symbol, mark, index in (("BTC/USD:USD", 81_000.0, 80_984.5), ("XRP/USD:XRP", 0.5, 0.4999)):
+        fake.set_market_state(
+            symbol,
+            mark_price=mark,
+            open_interest_coins=1_234.5,
+            index_price=index,
+            funding_rate=0.000125,
+            predicted_funding_rate=-0.00005,
+        )
+    exchange = make_collector(fake, RecordingCore(), ("BTC",)).make_exchange()
+    try:
+        await exchange.load_markets()
+        items = await ADAPTER.read_open_interest(exchange, ["BTC/USD:USD", "XRP/USD:XRP"])
+    finally:
+        await exchange.close()
+    contexts = {i.market["symbol"]: i.context for i in items if isinstance(i, RawOpenInterest)}
+    for symbol, index in (("BTC/USD:USD", 80_984.5), ("XRP/USD:XRP", 0.4999)):
+        read = contexts[symbol]
+        assert read is not None
+        context = read()
+        assert context.index_price == index
+        assert context.funding_rate == pytest.approx(0.000125, abs=1e-15)
+        assert context.predicted_funding_rate == pytest.approx(-0.00005, abs=1e-15)
+        assert context.next_funding_ms is not None
+        assert context.next_funding_ms % 3_600_000 == 0

@@ -7,6 +7,8 @@ quantity is ``z`` (accumulated fill): ccxt's ``contracts`` is ``l``, the last fi
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,19 +18,22 @@ from exporter.collectors import fields
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
     OpenInterestItem,
+    PositioningItem,
+    RawLongShort,
     RawOpenInterest,
     VenueAdapter,
 )
-from exporter.events import InvalidEventError, Reason, Side
+from exporter.events import InvalidEventError, PositioningSource, Reason, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.venues import Venue
 
 # Stream names of liquidation feeds: `<symbol>@forceOrder` and the all-market `!forceOrder@arr`.
@@ -39,6 +44,59 @@ STREAMS_PER_REQUEST = 100
 # rate-limits-on-binance-futures-281596e222414cdd9051664ea621cdc3); openInterest costs 1 per
 # symbol. Stay under half the budget.
 REQUEST_WEIGHT_PER_MINUTE = 1200
+
+
+# Funding every 8 h unless /fapi/v1/fundingInfo lists the symbol with its own interval ("Query
+# funding rate info for symbols that had FundingRateCap/FundingRateFloor/fundingIntervalHours
+# adjustment": https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/
+# rest-api/Get-Funding-Rate-Info).
+DEFAULT_FUNDING_INTERVAL_HOURS = 8.0
+# fundingInfo changes with Binance's announcements, not by the second: read it every 10 minutes
+# (its own budget is 500 / 5 min per IP, shared with /fapi/v1/fundingRate).
+FUNDING_INFO_REFRESH_SECONDS = 600.0
+log = logging.getLogger(__name__)
+# The /futures/data endpoints of the long/short ratios (and openInterestHist): 1000 requests per
+# 5 minutes per IP (https://developers.binance.com/docs/derivatives/usds-margined-futures/
+# market-data/rest-api/Long-Short-Ratio); half of it.
+DATA_REQUESTS_PER_SECOND = 500 / 300.0
+# The ratio endpoints by source: accounts net long / net short, among all accounts and among the
+# top 20 % by margin; the top 20 %'s long / short position size.
+RATIO_PATHS: dict[PositioningSource, str] = {
+    "accounts": "GlobalLongShortAccountRatio",
+    "top_accounts": "TopLongShortAccountRatio",
+    "top_positions": "TopLongShortPositionRatio",
+}
+
+
+def _context_fields(
+    premium: Mapping[str, Any], interval_hours: float | InvalidEventError
+) -> ContextFields:
+    """``premiumIndex`` gives the index price, the funding rate of the running interval
+    (``lastFundingRate``: "the latest estimated funding rate", settled at ``nextFundingTime``);
+    no prediction beyond it. A dated future (COIN-M) pays no funding: an empty rate and a next
+    funding time of 0, read as none."""
+    index_price = fields.number(premium, "indexPrice")
+    rate = fields.optional_number(premium, "lastFundingRate")
+    if rate is None:
+        return ContextFields(index_price=index_price)
+    if isinstance(interval_hours, InvalidEventError):
+        raise interval_hours
+    return ContextFields(
+        index_price=index_price,
+        funding_rate=rate,
+        next_funding_ms=fields.timestamp_ms(premium, "nextFundingTime"),
+        funding_interval_s=interval_hours * 3600.0,
+    )
+
+
+def _long_short_fields(rows: object) -> tuple[float, int]:
+    """The newest row of a ratio endpoint: ``longShortRatio`` at ``timestamp``."""
+    if not isinstance(rows, list) or not rows:
+        raise InvalidEventError(Reason.MISSING_FIELD, f"no ratio row: {rows!r:.50}")
+    row = rows[-1]
+    if not isinstance(row, dict):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"row={row!r:.50}")
+    return fields.number(row, "longShortRatio"), fields.timestamp_ms(row, "timestamp")
 
 
 def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> OpenInterestFields:
@@ -85,8 +143,20 @@ class BinanceVenue(VenueAdapter):
     # ccxt's `urls.api.ws` key of this feed's contracts.
     WS_API: ClassVar[str] = "linear"
     # Weight of a poll's one mark-price call (every symbol) beside openInterest's 1 per symbol;
-    # 0: not counted.
+    # 0: not counted. fundingInfo (every symbol) has a budget of its own, 500 / 5 min per IP.
     MARK_PRICE_WEIGHT: ClassVar[int] = 0
+    # premiumIndex, read with the open interest, and fundingInfo for the interval.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {"index_price", "funding_rate", "next_funding_ms", "funding_interval_s"}
+    )
+    POSITIONING: ClassVar[tuple[PositioningSource, ...]] = tuple(RATIO_PATHS)
+    # The parameter each ratio endpoint names its market with (``ratio_market``): on USD-M,
+    # ``symbol`` throughout.
+    RATIO_PARAMS: ClassVar[Mapping[PositioningSource, str]] = dict.fromkeys(RATIO_PATHS, "symbol")
+
+    def __init__(self) -> None:
+        self._intervals: Mapping[str, float | InvalidEventError] | None = None
+        self._intervals_at = 0.0
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -169,6 +239,7 @@ class BinanceVenue(VenueAdapter):
     ) -> list[OpenInterestItem]:
         wanted = list(symbols) if symbols is not None else self.every_market(exchange)
         marks = await exchange.fetch_mark_prices(wanted if symbols is not None else None)
+        intervals = await self._funding_intervals(exchange)
         markets = exchange.markets or {}
         items: list[OpenInterestItem] = []
         for symbol in wanted:
@@ -180,7 +251,74 @@ class BinanceVenue(VenueAdapter):
                 continue
             info = reading.get("info") or {}
             mark = marks.get(symbol) or {}
+            market = markets[symbol]
+            interval = intervals.get(market["id"], DEFAULT_FUNDING_INTERVAL_HOURS)
             items.append(
-                RawOpenInterest(markets[symbol], partial(_open_interest_fields, info, mark))
+                RawOpenInterest(
+                    market,
+                    partial(_open_interest_fields, info, mark),
+                    partial(_context_fields, mark.get("info") or {}, interval),
+                )
             )
         return items
+
+    async def _funding_intervals(
+        self, exchange: CcxtExchange
+    ) -> Mapping[str, float | InvalidEventError]:
+        """Funding interval in hours of each market id whose interval was adjusted (all other
+        markets: 8 h), or why its row is unreadable (its markets' context is then rejected).
+        Read at most every ``FUNDING_INFO_REFRESH_SECONDS``; a failed refresh keeps the last
+        answer (with a warning), the first one fails the poll."""
+        now = time.monotonic()
+        if self._intervals is not None and now - self._intervals_at < FUNDING_INFO_REFRESH_SECONDS:
+            return self._intervals
+        try:
+            rows = await getattr(exchange, f"{self.API}PublicGetFundingInfo")()
+        except ccxt.BaseError as exc:
+            if self._intervals is None:
+                raise
+            log.warning(
+                "%s: fundingInfo failed (%s); keeping the intervals read before", self.name, exc
+            )
+            return self._intervals
+        intervals: dict[str, float | InvalidEventError] = {}
+        for row in rows if isinstance(rows, list) else ():
+            if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):
+                continue  # names no market
+            try:
+                intervals[row["symbol"]] = fields.number(row, "fundingIntervalHours")
+            except InvalidEventError as exc:
+                intervals[row["symbol"]] = exc
+        self._intervals, self._intervals_at = intervals, now
+        return intervals
+
+    async def read_positioning(
+        self, exchange: CcxtExchange, symbols: Sequence[str]
+    ) -> list[PositioningItem]:
+        """The newest 5-minute row of each ratio endpoint, a request per market and ratio."""
+        markets = exchange.markets or {}
+        items: list[PositioningItem] = []
+        for symbol in symbols:
+            market = markets[symbol]
+            for source, path in RATIO_PATHS.items():
+                call = getattr(exchange, f"{self.API}DataGet{path}")
+                params = {
+                    self.RATIO_PARAMS[source]: self.ratio_market(market),
+                    "period": self.POSITIONING_PERIOD,
+                    "limit": 1,
+                }
+                try:
+                    rows = await call(params)
+                except (ccxt.BadSymbol, ccxt.BadRequest):
+                    items.append(InvalidEventError(Reason.UNKNOWN_SYMBOL, symbol))
+                    continue
+                items.append(RawLongShort(market, source, partial(_long_short_fields, rows)))
+        return items
+
+    @staticmethod
+    def ratio_market(market: Market) -> str:
+        """How the ratio endpoints name a market: USD-M by its id (BTCUSDT)."""
+        return str(market["id"])
+
+    def min_positioning_interval(self, symbol_count: int) -> float:
+        return symbol_count * len(RATIO_PATHS) / DATA_REQUESTS_PER_SECOND

@@ -18,19 +18,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from exporter.collectors.binance import BinanceVenue
-from exporter.collectors.venue import (
-    NativeFeed,
-    OpenInterestFields,
-    OpenInterestItem,
-    RawOpenInterest,
-)
 from exporter.events import InvalidEventError, Reason
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
 
     from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.collectors.history import HistoryLimits
+    from exporter.collectors.venue import NativeFeed, OpenInterestFields, OpenInterestItem
+    from exporter.events import PositioningSource
     from exporter.venues import Venue
 
 
@@ -74,11 +70,24 @@ class BinanceCoinmVenue(BinanceVenue):
     # /dapi/v1/premiumIndex (every symbol) weighs 10, /dapi/v1/openInterest 1 per symbol
     # (ccxt 4.5.90's cost table; COIN-M's is heavier than USD-M's).
     MARK_PRICE_WEIGHT: ClassVar[int] = 10
+    # COIN-M's ratio endpoints name the pair (BTCUSD), not the contract: as ``pair``, except
+    # the top traders' account ratio, which calls it ``symbol`` (https://developers.binance.com/
+    # docs/derivatives/coin-margined-futures/market-data/rest-api/Top-Long-Short-Account-Ratio).
+    RATIO_PARAMS: ClassVar[Mapping[PositioningSource, str]] = {
+        "accounts": "pair",
+        "top_accounts": "symbol",
+        "top_positions": "pair",
+    }
 
     @classmethod
     def ccxt_options(cls) -> dict[str, Any]:
         # The inverse markets (one exchangeInfo call) are what we need.
         return super().ccxt_options() | {"fetchMarkets": {"types": ["inverse"]}}
+
+    @staticmethod
+    def ratio_market(market: Market) -> str:
+        """The market's pair (``BTCUSD`` for ``BTCUSD_PERP``)."""
+        return str(market["info"]["pair"])
 
     @classmethod
     def coin_symbol(cls, coin: str) -> str:
@@ -119,9 +128,7 @@ class BinanceCoinmVenue(BinanceVenue):
         return [
             item
             if isinstance(item, InvalidEventError)
-            else RawOpenInterest(
-                item.market, partial(_inverse_open_interest, item.market, item.read)
-            )
+            else replace(item, read=partial(_inverse_open_interest, item.market, item.read))
             for item in items
         ]
 

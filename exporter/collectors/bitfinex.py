@@ -27,6 +27,18 @@ its connection). It is not counted (classified CONTROL), so a reconnect does not
 Open interest (coins) and mark price of every perpetual come from one ``/v2/status/deriv?
 keys=ALL`` call. The open-interest history (``/v2/status/deriv/{key}/hist``) serves status
 snapshots at unaligned times, not 5-minute rows: no backfill (``HISTORY`` None).
+
+Funding and index price come in the same rows (https://docs.bitfinex.com/reference/
+rest-public-derivatives-status): ``SPOT_PRICE`` ("book mid price of the underlying Bitfinex
+spot trading pair", the spot reference), ``CURRENT_FUNDING`` ("funding applied in the current
+8h period"), ``NEXT_FUNDING_EVT_MTS`` (the next funding event) and ``NEXT_FUNDING_ACCRUED``
+("current accrued funding for next 8h period"), read as ccxt and tardis-node read them: the
+rate, the next funding time and the prediction (the index as tardis-node reads it; ccxt takes
+DERIV_PRICE, the derivative's own book mid). The prediction is an accrual so far, not an
+estimate of the whole period: two rows of one period that ccxt's bitfinex.py quotes grow in
+step with NEXT_FUNDING_STEP (0.00000527 at step 82, 0.00001449 at step 222). Funding
+falls "at three specific times a day", every 8 hours (Perpetual Contract Funding Summary,
+https://www.bitfinex.com/legal/derivative_funding): the interval is in no response.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -73,7 +86,18 @@ ROW_FIELDS: Final = (
 )
 # Positions of a /v2/status/deriv row (https://docs.bitfinex.com/reference/
 # rest-public-derivatives-status): the key, then the channel's status fields.
-STATUS_FIELDS: Final = {"KEY": 0, "MTS": 1, "MARK_PRICE": 15, "OPEN_INTEREST": 18}
+STATUS_FIELDS: Final = {
+    "KEY": 0,
+    "MTS": 1,
+    "SPOT_PRICE": 4,
+    "NEXT_FUNDING_EVT_MTS": 8,
+    "NEXT_FUNDING_ACCRUED": 9,
+    "CURRENT_FUNDING": 12,
+    "MARK_PRICE": 15,
+    "OPEN_INTEREST": 18,
+}
+# Funding every 8 hours (see the module docstring).
+FUNDING_INTERVAL_S: Final = 8 * 3600.0
 # IS_MATCH values: the initial trigger (counted) and a market execution (left out).
 TRIGGER: Final = 0
 MATCH: Final = 1
@@ -151,6 +175,18 @@ def _open_interest_fields(row: Mapping[str, Any]) -> OpenInterestFields:
     )
 
 
+def _context_fields(row: Mapping[str, Any]) -> ContextFields:
+    """The spot price as the index, the current period's rate, paid at the next funding
+    event, and the next period's accrual so far."""
+    return ContextFields(
+        index_price=number(row, "SPOT_PRICE"),
+        funding_rate=number(row, "CURRENT_FUNDING"),
+        predicted_funding_rate=number(row, "NEXT_FUNDING_ACCRUED"),
+        next_funding_ms=timestamp_ms(row, "NEXT_FUNDING_EVT_MTS"),
+        funding_interval_s=FUNDING_INTERVAL_S,
+    )
+
+
 class BitfinexVenue(VenueAdapter):
     name: ClassVar[Venue] = "bitfinex"
     ccxt_class: ClassVar[str | None] = "bitfinex"
@@ -164,6 +200,17 @@ class BitfinexVenue(VenueAdapter):
         all_markets_channel=True,
     )
     HISTORY: ClassVar[HistoryLimits | None] = None
+    # Every figure of the market context, from the status rows and the 8-hour schedule.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {
+            "index_price",
+            "funding_rate",
+            "predicted_funding_rate",
+            "next_funding_ms",
+            "funding_interval_s",
+        }
+    )
+    FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_INTERVAL_S
 
     def __init__(self) -> None:
         # Set by the `subscribed` acknowledgement: the next data frame is the snapshot.
@@ -272,7 +319,11 @@ class BitfinexVenue(VenueAdapter):
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue
             row = {name: item[i] if i < len(item) else None for name, i in STATUS_FIELDS.items()}
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, row)))
+            items.append(
+                RawOpenInterest(
+                    market, partial(_open_interest_fields, row), partial(_context_fields, row)
+                )
+            )
         return items
 
     def min_poll_interval(self, symbol_count: int) -> float:

@@ -10,8 +10,14 @@ coins are ``amount / price`` (a recorded frame's amounts are exactly lot-size mu
 price: 13.70319 = 83.1 APE x 0.1649).
 
 Open interest (``holdingAmount``, base coin) and mark price of every contract come from one
-``/api/v2/mix/market/tickers?productType=USDT-FUTURES`` call. Bitget serves no open-interest
-history, so there is no backfill.
+``/api/v2/mix/market/tickers?productType=USDT-FUTURES`` call, which also carries the funding rate
+and the index price (https://www.bitget.com/api-doc/contract/market/Get-All-Symbol-Ticker).
+When funding is paid next (``nextUpdate``, ms) and how often (``fundingRateInterval``, hours: 1,
+2, 4 or 8) come from ``/api/v2/mix/market/current-fund-rate?productType=USDT-FUTURES``, every
+contract in one call when no symbol is given
+(https://www.bitget.com/api-doc/contract/market/Get-Current-Funding-Rate). Bitget publishes no
+predicted rate: ``fundingRate`` is the current period's, paid at ``nextUpdate``. Bitget serves no
+open-interest history, so there is no backfill.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -43,6 +50,7 @@ TOPIC: Final = "liquidation"
 INST_TYPE: Final = "usdt-futures"  # the v3 name; REST v2 calls it USDT-FUTURES
 PRODUCT_TYPE: Final = "USDT-FUTURES"
 SETTLE: Final = "USDT"
+SECONDS_PER_HOUR: Final = 3600.0
 
 
 def _open_interest_fields(row: Mapping[str, Any]) -> OpenInterestFields:
@@ -52,6 +60,20 @@ def _open_interest_fields(row: Mapping[str, Any]) -> OpenInterestFields:
         None,
         fields.number(row, "markPrice"),
         fields.timestamp_ms(row, "ts"),
+    )
+
+
+def _context_fields(ticker: Mapping[str, Any], schedule: Mapping[str, Any] | None) -> ContextFields:
+    """Funding rate and index price from the ticker; the next funding time (ms) and the
+    interval (hours) from the symbol's current-fund-rate row."""
+    if schedule is None:
+        symbol = ticker.get("symbol")
+        raise InvalidEventError(Reason.MISSING_FIELD, f"{symbol} in current-fund-rate")
+    return ContextFields(
+        index_price=fields.number(ticker, "indexPrice"),
+        funding_rate=fields.number(ticker, "fundingRate"),
+        next_funding_ms=fields.timestamp_ms(schedule, "nextUpdate"),
+        funding_interval_s=fields.number(schedule, "fundingRateInterval") * SECONDS_PER_HOUR,
     )
 
 
@@ -72,6 +94,10 @@ class BitgetVenue(VenueAdapter):
     # (https://www.bitget.com/api-doc/uta/websocket/public/Liquidation-Channel, field `side`).
     SIDES: ClassVar[dict[str, Side]] = {"buy": "long", "sell": "short"}
     HISTORY: ClassVar[HistoryLimits | None] = None  # Bitget has no open-interest history
+    # No predicted rate: Bitget states only the current period's (see the module docstring).
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {"index_price", "funding_rate", "next_funding_ms", "funding_interval_s"}
+    )
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -156,13 +182,22 @@ class BitgetVenue(VenueAdapter):
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[OpenInterestItem]:
-        """One ``GET /api/v2/mix/market/tickers`` for every USDT-M contract (Bitget: 20
-        requests / s per IP on it; the default 1 s poll floor uses 5 % of it)."""
+        """``GET /api/v2/mix/market/tickers`` and ``GET /api/v2/mix/market/current-fund-rate``,
+        each for every USDT-M contract (Bitget: 20 requests / s per IP on each; the default 1 s
+        poll floor uses 5 % of each)."""
         tickers = getattr(exchange, "publicMixGetV2MixMarketTickers")  # noqa: B009 - implicit API
+        funding = getattr(exchange, "publicMixGetV2MixMarketCurrentFundRate")  # noqa: B009
         response = await tickers({"productType": PRODUCT_TYPE})
         rows = response.get("data") if isinstance(response, dict) else None
         if not isinstance(rows, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"tickers={response!r:.50}")]
+        rates = await funding({"productType": PRODUCT_TYPE})
+        listed = rates.get("data") if isinstance(rates, dict) else None
+        schedule = {
+            str(row.get("symbol")): row
+            for row in (listed if isinstance(listed, list) else ())
+            if isinstance(row, dict)
+        }
         markets = exchange.markets or {}
         by_id = {
             str(m.get("id")): m
@@ -175,8 +210,10 @@ class BitgetVenue(VenueAdapter):
             if not isinstance(row, dict):
                 items.append(InvalidEventError(Reason.WRONG_TYPE, f"ticker {row!r:.50}"))
                 continue
-            market = by_id.get(str(row.get("symbol")))
+            market_id = str(row.get("symbol"))
+            market = by_id.get(market_id)
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue  # a contract we do not watch (or one listed since load_markets)
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, row)))
+            context = partial(_context_fields, row, schedule.get(market_id))
+            items.append(RawOpenInterest(market, partial(_open_interest_fields, row), context))
         return items

@@ -28,18 +28,27 @@ Open interest (contracts) and mark price of every instrument come from one
 ``/api/v1/instrument/active`` call (which also serves the markets). The REST budget is 30
 requests a minute unauthenticated (https://blog.bitmex.com/api_announcement/
 updates-to-rate-limits/); we take half. BitMEX serves no open-interest history: no backfill.
+
+The same call, with five more columns, gives the market context
+(https://support.bitmex.com/hc/en-gb/articles/6206354894365--instrument-Field-Definitions):
+``fundingRate`` (the rate paid at ``fundingTimestamp``, the next funding time),
+``indicativeFundingRate`` ("indicative funding rate for the next ... period"),
+``fundingInterval`` ("the time between two consecutive fundings", written as a time after
+2000-01-01T00:00Z: ``2000-01-01T08:00:00.000Z`` is 8 hours) and ``indicativeSettlePrice``
+("the price of the index associated with the instrument", e.g. .BXBT for XBTUSD).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -59,8 +68,21 @@ if TYPE_CHECKING:
 
 TABLE: Final = "liquidation"
 INSTRUMENTS_PATH: Final = "/api/v1/instrument/active"
-# What the open-interest poll reads of each instrument (BitMEX always adds the keys).
-POLL_COLUMNS: Final = ("symbol", "openInterest", "markPrice", "timestamp")
+# What the open-interest poll reads of each instrument (BitMEX always adds the keys): open
+# interest and mark price, then funding and the index price.
+POLL_COLUMNS: Final = (
+    "symbol",
+    "openInterest",
+    "markPrice",
+    "timestamp",
+    "fundingRate",
+    "indicativeFundingRate",
+    "fundingTimestamp",
+    "fundingInterval",
+    "indicativeSettlePrice",
+)
+# ``fundingInterval`` is a duration written as this moment plus the duration.
+INTERVAL_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 # Perpetual contracts (``typ``); FFWCSF, the FX perpetuals, are quoted in currencies, not USD.
 PERPETUAL: Final = "FFWCSX"
 # BitMEX's currency codes: XBT (and its satoshi unit XBt) is BTC, USDt is USDT's micro unit.
@@ -118,15 +140,41 @@ def _market(row: Mapping[str, Any]) -> Market | None:
     }
 
 
-def _timestamp_ms(row: Mapping[str, Any]) -> int | None:
-    """The instrument's ISO time, e.g. ``2022-01-14T17:49:55.000Z``; None when absent."""
-    value = row.get("timestamp")
-    if value is None:
-        return None
+def _moment(row: Mapping[str, Any], key: str) -> datetime:
+    """One of the instrument's ISO times, e.g. ``2022-01-14T17:49:55.000Z``."""
+    value = row.get(key)
+    if value is None or value == "":
+        raise InvalidEventError(Reason.MISSING_FIELD, key)
     try:
-        return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
-        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"timestamp={value!r:.50}") from None
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r:.50}") from None
+    if moment.tzinfo is None:
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r:.50} has no zone")
+    return moment
+
+
+def _timestamp_ms(row: Mapping[str, Any]) -> int | None:
+    """The instrument's time; None when absent."""
+    if row.get("timestamp") is None:
+        return None
+    return round(_moment(row, "timestamp").timestamp() * 1000)
+
+
+def funding_interval_s(row: Mapping[str, Any]) -> float:
+    """``fundingInterval`` in seconds: its time after 2000-01-01T00:00Z."""
+    return (_moment(row, "fundingInterval") - INTERVAL_EPOCH).total_seconds()
+
+
+def _context_fields(row: Mapping[str, Any]) -> ContextFields:
+    """Funding of the current and the next period, when and how often, and the index price."""
+    return ContextFields(
+        index_price=fields.number(row, "indicativeSettlePrice"),
+        funding_rate=fields.number(row, "fundingRate"),
+        predicted_funding_rate=fields.number(row, "indicativeFundingRate"),
+        next_funding_ms=round(_moment(row, "fundingTimestamp").timestamp() * 1000),
+        funding_interval_s=funding_interval_s(row),
+    )
 
 
 def _open_interest_fields(row: Mapping[str, Any], market: Market) -> OpenInterestFields:
@@ -160,6 +208,15 @@ class BitmexVenue(VenueAdapter):
     SIDES: ClassVar[dict[str, Side]] = {"Buy": "short", "Sell": "long"}
     # A bare coin: BTC is XBTUSD, BitMEX's main market (inverse); other coins the USDT one.
     MAIN_MARKETS: ClassVar[dict[str, str]] = {"BTC": "BTC/USD:BTC"}
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {
+            "index_price",
+            "funding_rate",
+            "predicted_funding_rate",
+            "next_funding_ms",
+            "funding_interval_s",
+        }
+    )
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -236,6 +293,7 @@ class BitmexVenue(VenueAdapter):
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[OpenInterestItem]:
+        """Open interest, mark price, funding and index price of every instrument: one call."""
         get_json = getattr(exchange, "get_json")  # noqa: B009 - the RestExchange's own call
         rows = await get_json(INSTRUMENTS_PATH, {"columns": json.dumps(list(POLL_COLUMNS))})
         wanted = set(symbols) if symbols is not None else None
@@ -248,7 +306,8 @@ class BitmexVenue(VenueAdapter):
             market = by_id.get(row.get("symbol"))
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, row, market)))
+            read = partial(_open_interest_fields, row, market)
+            items.append(RawOpenInterest(market, read, partial(_context_fields, row)))
         return items
 
     def min_poll_interval(self, symbol_count: int) -> float:

@@ -5,6 +5,15 @@ side of the POSITION (Buy means a long was liquidated, the opposite of Binance a
 in coins and ``p`` is the bankruptcy price. ccxt has no multi-symbol watch here: one watch and
 one subscription per symbol. Open interest and mark price of every symbol come from one
 ``/v5/market/tickers`` call.
+
+The same tickers row gives the market context (https://bybit-exchange.github.io/docs/v5/market/
+tickers): ``indexPrice``, ``fundingRate`` (the rate of the running interval, settled at
+``nextFundingTime``, ms) and ``fundingIntervalHour`` (added 2025-10-23; where a row lacks it, the
+interval is instruments-info's ``fundingInterval`` in minutes, from ccxt's market ``info``,
+https://bybit-exchange.github.io/docs/v5/market/instrument). Bybit publishes no predicted rate
+beyond the running one. The long/short ratio of accounts is ``/v5/market/account-ratio``
+(https://bybit-exchange.github.io/docs/v5/market/long-short-ratio), one request per market:
+``buyRatio`` / ``sellRatio``, the shares of holders net long and net short.
 """
 
 from __future__ import annotations
@@ -12,23 +21,28 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import ccxt
+
 from exporter.collectors import fields
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
     OpenInterestItem,
+    PositioningItem,
+    RawLongShort,
     RawOpenInterest,
     VenueAdapter,
 )
-from exporter.events import InvalidEventError, Reason, Side
+from exporter.events import InvalidEventError, PositioningSource, Reason, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.venues import Venue
 
 # Per topic: the market id field of an entry, and whether `data` is a list of entries
@@ -45,6 +59,53 @@ TOPICS_PER_REQUEST = 10
 
 # The answer to the app-level {"op": "ping"} keepalive carries op "ping" (or "pong").
 KEEPALIVE_OPS = ("ping", "pong")
+
+# Bybit allows 600 requests / 5 s per IP (https://bybit-exchange.github.io/docs/v5/rate-limit/
+# rate-limit); ccxt spaces its market-data calls (cost 5 at 20 ms) 100 ms apart: 10 a second, a
+# sixth of half the budget. A request per market therefore takes this long, whatever the budget.
+MARKET_REQUEST_SECONDS = 0.1
+
+# The account-ratio period asked for (the `period` label says "5m").
+RATIO_PERIOD = "5min"
+
+
+def ticker_context(info: Mapping[str, Any], market: Market) -> ContextFields:
+    """Index price, funding rate and next funding time of a tickers row; its funding interval
+    from ``fundingIntervalHour`` (whole hours), else from the market's instruments-info row
+    (``fundingInterval``, minutes), which ccxt loaded with the markets. A row with an empty
+    ``fundingRate`` (a dated future) has its index price only."""
+    index_price = fields.number(info, "indexPrice")
+    rate = fields.optional_number(info, "fundingRate")
+    if rate is None:  # a dated future (``symbols: all`` lists them) pays no funding
+        return ContextFields(index_price=index_price)
+    hours = info.get("fundingIntervalHour")
+    interval_s = (
+        fields.number(info, "fundingIntervalHour") * 3600.0
+        if hours is not None and hours != ""
+        else fields.number(market.get("info") or {}, "fundingInterval") * 60.0
+    )
+    return ContextFields(
+        index_price=index_price,
+        funding_rate=rate,
+        next_funding_ms=fields.timestamp_ms(info, "nextFundingTime"),
+        funding_interval_s=interval_s,
+    )
+
+
+def account_ratio(response: object) -> tuple[float, int]:
+    """The newest row (rows come newest first) of an account-ratio answer: holders net long /
+    holders net short, at its ``timestamp``."""
+    result = response.get("result") if isinstance(response, dict) else None
+    rows = result.get("list") if isinstance(result, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise InvalidEventError(Reason.MISSING_FIELD, f"no account-ratio row: {response!r:.50}")
+    row = rows[0]
+    if not isinstance(row, dict):
+        raise InvalidEventError(Reason.WRONG_TYPE, f"row={row!r:.50}")
+    short = fields.number(row, "sellRatio")
+    if not short > 0:
+        raise InvalidEventError(Reason.NOT_POSITIVE, f"sellRatio={short!r}")
+    return fields.number(row, "buyRatio") / short, fields.timestamp_ms(row, "timestamp")
 
 
 class BybitVenue(VenueAdapter):
@@ -79,6 +140,13 @@ class BybitVenue(VenueAdapter):
     HISTORY: ClassVar[HistoryLimits | None] = HistoryLimits(
         open_interest_rows=200, candle_rows=1000
     )
+    # All from the tickers row the open interest comes from (see the module docstring); no
+    # predicted rate: `fundingRate` is the running interval's, and Bybit gives none beyond it.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {"index_price", "funding_rate", "next_funding_ms", "funding_interval_s"}
+    )
+    # Bybit's one ratio: all accounts (no top-trader ratios).
+    POSITIONING: ClassVar[tuple[PositioningSource, ...]] = ("accounts",)
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -171,5 +239,40 @@ class BybitVenue(VenueAdapter):
             if market is None or (wanted is not None and symbol not in wanted):
                 continue
             info = ticker.get("info") or {}
-            items.append(RawOpenInterest(market, partial(self.ticker_open_interest, info)))
+            items.append(
+                RawOpenInterest(
+                    market,
+                    partial(self.ticker_open_interest, info),
+                    partial(ticker_context, info, market),
+                )
+            )
         return items
+
+    async def read_positioning(
+        self, exchange: CcxtExchange, symbols: Sequence[str]
+    ) -> list[PositioningItem]:
+        """The newest 5-minute row of ``/v5/market/account-ratio?category=<CATEGORY>``, a
+        request per market."""
+        call = getattr(exchange, "publicGetV5MarketAccountRatio")  # noqa: B009 - ccxt's implicit API
+        markets = exchange.markets or {}
+        items: list[PositioningItem] = []
+        for symbol in symbols:
+            market = markets[symbol]
+            params = {
+                "category": self.CATEGORY,
+                "symbol": market["id"],
+                "period": RATIO_PERIOD,
+                "limit": 1,
+            }
+            try:
+                response = await call(params)
+            except (ccxt.BadSymbol, ccxt.BadRequest):
+                # One market Bybit keeps no ratio of must not stop the poll of all the others.
+                items.append(InvalidEventError(Reason.UNKNOWN_SYMBOL, symbol))
+                continue
+            items.append(RawLongShort(market, "accounts", partial(account_ratio, response)))
+        return items
+
+    def min_positioning_interval(self, symbol_count: int) -> float:
+        """A request per market, paced by ccxt (``MARKET_REQUEST_SECONDS``)."""
+        return symbol_count * MARKET_REQUEST_SECONDS

@@ -11,6 +11,13 @@ Two older topics are read as well, since the only recorded inverse frames are th
 retired v5 ``liquidation.<ID>`` (``side``, ``size``, ``updatedTime``) and its v2 form (``side``,
 ``qty``, ``time``).
 
+Funding, index price and the accounts' long/short ratio are read as on linear (``BybitVenue``)
+with ``category=inverse``: the tickers row carries ``indexPrice``, ``fundingRate``,
+``nextFundingTime`` and ``fundingIntervalHour`` (the docs' example is the inverse BTCUSD row,
+https://bybit-exchange.github.io/docs/v5/market/tickers), and ``/v5/market/account-ratio`` takes
+``inverse`` ("Product type. linear (USDT Contract), inverse",
+https://bybit-exchange.github.io/docs/v5/market/long-short-ratio).
+
 ccxt 4.5.90 takes an inverse market's ``contractSize`` from ``lotSizeFilter.minOrderQty`` (1 on
 every inverse market Bybit lists today); a market with a larger minimum would be mis-sized.
 """

@@ -17,6 +17,7 @@ from exporter.collectors.intake import FrameIntake
 from exporter.collectors.native_stream import NativeTransport
 from exporter.collectors.observer import StreamObserver
 from exporter.collectors.poll import OpenInterestPoll
+from exporter.collectors.positioning import PositioningPoll
 from exporter.collectors.ratelimitedlog import RateLimitedLog
 from exporter.collectors.rest_exchange import RestExchange
 from exporter.collectors.retry import Retry
@@ -176,16 +177,38 @@ class Collector:
             sleep=self._sleep,
             request_timeout=self._request_timeout,
         )
+        positioning = self._positioning_poll(exchange, retry)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(stream.run())
                 group.create_task(poll.run())
                 group.create_task(backfill.run())
+                if positioning is not None:
+                    group.create_task(positioning.run())
         finally:
-            self.health.mark_down(self.name, Stream.LIQUIDATIONS)
-            self.health.mark_down(self.name, Stream.OPEN_INTEREST)
+            for stream_name in Stream:
+                self.health.mark_down(self.name, stream_name)
             await transport.close()
             await exchange.close()
+
+    def _positioning_poll(self, exchange: CcxtExchange, retry: Retry) -> PositioningPoll | None:
+        """The long/short-ratio poll, if the venue publishes ratios and it is not turned off."""
+        interval = self.config.positioning_interval_seconds
+        if not self.venue.POSITIONING or interval == 0:
+            return None
+        return PositioningPoll(
+            self.venue,
+            exchange,
+            self.sink,
+            interval=interval,
+            resolve_symbols=self.resolve_symbols,
+            health=self.health,
+            retry=retry,
+            warn=self._warn,
+            clock=self._clock,
+            sleep=self._sleep,
+            request_timeout=self._request_timeout,
+        )
 
     def resolve_symbols(self, exchange: CcxtExchange) -> list[str] | None:
         """Configured symbols that the exchange lists (None: all); unknown ones are skipped.

@@ -22,6 +22,18 @@ Open interest and mark price: one ``public/get_book_summary_by_currency`` per se
 currency watched (BTC, ETH, USDC: at most 3 per poll). Deribit allows 20 non-matching-engine
 requests a second (burst 100) per account, public calls an unpublished rate per IP: the 1 s
 floor keeps a poll under 3 requests a second. There is no 5-minute open-interest history.
+
+Funding and index price come in the same rows, at no extra request
+(https://docs.deribit.com/api-reference/market-data/public-get_book_summary_by_currency):
+``current_funding`` and ``funding_8h`` ("perpetual only") and ``estimated_delivery_price``,
+which on a perpetual is the index (Deribit prints the same figure as ``index_price`` in a
+ticker). Deribit's funding has no payment times: it "is actually calculated and paid/received
+continuously", the rate being "expressed as an 8-hour interest rate" (Funding Specifications,
+https://support.deribit.com/hc/en-us/articles/31424939178397-Funding-Specifications). So the
+rate is ``current_funding``, the rate being paid now, per 8 h; ``funding_8h`` is what the
+last 8 hours paid (``interest_8h``, "the funding rate over the trailing eight hours", of
+``public/get_funding_rate_history``), a past figure. The interval is the 8 h the rate is
+stated per (what annualising it needs); there is no next funding time nor any prediction.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -65,6 +78,9 @@ KEEPALIVE: Final = '{"jsonrpc":"2.0","id":0,"method":"public/test","params":{}}'
 # Deribit lists inverse (USD-margined in the coin) perpetuals for these coins only; every
 # other coin's perpetual is linear, settled in USDC.
 INVERSE_COINS: Final = frozenset({"BTC", "ETH"})
+# The period Deribit states every funding rate per (its funding itself is continuous): a venue
+# rule, in no response.
+FUNDING_PERIOD_S: Final = 8 * 3600.0
 
 
 def is_inverse(instrument: str) -> bool:
@@ -125,6 +141,15 @@ def _open_interest_fields(row: Mapping[str, Any], *, inverse: bool) -> OpenInter
     return open_interest / mark, open_interest, mark, when
 
 
+def _context_fields(row: Mapping[str, Any]) -> ContextFields:
+    """The index and the funding rate being paid now, per 8 h (see the module docstring)."""
+    return ContextFields(
+        index_price=fields.number(row, "estimated_delivery_price"),
+        funding_rate=fields.number(row, "current_funding"),
+        funding_interval_s=FUNDING_PERIOD_S,
+    )
+
+
 class DeribitVenue(VenueAdapter):
     name: ClassVar[Venue] = "deribit"
     ccxt_class: ClassVar[str | None] = "deribit"
@@ -147,6 +172,11 @@ class DeribitVenue(VenueAdapter):
         "T": {"sell": "long", "buy": "short"},
         "M": {"buy": "long", "sell": "short"},
     }
+    # The book summary's index and current funding; funding is continuous, stated per 8 h.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {"index_price", "funding_rate", "funding_interval_s"}
+    )
+    FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_PERIOD_S
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -290,5 +320,5 @@ def _readings(response: object, by_id: Mapping[str, Market]) -> list[OpenInteres
             items.append(InvalidEventError(Reason.MISSING_FIELD, f"no book summary of {market_id}"))
             continue
         read = partial(_open_interest_fields, row, inverse=bool(market.get("inverse")))
-        items.append(RawOpenInterest(market, read))
+        items.append(RawOpenInterest(market, read, partial(_context_fields, row)))
     return items

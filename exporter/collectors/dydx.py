@@ -19,18 +19,32 @@ Open interest (base coin) and oracle price of every market: one ``/v4/perpetualM
 per poll, against the indexer's 100 requests per 10 s per IP. The 5-minute candles carry
 ``startingOpenInterest``, but ccxt's ``fetch_ohlcv`` drops it and ccxt has no open-interest
 history for dYdX: no backfill (``HISTORY`` None).
+
+Funding comes in the same listing, at no extra request (``nextFundingRate``,
+https://docs.dydx.xyz/types/perpetual_market; https://docs.dydx.xyz/indexer-client/http):
+the indexer's estimate of the rate the coming funding tick pays, the average of the hour's
+premium samples, each turned to a rate per hour, plus the market's default hourly rate
+(v4-chain indexer: ender/src/handlers/funding-handler.ts ``funding8HourValuePpmTo1HourRate``,
+packages/redis/src/caches/next-funding-cache.ts). Funding is paid every hour on the hour (the
+chain's ``funding-tick`` epoch: ``duration`` 3600 s, ``next_tick`` 0, in the genesis
+``epochs``), a rule that is in no response: the next funding time is the next whole hour of
+the indexer's clock (the answer's ``Date`` header; none without one). No prediction beyond
+it is published. The oracle price, the only price dYdX has, is already the mark price
+(positions are marked at it): it is not repeated as an index price, whose basis to the mark
+would be zero by construction.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -49,28 +63,11 @@ if TYPE_CHECKING:
 
 TRADES_CHANNEL: Final = "v4_trades"
 LIQUIDATED: Final = "LIQUIDATED"
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND: Final = timedelta(milliseconds=1)
 # Frames that are neither data nor an answer to a subscription: the greeting on connect, the
 # answer to an unsubscribe or to an application-level ping.
 CONTROL_TYPES: Final = frozenset({"connected", "unsubscribed", "pong"})
-
-
-def iso_ms(info: Mapping[str, Any], key: str) -> int:
-    """Milliseconds since the epoch of an ISO-8601 time (``2024-08-04T07:34:50.628Z``), in
-    integer arithmetic (a float product would truncate 628 to 627)."""
-    value = info.get(key)
-    if value is None or value == "":
-        raise InvalidEventError(Reason.MISSING_FIELD, key)
-    if not isinstance(value, str):
-        raise InvalidEventError(Reason.WRONG_TYPE, f"{key}={value!r:.50}")
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r:.50}") from None
-    if when.tzinfo is None:
-        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"{key}={value!r:.50} has no zone")
-    return (when - EPOCH) // MILLISECOND
+# Funding is paid at every whole hour (see the module docstring).
+FUNDING_INTERVAL_MS: Final = 3_600_000
 
 
 def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
@@ -82,6 +79,36 @@ def _open_interest_fields(info: Mapping[str, Any]) -> OpenInterestFields:
         fields.number(info, "oraclePrice"),
         None,
     )
+
+
+def _context_fields(info: Mapping[str, Any], now_ms: int | None) -> ContextFields:
+    """``nextFundingRate``: the rate per hour the coming tick pays, at the next whole hour
+    after ``now_ms`` (the indexer's time; None: no next funding time)."""
+    return ContextFields(
+        funding_rate=fields.number(info, "nextFundingRate"),
+        next_funding_ms=None
+        if now_ms is None
+        else (now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
+        funding_interval_s=FUNDING_INTERVAL_MS / 1000,
+    )
+
+
+def _response_time_ms(headers: Mapping[str, str] | None) -> int | None:
+    """The time of an answer by its ``Date`` header (RFC 9110: "the date and time at which
+    the message was originated", to the second); None without a readable one."""
+    value = next(
+        (v for k, v in (headers or {}).items() if k.lower() == "date" and isinstance(v, str)),
+        None,
+    )
+    if value is None:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return (when - fields.EPOCH) // fields.MILLISECOND
 
 
 def _trade_items(trade: object, market_id: str) -> list[FrameItem]:
@@ -114,6 +141,11 @@ class DydxVenue(VenueAdapter):
     # postgres/src/types/trade-types.ts; https://docs.dydx.xyz/indexer-client/websockets).
     # The forced order closes the position: SELL means a long was liquidated.
     SIDES: ClassVar[dict[str, Side]] = {"SELL": "long", "BUY": "short"}
+    # The listing's funding rate, and the hourly schedule it is paid on.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {"funding_rate", "next_funding_ms", "funding_interval_s"}
+    )
+    FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_INTERVAL_MS / 1000
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -180,7 +212,7 @@ class DydxVenue(VenueAdapter):
             side=fields.lookup(entry, "side", self.SIDES, Reason.INVALID_SIDE),
             price=fields.number(entry, "price"),
             amount=fields.number(entry, "size"),
-            timestamp_ms=iso_ms(entry, "createdAt"),
+            timestamp_ms=fields.iso_ms(entry, "createdAt"),
             entry_id=fields.entry_id(entry, "id"),
         )
 
@@ -208,6 +240,7 @@ class DydxVenue(VenueAdapter):
         """Every market's reading from one ``/v4/perpetualMarkets`` listing."""
         api: Any = exchange  # ccxt's implicit endpoint methods are not in CcxtExchange
         response = await api.indexerGetPerpetualMarkets()
+        now_ms = _response_time_ms(exchange.last_response_headers)
         listing = response.get("markets") if isinstance(response, dict) else None
         markets = exchange.markets or {}
         wanted = list(symbols) if symbols is not None else self.every_market(exchange)
@@ -220,7 +253,13 @@ class DydxVenue(VenueAdapter):
             if not isinstance(info, dict):
                 items.append(InvalidEventError(Reason.MISSING_FIELD, f"no listing of {symbol}"))
                 continue
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, info)))
+            items.append(
+                RawOpenInterest(
+                    market,
+                    partial(_open_interest_fields, info),
+                    partial(_context_fields, info, now_ms),
+                )
+            )
         return items
 
 

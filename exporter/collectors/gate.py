@@ -12,7 +12,13 @@ Both shapes are read (see ``entry_time_ms``); since the change the feed is compl
 
 Open interest (``total_size``, contracts) and mark price of every contract come from one
 ``/futures/usdt/tickers`` call, which ccxt does not read as open interest (gate has no
-``fetchOpenInterest``): we call it through ccxt's implicit API.
+``fetchOpenInterest``): we call it through ccxt's implicit API. The same tickers carry the
+funding rate, the indicative rate of the next period (``funding_rate_indicative``) and the index
+price; when funding is applied next (``funding_next_apply``, seconds) and how often
+(``funding_interval``, seconds) only the contract list says, so each poll also asks
+``/futures/usdt/contracts``, again every contract in one call (Gate APIv4,
+https://www.gate.com/docs/developers/apiv4/en/: ``GET /futures/{settle}/tickers``, model
+``FuturesTicker``; ``GET /futures/{settle}/contracts``, model ``Contract``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from exporter.collectors.intake import (
     markets_by_id,
 )
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -80,6 +87,23 @@ def _open_interest_fields(row: Mapping[str, Any], market: Market) -> OpenInteres
     return (fields.number(row, "total_size") * size, None, fields.number(row, "mark_price"), None)
 
 
+def _context_fields(ticker: Mapping[str, Any], contract: Mapping[str, Any] | None) -> ContextFields:
+    """Rates and index price from the ticker, the funding schedule from the contract (times in
+    seconds). Both rates are fractions per ``funding_interval``."""
+    if contract is None:
+        raise InvalidEventError(Reason.MISSING_FIELD, f"{ticker.get('contract')} in contracts")
+    next_apply = fields.number(contract, "funding_next_apply")
+    if not math.isfinite(next_apply):
+        raise InvalidEventError(Reason.BAD_TIMESTAMP, f"funding_next_apply={next_apply!r}")
+    return ContextFields(
+        index_price=fields.number(ticker, "index_price"),
+        funding_rate=fields.number(ticker, "funding_rate"),
+        predicted_funding_rate=fields.number(ticker, "funding_rate_indicative"),
+        next_funding_ms=round(next_apply * 1000),
+        funding_interval_s=fields.number(contract, "funding_interval"),
+    )
+
+
 class GateVenue(VenueAdapter):
     name: ClassVar[Venue] = "gate"
     ccxt_class: ClassVar[str | None] = "gate"
@@ -103,6 +127,15 @@ class GateVenue(VenueAdapter):
         open_interest_budget=(100, 10.0),
         candle_budget=(100, 10.0),
         open_interest_in_contracts=True,
+    )
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {
+            "index_price",
+            "funding_rate",
+            "predicted_funding_rate",
+            "next_funding_ms",
+            "funding_interval_s",
+        }
     )
 
     @classmethod
@@ -189,12 +222,20 @@ class GateVenue(VenueAdapter):
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[OpenInterestItem]:
-        """One ``GET /futures/usdt/tickers`` for every contract (Gate: 200 requests / 10 s per
-        public endpoint; the default 1 s poll floor uses 5 % of it)."""
+        """``GET /futures/usdt/tickers`` and ``GET /futures/usdt/contracts``, each for every
+        contract (Gate: 200 requests / 10 s per public endpoint; the default 1 s poll floor uses
+        5 % of each)."""
         tickers = getattr(exchange, "publicFuturesGetSettleTickers")  # noqa: B009 - implicit API
+        contracts = getattr(exchange, "publicFuturesGetSettleContracts")  # noqa: B009
         rows = await tickers({"settle": SETTLE})
         if not isinstance(rows, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"tickers={rows!r:.50}")]
+        listed = await contracts({"settle": SETTLE})
+        schedule = {
+            str(row.get("name")): row
+            for row in (listed if isinstance(listed, list) else ())
+            if isinstance(row, dict)
+        }
         by_id = markets_by_id(exchange.markets or {})
         wanted = set(symbols) if symbols is not None else None
         items: list[OpenInterestItem] = []
@@ -205,5 +246,8 @@ class GateVenue(VenueAdapter):
             market = by_id.get(str(row.get("contract")))
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue  # a contract we do not watch (or one listed since load_markets)
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, row, market)))
+            context = partial(_context_fields, row, schedule.get(market["id"]))
+            items.append(
+                RawOpenInterest(market, partial(_open_interest_fields, row, market), context)
+            )
         return items

@@ -14,6 +14,22 @@ WebSocket ping every 30 s whatever the traffic (``ping_always``). Open interest 
 of every contract come from one ``/derivatives/api/v3/tickers`` call. ccxt has no
 open-interest history for Kraken Futures:
 no backfill.
+
+Funding and index price come in the same tickers (https://docs.kraken.com/api/docs/
+futures-api/trading/get-tickers): ``indexPrice``, ``fundingRate`` ("the current absolute
+funding rate") and ``fundingRatePrediction`` ("the estimated next funding rate"). Perpetuals
+roll "every 1 hour at the end of the hour"; the rate of an hour is set over the hour before
+("Rate-setting Calculation Window"), so ``fundingRate`` is this hour's, settled at the next
+whole hour, and the prediction the next hour's (Kraken's Inverse and Linear Perpetual
+Contract Specifications, https://support.kraken.com/hc/en-us/articles/360022835911 and
+/4844359082772). An absolute rate is per contract per hour in the contract's settlement
+currency: USD per one-coin ``PF_`` contract, the coin per one-USD ``PI_`` contract (in the
+documentation's example of ``/historical-funding-rates``, of June 2022, ``relativeFundingRate``
+/ ``fundingRate`` is 20,712: the BTC price then). The fraction is therefore absolute / index
+on ``PF_``, absolute x index on ``PI_``, at the ticker's index price (ccxt divides by the mark
+price on both); the hour's rate was converted at the index of its start, so this is off by
+the hour's price move at most. The hourly schedule is in no response: the next funding time
+is the next whole hour of the answer's ``serverTime``.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
@@ -52,6 +69,8 @@ REJECT_EVENTS: Final = frozenset({"error", "alert", "subscribed_failed"})
 CONTROL_EVENTS: Final = frozenset({"info", "unsubscribed", "unsubscribed_failed"})
 # Past trades sent on subscribing, and the heartbeat feed's beats.
 CONTROL_FEEDS: Final = frozenset({"trade_snapshot", "heartbeat"})
+# Perpetuals pay funding at the end of every hour (see the module docstring).
+FUNDING_INTERVAL_MS: Final = 3_600_000
 
 
 def _open_interest_fields(info: Mapping[str, Any], market: Market) -> OpenInterestFields:
@@ -66,6 +85,27 @@ def _open_interest_fields(info: Mapping[str, Any], market: Market) -> OpenIntere
         usd = contracts * size
         return (usd / mark, usd, mark, None)
     return (contracts * size, None, mark, None)
+
+
+def _context_fields(
+    info: Mapping[str, Any], market: Market, answer: Mapping[str, Any]
+) -> ContextFields:
+    """The index price and this hour's and the next hour's rates as fractions: absolute
+    rates / index on linear contracts, x index on inverse ones; paid at the next whole hour
+    after the answer's ``serverTime``."""
+    now_ms = fields.iso_ms(answer, "serverTime")
+    index = fields.number(info, "indexPrice")
+    if index <= 0:
+        raise InvalidEventError(Reason.NOT_POSITIVE, f"indexPrice={index!r}")
+    scale = index if market.get("inverse") else 1 / index
+    predicted = fields.optional_number(info, "fundingRatePrediction")
+    return ContextFields(
+        index_price=index,
+        funding_rate=fields.number(info, "fundingRate") * scale,
+        predicted_funding_rate=None if predicted is None else predicted * scale,
+        next_funding_ms=(now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
+        funding_interval_s=FUNDING_INTERVAL_MS / 1000,
+    )
 
 
 class KrakenVenue(VenueAdapter):
@@ -93,6 +133,17 @@ class KrakenVenue(VenueAdapter):
     # way (src/mappers/cryptofacilities.ts: side as is, "sell = long position liquidated").
     SIDES: ClassVar[dict[str, Side]] = {"sell": "long", "buy": "short"}
     HISTORY: ClassVar[HistoryLimits | None] = None
+    # Every figure of the market context, from the tickers and the hourly schedule.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {
+            "index_price",
+            "funding_rate",
+            "predicted_funding_rate",
+            "next_funding_ms",
+            "funding_interval_s",
+        }
+    )
+    FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_INTERVAL_MS / 1000
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -167,16 +218,26 @@ class KrakenVenue(VenueAdapter):
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[OpenInterestItem]:
-        tickers = await exchange.fetch_tickers()
+        """Every watched perpetual's ticker of one ``/tickers`` answer; a ticker of no
+        loaded perpetual (an index, a dated future) is left out."""
+        api: Any = exchange  # ccxt's implicit endpoint methods are not in CcxtExchange
+        response = await api.publicGetTickers()
+        tickers = response.get("tickers") if isinstance(response, dict) else None
+        if not isinstance(tickers, list):
+            listed = list(symbols) if symbols is not None else self.every_market(exchange)
+            return [InvalidEventError(Reason.MALFORMED, f"tickers of {s}") for s in listed]
         wanted = set(symbols) if symbols is not None else None
-        markets = exchange.markets or {}
+        by_id = {m.get("id"): m for m in (exchange.markets or {}).values() if m.get("swap")}
         items: list[OpenInterestItem] = []
-        for symbol, ticker in tickers.items():
-            market = markets.get(symbol)
-            if market is None or not market.get("swap"):
-                continue  # indices, dated futures
-            if wanted is not None and symbol not in wanted:
+        for info in tickers:
+            market = by_id.get(info.get("symbol")) if isinstance(info, dict) else None
+            if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue
-            info = ticker.get("info") or {}
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, info, market)))
+            items.append(
+                RawOpenInterest(
+                    market,
+                    partial(_open_interest_fields, info, market),
+                    partial(_context_fields, info, market, response),
+                )
+            )
         return items

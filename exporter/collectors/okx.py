@@ -5,6 +5,25 @@ One ``liquidation-orders`` subscription covers every swap; we keep the configure
 ``bkPx`` is the bankruptcy price. ``posSide`` names the position; in net mode it is ``net`` and
 the order side tells (a forced sell closes a long). ccxt reads only the first of an entry's
 ``details``; we read them all.
+
+The open-interest poll reads, besides ``/public/open-interest`` and ``/public/mark-price`` (every
+swap in one call each), the market context in one call more and one per quote currency:
+``/api/v5/public/funding-rate?instId=ANY`` ("Get funding rate",
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-funding-rate: ``ANY`` returns every
+perpetual and X-Perps contract, 10 requests / 2 s) and ``/api/v5/market/index-tickers?quoteCcy=``
+("Get index tickers", https://www.okx.com/docs-v5/en/#public-data-rest-api-get-index-tickers:
+every index of one quote currency, 20 requests / 2 s), once per quote currency of the watched
+swaps' indexes (a swap's index is its ``uly``: ``BTC-USDT`` for ``BTC-USDT-SWAP``, ``BTC-USD``
+for the inverse ``BTC-USD-SWAP``). ``fundingRate`` is the rate settled at ``fundingTime`` (the
+next settlement) and the interval is ``nextFundingTime - fundingTime``, as the page says to
+read it (OKX moves some swaps from 8 h to 4, 2 or 1 h). No predicted rate: ``nextFundingRate``
+went with the ``next_period`` method ("no longer supported"; it is always "").
+
+Long/short ratios: the three "Trading Statistics" contract endpoints
+(https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-long-short-ratio and
+the two top-trader ones beside it), one request per swap and ratio, newest first as
+``[[ts, ratio]]``, 5 requests / 2 s each. Top traders are the 5 % of accounts with the largest
+open position value.
 """
 
 from __future__ import annotations
@@ -12,28 +31,61 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import ccxt
+
 from exporter.collectors import fields
 from exporter.collectors.history import HistoryLimits
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    ContextFields,
     FrameKind,
     NativeFeed,
     OpenInterestFields,
     OpenInterestItem,
+    PositioningItem,
+    RawLongShort,
     RawOpenInterest,
     VenueAdapter,
 )
-from exporter.events import InvalidEventError, Reason, Side
+from exporter.events import InvalidEventError, PositioningSource, Reason, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
-    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.venues import Venue
+
+    # An answer's ``data`` rows by ``instId``, or why its ``data`` is unreadable (raised by the
+    # context of each market that needs it, so that the open interest stands).
+    Rows = dict[str, Mapping[str, Any]] | InvalidEventError
 
 LIQUIDATION_CHANNEL = "liquidation-orders"
 # Events OKX pushes on its own: service notices and the connection-count report.
 INFORMATIONAL_EVENTS = ("notice", "channel-conn-count", "channel-conn-count-error", "login")
+# /public/funding-rate answers every swap (and X-Perps future) for this instId.
+EVERY_SWAP = "ANY"
+# The contract long/short ratio endpoints (ccxt's implicit methods) by source: net-long accounts
+# over net-short ones among all accounts and among top traders; top traders' long position size
+# over their short one.
+RATIO_CALLS: dict[PositioningSource, str] = {
+    "accounts": "publicGetRubikStatContractsLongShortAccountRatioContract",
+    "top_accounts": "publicGetRubikStatContractsLongShortAccountRatioContractTopTrader",
+    "top_positions": "publicGetRubikStatContractsLongShortPositionRatioContractTopTrader",
+}
+# Each ratio endpoint allows 5 requests / 2 s (the rule is per IP and instrument; we count all
+# three against one per-IP budget to be safe); half of it.
+RATIO_REQUESTS_PER_SECOND = 5 / 2.0 / 2
+
+
+def index_id(market: Market) -> str:
+    """The swap's index (``BTC-USDT`` for ``BTC-USDT-SWAP``): its underlying, "same as uly"."""
+    info = market.get("info") or {}
+    return str(info.get("uly") or info.get("instFamily") or f"{market['base']}-{market['quote']}")
+
+
+def index_quote(index: str) -> str:
+    """The ``quoteCcy`` that lists an index: ``USDT`` for ``BTC-USDT``."""
+    return index.rpartition("-")[2]
 
 
 def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> OpenInterestFields:
@@ -44,6 +96,53 @@ def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> O
         fields.number(mark, "markPx"),
         fields.timestamp_ms(info, "ts"),
     )
+
+
+def rows_by_id(response: object) -> Rows:
+    """The ``data`` rows of an OKX answer by ``instId``; rows without one are skipped (their
+    market then reads as missing)."""
+    data = response.get("data") if isinstance(response, dict) else None
+    if not isinstance(data, list):
+        return InvalidEventError(Reason.MALFORMED, f"data={data!r:.50}")
+    return {
+        r["instId"]: r for r in data if isinstance(r, dict) and isinstance(r.get("instId"), str)
+    }
+
+
+def _row(rows: Rows, inst_id: str, what: str) -> Mapping[str, Any]:
+    if isinstance(rows, InvalidEventError):
+        raise rows
+    row = rows.get(inst_id)
+    if row is None:
+        raise InvalidEventError(Reason.MISSING_FIELD, f"no {what} of {inst_id}")
+    return row
+
+
+def context_fields(funding_rows: Rows, index_rows: Rows, market: Market) -> ContextFields:
+    """One swap's row of ``/public/funding-rate`` and its index's of ``/market/index-tickers``:
+    ``fundingRate`` settles at ``fundingTime``, the interval is the step to ``nextFundingTime``
+    (a reversed pair reads as a non-positive interval and is rejected downstream)."""
+    funding = _row(funding_rows, str(market["id"]), "funding rate")
+    index = _row(index_rows, index_id(market), "index ticker")
+    funding_ms = fields.timestamp_ms(funding, "fundingTime")
+    return ContextFields(
+        index_price=fields.number(index, "idxPx"),
+        funding_rate=fields.number(funding, "fundingRate"),
+        next_funding_ms=funding_ms,
+        funding_interval_s=(fields.timestamp_ms(funding, "nextFundingTime") - funding_ms) / 1000,
+    )
+
+
+def long_short_row(response: object) -> tuple[float, int]:
+    """The newest (first) ``[ts, ratio]`` row of a ratio endpoint's ``data``."""
+    data = response.get("data") if isinstance(response, dict) else None
+    if not isinstance(data, list) or not data:
+        raise InvalidEventError(Reason.MISSING_FIELD, f"no ratio row: {data!r:.50}")
+    row = data[0]
+    if not isinstance(row, list) or len(row) < 2:
+        raise InvalidEventError(Reason.WRONG_TYPE, f"row={row!r:.50}")
+    named = {"ts": row[0], "ratio": row[1]}
+    return fields.number(named, "ratio"), fields.timestamp_ms(named, "ts")
 
 
 def _details(order: object) -> list[FrameItem]:
@@ -92,6 +191,14 @@ class OkxVenue(VenueAdapter):
         candle_budget=(10, 2.0),
         open_interest_coins="baseVolume",
     )
+    # Read with the open interest (module docstring); OKX predicts no next rate any more. A poll
+    # is one call each to open-interest (20 / 2 s), mark-price and funding-rate (10 / 2 s) and
+    # one index-tickers call (20 / 2 s, per IP) per quote currency, at most 3 (USDT, USD, USDC):
+    # at the shortest interval, 1 s, each endpoint stays within half its budget.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset(
+        {"index_price", "funding_rate", "next_funding_ms", "funding_interval_s"}
+    )
+    POSITIONING: ClassVar[tuple[PositioningSource, ...]] = tuple(RATIO_CALLS)
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -168,16 +275,51 @@ class OkxVenue(VenueAdapter):
     async def read_open_interest(
         self, exchange: CcxtExchange, symbols: Sequence[str] | None
     ) -> list[OpenInterestItem]:
+        """Open interest, mark price, funding (every swap in one call each) and the index
+        prices of the watched swaps' quote currencies (one call each)."""
         readings = await exchange.fetch_open_interests(None, {"instType": "SWAP"})
         marks = await exchange.fetch_mark_prices(None, {"instType": "SWAP"})
         wanted = set(symbols) if symbols is not None else None
         markets = exchange.markets or {}
+        watched = [
+            markets[symbol]
+            for symbol in readings
+            if symbol in markets and (wanted is None or symbol in wanted)
+        ]
+        api: Any = exchange  # ccxt's implicit endpoint methods are not in CcxtExchange
+        funding = rows_by_id(await api.publicGetPublicFundingRate({"instId": EVERY_SWAP}))
+        indexes: dict[str, Rows] = {}
+        for quote in sorted({index_quote(index_id(m)) for m in watched}):
+            indexes[quote] = rows_by_id(await api.publicGetMarketIndexTickers({"quoteCcy": quote}))
         items: list[OpenInterestItem] = []
-        for symbol, reading in readings.items():
-            market = markets.get(symbol)
-            if market is None or (wanted is not None and symbol not in wanted):
-                continue
-            info = reading.get("info") or {}
+        for market in watched:
+            symbol = market["symbol"]
+            info = readings[symbol].get("info") or {}
             mark = (marks.get(symbol) or {}).get("info") or {}
-            items.append(RawOpenInterest(market, partial(_open_interest_fields, info, mark)))
+            index_rows = indexes[index_quote(index_id(market))]
+            context = partial(context_fields, funding, index_rows, market)
+            items.append(
+                RawOpenInterest(market, partial(_open_interest_fields, info, mark), context)
+            )
         return items
+
+    async def read_positioning(
+        self, exchange: CcxtExchange, symbols: Sequence[str]
+    ) -> list[PositioningItem]:
+        """The newest 5-minute row of each ratio endpoint, a request per swap and ratio."""
+        markets = exchange.markets or {}
+        items: list[PositioningItem] = []
+        for symbol in symbols:
+            market = markets[symbol]
+            params = {"instId": market["id"], "period": self.POSITIONING_PERIOD, "limit": "1"}
+            for source, method in RATIO_CALLS.items():
+                try:
+                    response = await getattr(exchange, method)(params)
+                except ccxt.BadSymbol:  # 51001: OKX keeps no statistics of this swap
+                    items.append(InvalidEventError(Reason.UNKNOWN_SYMBOL, symbol))
+                    continue
+                items.append(RawLongShort(market, source, partial(long_short_row, response)))
+        return items
+
+    def min_positioning_interval(self, symbol_count: int) -> float:
+        return symbol_count * len(RATIO_CALLS) / RATIO_REQUESTS_PER_SECOND

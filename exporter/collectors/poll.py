@@ -1,13 +1,16 @@
-"""The open-interest poll of one venue: every interval, the venue's open interest and mark
-price of the watched markets, each reading validated on its own, within the REST budget."""
+"""A venue's REST polls: the loop they share (every interval one round, within the venue's
+budget, failures retried by ``Retry``), and the open-interest poll: the venue's open interest,
+mark price, funding and index price of the watched markets, each reading validated on its own.
+The long/short-ratio poll is ``positioning.PositioningPoll``."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from exporter.backoff import Backoff
-from exporter.events import InvalidEventError, OpenInterest
+from exporter.events import InvalidEventError, MarketContext, OpenInterest
 from exporter.health import Stream
 
 if TYPE_CHECKING:
@@ -20,8 +23,15 @@ if TYPE_CHECKING:
     from exporter.collectors.venue import OpenInterestItem, VenueAdapter
     from exporter.health import Health
 
+T = TypeVar("T")
 
-class OpenInterestPoll:
+
+class RestPoll(ABC):
+    """One REST poll of one venue: ``poll_once`` every ``interval`` (or the round's budgeted
+    time, if longer), marking ``STREAM`` up after each round and retrying failures."""
+
+    STREAM: ClassVar[Stream]
+
     def __init__(
         self,
         venue: VenueAdapter,
@@ -30,7 +40,6 @@ class OpenInterestPoll:
         *,
         interval: float,
         resolve_symbols: Callable[[CcxtExchange], list[str] | None],
-        first_poll: Callable[[Sequence[str] | None], None],
         health: Health,
         retry: Retry,
         warn: RateLimitedLog,
@@ -38,15 +47,12 @@ class OpenInterestPoll:
         sleep: Callable[[float], Awaitable[None]],
         request_timeout: float,
     ) -> None:
-        """``first_poll(symbols)`` runs once, before the first reading is recorded (the
-        backfill announces the markets whose history is coming)."""
         self._venue = venue
         self._name = venue.name
         self._exchange = exchange
         self._sink = sink
         self._interval = interval
         self._resolve_symbols = resolve_symbols
-        self._first_poll: Callable[[Sequence[str] | None], None] | None = first_poll
         self._health = health
         self._retry = retry
         self._warn = warn
@@ -60,31 +66,93 @@ class OpenInterestPoll:
         while True:
             try:
                 await exchange.load_markets()
-                symbols = self._resolve_symbols(exchange)
-                if self._first_poll is not None:
-                    self._first_poll(symbols)
-                    self._first_poll = None
-                count = len(symbols) if symbols is not None else len(exchange.markets or {})
-                budget = self._venue.min_poll_interval(count)
-                # Not asyncio.wait_for: on 3.11 it loses a cancellation that arrives as the
-                # call completes, and the loop then outlives its task group's shutdown. A poll
-                # of one request per market (Binance) takes its budgeted time, and longer
-                # while the backfill shares ccxt's throttle: allow four times that.
-                async with asyncio.timeout(self._request_timeout * 3 + budget * 4):
-                    items = await self._venue.read_open_interest(exchange, symbols)
-                for item in items:
-                    event = self._event(item)
-                    if event is not None:
-                        self._sink.record_open_interest(event)
-                self._health.message(self._name, Stream.OPEN_INTEREST, len(items))
-                self._health.mark_up(self._name, Stream.OPEN_INTEREST)
+                budget = await self.poll_once()
+                self._health.mark_up(self._name, self.STREAM)
                 backoff.reset()
                 await self._sleep(max(self._interval, budget))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted by Retry; the loop must live
                 headers = exchange.last_response_headers
-                await self._sleep(self._retry.failed(Stream.OPEN_INTEREST, exc, backoff, headers))
+                await self._sleep(self._retry.failed(self.STREAM, exc, backoff, headers))
+
+    @abstractmethod
+    async def poll_once(self) -> float:
+        """One round: read and record; returns the seconds the venue's budget needs for it."""
+
+    async def within(self, budget: float, call: Awaitable[T]) -> T:
+        """``call``, given three request timeouts plus four times the round's budgeted time (a
+        round of one request per market takes its budgeted time, and longer while the backfill
+        shares ccxt's throttle). Not asyncio.wait_for: on 3.11 it loses a cancellation that
+        arrives as the call completes, and the loop then outlives its task group's shutdown."""
+        async with asyncio.timeout(self._request_timeout * 3 + budget * 4):
+            return await call
+
+
+class OpenInterestPoll(RestPoll):
+    STREAM: ClassVar[Stream] = Stream.OPEN_INTEREST
+
+    def __init__(
+        self,
+        venue: VenueAdapter,
+        exchange: CcxtExchange,
+        sink: EventSink,
+        *,
+        first_poll: Callable[[Sequence[str] | None], None],
+        **options: Any,
+    ) -> None:
+        """``first_poll(symbols)`` runs once, before the first reading is recorded (the
+        backfill announces the markets whose history is coming)."""
+        super().__init__(venue, exchange, sink, **options)
+        self._first_poll: Callable[[Sequence[str] | None], None] | None = first_poll
+
+    async def poll_once(self) -> float:
+        exchange = self._exchange
+        symbols = self._resolve_symbols(exchange)
+        if self._first_poll is not None:
+            self._first_poll(symbols)
+            self._first_poll = None
+        count = len(symbols) if symbols is not None else len(exchange.markets or {})
+        budget = self._venue.min_poll_interval(count)
+        items = await self.within(budget, self._venue.read_open_interest(exchange, symbols))
+        for item in items:
+            event = self._event(item)
+            if event is not None:
+                self._sink.record_open_interest(event)
+                self._record_context(item, event)
+        self._health.message(self._name, Stream.OPEN_INTEREST, len(items))
+        return budget
+
+    def _record_context(self, item: OpenInterestItem, reading: OpenInterest) -> None:
+        """The market's funding and index price, where the venue's reading carries them; an
+        invalid one is counted and skipped (its open interest stands)."""
+        if isinstance(item, InvalidEventError) or item.context is None:
+            return
+        try:
+            fields = item.context()
+            event = MarketContext(
+                exchange=reading.exchange,
+                symbol=reading.symbol,
+                coin=reading.coin,
+                index_price=fields.index_price,
+                funding_rate=fields.funding_rate,
+                predicted_funding_rate=fields.predicted_funding_rate,
+                next_funding_ms=fields.next_funding_ms,
+                funding_interval_s=fields.funding_interval_s,
+                timestamp_ms=reading.timestamp_ms,
+                received_ms=reading.received_ms,
+            )
+        except InvalidEventError as exc:
+            self._health.invalid(self._name, Stream.OPEN_INTEREST, exc.reason)
+            self._warn.warning(
+                f"invalid-context:{exc.reason}",
+                "%s: skipped an invalid funding or index price of %s: %s",
+                self._name,
+                reading.symbol,
+                exc,
+            )
+            return
+        self._sink.record_market_context(event)
 
     def _event(self, item: OpenInterestItem) -> OpenInterest | None:
         """One validated reading; an invalid one is counted and None returned."""

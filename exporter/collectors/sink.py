@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from exporter.events import Liquidation, MarketHistory, OpenInterest
+    from exporter.events import (
+        Liquidation,
+        LongShortRatio,
+        MarketContext,
+        MarketHistory,
+        OpenInterest,
+    )
 
 
 class EventSink(Protocol):
     def record_liquidation(self, event: Liquidation) -> None: ...
 
     def record_open_interest(self, event: OpenInterest) -> None: ...
+
+    def record_market_context(self, event: MarketContext) -> None: ...
+
+    def record_long_short(self, event: LongShortRatio) -> None: ...
 
     def wants_history(self, coin: str) -> bool | None:
         """Whether the coin's history is wanted (False: skip it, no request spent; None: not

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from exporter.events import InvalidEventError
+from exporter.events import InvalidEventError, PositioningSource
 from exporter.venues import exchange_label
 
 if TYPE_CHECKING:
@@ -41,15 +41,44 @@ OpenInterestFields = tuple[float, float | None, float, int | None]
 
 
 @dataclass(frozen=True, slots=True)
+class ContextFields:
+    """Funding and index price as a venue's open-interest call (or one beside it) gives them;
+    None where it gives no such figure. Rates are fractions per funding interval."""
+
+    index_price: float | None = None
+    funding_rate: float | None = None
+    predicted_funding_rate: float | None = None
+    next_funding_ms: int | None = None
+    funding_interval_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RawOpenInterest:
-    """One market's open-interest reading, not yet read: ``read()`` raises InvalidEventError."""
+    """One market's open-interest reading, not yet read: ``read()`` raises InvalidEventError;
+    ``context()``, where the venue has one, reads its funding and index price (on its own: a bad
+    funding figure does not take the open interest with it)."""
 
     market: Market
     read: Callable[[], OpenInterestFields]
+    context: Callable[[], ContextFields] | None = None
 
 
 # What a venue's open-interest read yields per market: a reading, or why one is missing.
 OpenInterestItem = RawOpenInterest | InvalidEventError
+
+
+@dataclass(frozen=True, slots=True)
+class RawLongShort:
+    """One long/short ratio of one market, not yet read: ``read()`` gives (ratio, time ms) or
+    raises InvalidEventError."""
+
+    market: Market
+    source: PositioningSource
+    read: Callable[[], tuple[float, int]]
+
+
+# What a venue's positioning read yields: a ratio, or why one is missing.
+PositioningItem = RawLongShort | InvalidEventError
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,4 +230,30 @@ class VenueAdapter(ABC):
     def min_poll_interval(self, symbol_count: int) -> float:
         """The shortest poll interval that keeps within half the venue's REST budget."""
         del symbol_count  # venues that answer every market in one call have no per-symbol cost
+        return 1.0
+
+    # The ``ContextFields`` its open-interest readings carry (their ``context``): the market
+    # context the venue publishes in the calls the poll makes. Empty: none.
+    CONTEXT: ClassVar[frozenset[str]] = frozenset()
+    # A funding interval the venue keeps for every market and states nowhere on the wire
+    # (Deribit's continuous funding per 8 h, dYdX's and Kraken's hourly); None: read per market.
+    FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = None
+
+    # --- positioning (long/short ratios) ------------------------------------------------------
+
+    # The ratios the venue publishes (empty: none, and no positioning poll runs) and the
+    # statistics period asked for, as the ``period`` label shows it.
+    POSITIONING: ClassVar[tuple[PositioningSource, ...]] = ()
+    POSITIONING_PERIOD: ClassVar[str] = "5m"
+
+    async def read_positioning(
+        self, exchange: CcxtExchange, symbols: Sequence[str]
+    ) -> list[PositioningItem]:
+        """The latest ratio of each of ``POSITIONING`` for each of ``symbols``."""
+        del exchange, symbols
+        raise NotImplementedError(f"{self.name} publishes no long/short ratios")
+
+    def min_positioning_interval(self, symbol_count: int) -> float:
+        """The shortest positioning poll interval within half the venue's budget for them."""
+        del symbol_count
         return 1.0

@@ -7,6 +7,7 @@ Keepalive is WebSocket-protocol ping/pong, so there is no application-level ping
 
 from __future__ import annotations
 
+from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
@@ -41,12 +42,18 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from exporter.fakeexchange.history import FakeHistory
+    from exporter.fakeexchange.markets import MarketState
 
 _ALL_STREAM: Final = "!forceOrder@arr"
 _SYMBOL_STREAM_SUFFIX: Final = "@forceOrder"
 _PERPETUAL_DELIVERY_MS: Final = 4_133_404_800_000  # Binance's "never" for perpetuals
 _ONBOARD_MS: Final = 1_569_398_400_000
-_FUNDING_PERIOD_MS: Final = 8 * 3_600_000
+_DEFAULT_FUNDING_HOURS: Final = 8
+_RATIO_PATHS: Final = {
+    "accounts": "globalLongShortAccountRatio",
+    "top_accounts": "topLongShortAccountRatio",
+    "top_positions": "topLongShortPositionRatio",
+}
 _OI_HISTORY_MS: Final = 30 * 86_400_000
 """openInterestHist serves the last 30 days; an older `startTime` is refused."""
 _OI_PERIODS_MS: Final = {
@@ -135,10 +142,15 @@ class BinanceProtocol(VenueProtocol):
             f"{root}/exchangeInfo": self._exchange_info,
             f"{root}/openInterest": self._open_interest,
             f"{root}/premiumIndex": self._premium_index,
+            f"{root}/fundingInfo": self._funding_info,
             f"{root}/time": _server_time,
             f"{root}/ping": _ping,
             f"{root}/klines": self._klines,
             "/futures/data/openInterestHist": self._open_interest_hist,
+            **{
+                f"/futures/data/{path}": partial(self._long_short_ratio, source)
+                for source, path in _RATIO_PATHS.items()
+            },
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -219,25 +231,84 @@ class BinanceProtocol(VenueProtocol):
     def _premium_index(self, ctx: RestContext) -> RestReply:
         if "symbol" not in ctx.query:
             return json_reply(
-                [self._premium_row(q.market, q.state.mark_price, ctx.now_ms) for q in ctx.quotes]
+                [self._premium_row(q.market, q.state, ctx.now_ms) for q in ctx.quotes]
             )
         quote = self._one_quote(ctx)
         if isinstance(quote, RestReply):
             return quote
-        return json_reply(self._premium_row(quote.market, quote.state.mark_price, ctx.now_ms))
+        return json_reply(self._premium_row(quote.market, quote.state, ctx.now_ms))
 
-    def _premium_row(self, m: FakeMarket, mark: float, now_ms: int) -> dict[str, Any]:
-        next_funding = (now_ms // _FUNDING_PERIOD_MS + 1) * _FUNDING_PERIOD_MS
+    def _premium_row(self, m: FakeMarket, state: MarketState, now_ms: int) -> dict[str, Any]:
+        """Mark and index price, the running interval's funding rate and its settlement time
+        (https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/
+        rest-api/Mark-Price)."""
+        mark = state.mark_price
         return {
             "symbol": self.market_id(m),
             "markPrice": f"{mark:.8f}",
-            "indexPrice": f"{mark * 0.9998:.8f}",
+            "indexPrice": f"{state.index_price:.8f}",
             "estimatedSettlePrice": f"{mark * 0.9999:.8f}",
-            "lastFundingRate": "0.00010000",
+            "lastFundingRate": f"{state.funding_rate:.8f}",
             "interestRate": "0.00010000",
-            "nextFundingTime": next_funding,
+            "nextFundingTime": state.next_funding_ms(now_ms),
             "time": now_ms,
         }
+
+    def _funding_info(self, ctx: RestContext) -> RestReply:
+        """Only the markets whose funding interval (or rate cap) was adjusted: here, those not
+        on 8 h (https://developers.binance.com/docs/derivatives/usds-margined-futures/
+        market-data/rest-api/Get-Funding-Rate-Info)."""
+        return json_reply(
+            [
+                {
+                    "symbol": self.market_id(q.market),
+                    "adjustedFundingRateCap": "0.02000000",
+                    "adjustedFundingRateFloor": "-0.02000000",
+                    "fundingIntervalHours": q.state.funding_interval_hours,
+                    "disclaimer": False,
+                }
+                for q in ctx.quotes
+                if q.state.funding_interval_hours != _DEFAULT_FUNDING_HOURS
+            ]
+        )
+
+    def _long_short_ratio(self, source: str, ctx: RestContext) -> RestReply:
+        """The newest `limit` 5-minute rows of one ratio, oldest first: the long share, the
+        short share and their ratio to 4 decimals (https://developers.binance.com/docs/
+        derivatives/usds-margined-futures/market-data/rest-api/Long-Short-Ratio, and the
+        Top-Trader pages)."""
+        quote = self._ratio_quote(ctx, source)
+        if isinstance(quote, RestReply):
+            return quote
+        period = _OI_PERIODS_MS.get(ctx.query.get("period", ""))
+        if period is None:
+            return _invalid_parameter("period")
+        try:
+            limit = int_param(ctx.query, "limit", 30, 500) or 30
+        except BadParameterError as exc:
+            return _invalid_parameter(exc.name)
+        ratio = quote.state.long_short[source]
+        newest = ctx.now_ms // period * period
+        return json_reply(
+            [
+                self._ratio_row(quote.market, ratio, newest - i * period)
+                for i in reversed(range(limit))
+            ]
+        )
+
+    def _ratio_row(self, m: FakeMarket, ratio: float, ts_ms: int) -> dict[str, Any]:
+        return {
+            "symbol": self.market_id(m),
+            "longShortRatio": f"{ratio:.4f}",
+            "longAccount": f"{ratio / (1 + ratio):.4f}",
+            "shortAccount": f"{1 / (1 + ratio):.4f}",
+            "timestamp": str(ts_ms),
+        }
+
+    def _ratio_quote(self, ctx: RestContext, source: str) -> Quote | RestReply:
+        """USD-M's ratios are asked for by ?symbol=."""
+        del source  # every one alike
+        return self._one_quote(ctx)
 
     def _open_interest_hist(self, ctx: RestContext) -> RestReply:
         """Open-interest statistics of the market `_history_quote` names: ascending rows

@@ -211,12 +211,39 @@ class BinanceCoinmProtocol(BinanceProtocol):
 
     def _coinm_premium_row(self, quote: Quote, now_ms: int) -> dict[str, Any]:
         m = coinm_market(quote.market)
-        row = self._premium_row(m, quote.state.mark_price, now_ms)
+        row = self._premium_row(m, quote.state, now_ms)
         row["pair"] = f"{m.base}USD"
         if m.delivery_ms is not None:  # a dated future pays no funding
             row |= {"lastFundingRate": "", "interestRate": "", "nextFundingTime": 0}
         # the USD-M row's keys, with the pair second as COIN-M sends it
         return {"symbol": row.pop("symbol"), "pair": row.pop("pair"), **row}
+
+    def _ratio_row(self, m: FakeMarket, ratio: float, ts_ms: int) -> dict[str, Any]:
+        """COIN-M names the pair and sends the time as a number (https://developers.binance.com/
+        docs/derivatives/coin-margined-futures/market-data/Long-Short-Ratio)."""
+        row = super()._ratio_row(m, ratio, ts_ms)
+        del row["symbol"]
+        return {"pair": f"{m.base}USD", **row, "timestamp": ts_ms}
+
+    def _ratio_quote(self, ctx: RestContext, source: str) -> Quote | RestReply:
+        """COIN-M's ratios are asked for by the pair: ?pair=, but ?symbol= for the top traders'
+        account ratio (its documented parameter); the pair's perpetual."""
+        name = "symbol" if source == "top_accounts" else "pair"
+        pair = ctx.query.get(name, "")
+        if not pair:
+            msg = f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+            return json_reply({"code": -1102, "msg": msg}, HTTPStatus.BAD_REQUEST)
+        quote = next(
+            (
+                q
+                for q in ctx.quotes
+                if f"{q.market.base}USD" == pair and coinm_market(q.market).delivery_ms is None
+            ),
+            None,
+        )
+        if quote is None:
+            return json_reply({"code": -1121, "msg": "Invalid symbol."}, HTTPStatus.BAD_REQUEST)
+        return quote
 
     def _history_quote(self, ctx: RestContext) -> Quote | RestReply:
         """COIN-M's statistics are asked for by ?pair= and ?contractType=, both mandatory."""

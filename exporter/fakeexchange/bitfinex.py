@@ -136,24 +136,26 @@ class BitfinexProtocol(VenueProtocol):
     def _status_row(self, quote: Quote, now_ms: int) -> list[Any]:
         """[KEY, MTS, _, DERIV_PRICE, SPOT_PRICE, _, INSURANCE_FUND_BALANCE, _,
         NEXT_FUNDING_EVT_MTS, NEXT_FUNDING_ACCRUED, NEXT_FUNDING_STEP, _, CURRENT_FUNDING, _, _,
-        MARK_PRICE, _, _, OPEN_INTEREST, _, _, _, CLAMP_MIN, CLAMP_MAX]."""
+        MARK_PRICE, _, _, OPEN_INTEREST, _, _, _, CLAMP_MIN, CLAMP_MAX]
+        (https://docs.bitfinex.com/reference/rest-public-derivatives-status): the state's index
+        as SPOT_PRICE, its rate as CURRENT_FUNDING and its predicted rate as the accrual, paid
+        at the state's next funding time (Bitfinex's interval is 8 h, the state's default)."""
         m, state = quote.market, quote.state
         mark = round(state.mark_price, 8)
-        next_funding = (now_ms // 28_800_000 + 1) * 28_800_000
         return [
             self.market_id(m),
             now_ms // 1000 * 1000,
             None,
             mark,
-            round(mark * 0.9998, 8),
+            round(state.index_price, 8),
             None,
             37_671_483.04,
             None,
-            next_funding,
-            0.00002353,
+            state.next_funding_ms(now_ms),
+            round(state.predicted_funding_rate, 8),
             317,
             None,
-            0.0001,
+            round(state.funding_rate, 8),
             None,
             None,
             mark,

@@ -6,6 +6,12 @@ WebSocket /v3/ws/public with `{"op":"subscribe","args":[{"instType":"usdt-future
 text `ping` answered `pong`. A push carries `side` (of the POSITION), `price` and `amount` in
 USDT (quote coin). The real feed keeps only the largest long and short per pair per second;
 the fake sends every liquidation it is given, so tests can count them.
+
+Funding and index price follow the market state: the tickers' `fundingRate` and `indexPrice`,
+and `/api/v2/mix/market/current-fund-rate` in its all-symbols form (no `symbol`), one row per
+contract with `fundingRate`, `fundingRateInterval` (hours) and `nextUpdate` (ms), all strings
+(https://www.bitget.com/api-doc/contract/market/Get-Current-Funding-Rate); the contract list's
+`fundInterval` is the state's interval too.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ _SIDES: Final[dict[Side, str]] = {"long": "buy", "short": "sell"}
 _PUSH_LAG_MS: Final = 1000
 """Frame `ts` is the push time, after the second its entries happened in."""
 _LAUNCH_MS: Final = "1569398400000"
+_FUNDING_BOUNDS: Final = ("-0.003", "0.003")
+"""Bitget's `minFundingRate` / `maxFundingRate` of BTCUSDT, as its documentation shows them."""
 
 
 class BitgetProtocol(VenueProtocol):
@@ -96,11 +104,13 @@ class BitgetProtocol(VenueProtocol):
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Coins and contracts (load_markets), tickers (open interest and mark price)."""
+        """Coins and contracts (load_markets), tickers (open interest, mark and index price,
+        funding rate) and the current funding rates (the funding schedule)."""
         return {
             "/api/v2/spot/public/coins": self._coins,
             "/api/v2/mix/market/contracts": self._contracts,
             "/api/v2/mix/market/tickers": self._tickers,
+            "/api/v2/mix/market/current-fund-rate": self._current_fund_rate,
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -119,9 +129,10 @@ class BitgetProtocol(VenueProtocol):
         if isinstance(product, RestReply):
             return product
         quotes = ctx.quotes if product == _PRODUCT_TYPE else []
-        return json_reply(_envelope(ctx.now_ms, [self._contract(q.market) for q in quotes]))
+        return json_reply(_envelope(ctx.now_ms, [self._contract(q) for q in quotes]))
 
-    def _contract(self, m: FakeMarket) -> dict[str, Any]:
+    def _contract(self, quote: Quote) -> dict[str, Any]:
+        m = quote.market
         return {
             "symbol": self.market_id(m),
             "baseCoin": m.base,
@@ -150,7 +161,7 @@ class BitgetProtocol(VenueProtocol):
             "deliveryStartTime": "",
             "deliveryPeriod": "",
             "launchTime": _LAUNCH_MS,
-            "fundInterval": "8",
+            "fundInterval": str(quote.state.funding_interval_hours),
             "minLever": "1",
             "maxLever": str(m.max_leverage),
             "posLimit": "0.05",
@@ -190,8 +201,8 @@ class BitgetProtocol(VenueProtocol):
             "usdtVolume": f"{volume * mark:.5f}",
             "openUtc": price(mark * 0.99),
             "changeUtc24h": "0.0101",
-            "indexPrice": price(mark * 0.9998),
-            "fundingRate": "0.0001",
+            "indexPrice": price(state.index_price),
+            "fundingRate": decimal_str(state.funding_rate),
             "holdingAmount": fixed_str(state.open_interest_coins, m.qty_decimals),
             "deliveryStartTime": None,
             "deliveryTime": None,
@@ -199,6 +210,26 @@ class BitgetProtocol(VenueProtocol):
             "open24h": price(mark * 0.98),
             "markPrice": price(mark),
         }
+
+    def _current_fund_rate(self, ctx: RestContext) -> RestReply:
+        """Every contract of the productType (the all-symbols form: a `symbol` is not read)."""
+        product = self._product_type(ctx)
+        if isinstance(product, RestReply):
+            return product
+        quotes = ctx.quotes if product == _PRODUCT_TYPE else []
+        low, high = _FUNDING_BOUNDS
+        rows = [
+            {
+                "symbol": self.market_id(q.market),
+                "fundingRate": decimal_str(q.state.funding_rate),
+                "fundingRateInterval": str(q.state.funding_interval_hours),
+                "nextUpdate": str(q.state.next_funding_ms(ctx.now_ms)),
+                "minFundingRate": low,
+                "maxFundingRate": high,
+            }
+            for q in quotes
+        ]
+        return json_reply(_envelope(ctx.now_ms, rows))
 
     def _product_type(self, ctx: RestContext) -> str | RestReply:
         """`productType`, or Bitget's refusal of a missing or unknown one."""

@@ -1,7 +1,11 @@
 """BitMEX wire format (no ccxt class in 4.5.90: the collector's own REST client).
 
-REST `/api/v1/instrument/active` (markets, open interest in contracts, mark price; `columns`
-narrows the fields, the keys always come); errors as `{"error":{"message","name"}}`. WebSocket
+REST `/api/v1/instrument/active` (markets, open interest in contracts, mark price, and from the
+market state the funding rate, `indicativeFundingRate`, `fundingTimestamp` and `fundingInterval`
+(ISO times; the interval as 2000-01-01 plus its length) and the index price as
+`indicativeSettlePrice`, per BitMEX's instrument field definitions,
+https://support.bitmex.com/hc/en-gb/articles/6206354894365; `columns` narrows the fields, the
+keys always come); errors as `{"error":{"message","name"}}`. WebSocket
 /realtime: a welcome on connect, `{"op":"subscribe","args":["liquidation:XBTUSD",...]}` answered
 per topic by `{"success":true,"subscribe":...}` and the table's `partial`, text `ping` answered
 `pong`.
@@ -59,7 +63,8 @@ other coins get 100 contracts per quantity step of the shared market table."""
 SATOSHI: Final = 100_000_000
 XBTUSD: Final = FakeMarket("BTC", "0.1", "1", "1", "100", 100, 82_000.0, 3_000.0, quote="USD")
 """BitMEX's inverse perpetual: 1 USD a contract, settled in XBT."""
-FUNDING_MS: Final = 8 * 3_600_000
+INTERVAL_EPOCH_MS: Final = 946_684_800_000
+"""2000-01-01T00:00Z: `fundingInterval` is this time plus the interval."""
 
 
 def _iso(ms: int) -> str:
@@ -126,7 +131,8 @@ class BitmexProtocol(VenueProtocol):
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Active instruments: markets, open interest and mark price in one call."""
+        """Active instruments: markets, open interest, mark and index price and funding in one
+        call."""
         return {"/api/v1/instrument/active": self._instruments}
 
     def rest_error(self, status: int) -> RestReply:
@@ -155,7 +161,8 @@ class BitmexProtocol(VenueProtocol):
         return json_reply(rows)
 
     def _instrument(self, quote: Quote, now_ms: int) -> dict[str, Any]:
-        """The fields of BitMEX's instrument that a reader of markets and OI needs."""
+        """The fields of BitMEX's instrument that a reader of markets, open interest, funding
+        and index price needs."""
         m, state = quote.market, quote.state
         mark = round(state.mark_price, m.price_decimals)
         base = "XBT" if m.base == "BTC" else m.base
@@ -169,7 +176,6 @@ class BitmexProtocol(VenueProtocol):
             to_position, lot = self._linear_contracts(m)
             contracts = round(state.open_interest_coins * to_position)
             open_value = round(state.open_interest_coins * mark * 1_000_000)
-        next_funding = (now_ms // FUNDING_MS + 1) * FUNDING_MS
         return {
             "symbol": self.market_id(m),
             "rootSymbol": base,
@@ -198,15 +204,15 @@ class BitmexProtocol(VenueProtocol):
             "isInverse": self._inverse(m),
             "initMargin": round(1 / m.max_leverage, 4),
             "maintMargin": 0.005,
-            "fundingTimestamp": _iso(next_funding),
-            "fundingInterval": "2000-01-01T08:00:00.000Z",
-            "fundingRate": 0.0001,
-            "indicativeFundingRate": 0.0001,
+            "fundingTimestamp": _iso(state.next_funding_ms(now_ms)),
+            "fundingInterval": _iso(INTERVAL_EPOCH_MS + state.funding_interval_ms),
+            "fundingRate": state.funding_rate,
+            "indicativeFundingRate": state.predicted_funding_rate,
             "lastPrice": mark,
             "markMethod": "FairPrice",
             "markPrice": mark,
             "fairPrice": mark,
-            "indicativeSettlePrice": round(mark * 0.9998, m.price_decimals),
+            "indicativeSettlePrice": round(state.index_price, m.price_decimals),
             "openInterest": contracts,
             "openValue": open_value,
             "timestamp": _iso(now_ms),

@@ -3,6 +3,14 @@
 REST under /v5/market with the `{"retCode","retMsg","result",...}` envelope; WebSocket
 /v5/public/linear with `{"op":"subscribe","args":["allLiquidation.BTCUSDT"]}` and an
 application-level `{"op":"ping"}` keepalive.
+
+Funding and index price come from each market's state: a tickers row's `indexPrice`,
+`fundingRate`, `nextFundingTime` (ms, a string) and `fundingIntervalHour` (whole hours, a
+string), as https://bybit-exchange.github.io/docs/v5/market/tickers shows them, and
+instruments-info's `fundingInterval` (minutes, a number,
+https://bybit-exchange.github.io/docs/v5/market/instrument). `/v5/market/account-ratio` serves
+the state's `accounts` ratio as `buyRatio` / `sellRatio` shares
+(https://bybit-exchange.github.io/docs/v5/market/long-short-ratio).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from exporter.fakeexchange.protocol import (
     SubscribeRequest,
     VenueProtocol,
     compact,
+    decimal_str,
     fixed_str,
     floor_to_step,
     group_by_symbol,
@@ -48,9 +57,8 @@ _LEGACY_TOPIC_PREFIX: Final = "liquidation."
 _PUSH_LAG_MS: Final = 400
 """Frame `ts` trails the newest `T` by ~0.4 s in recorded frames (500 ms push cycle)."""
 _LAUNCH_MS: Final = "1585526400000"
-_FUNDING_PERIOD_MS: Final = 8 * 3_600_000
 _KNOWN_CATEGORIES: Final = frozenset({"spot", "linear", "inverse", "option"})
-_OI_INTERVALS_MS: Final = {
+_PERIODS_MS: Final = {
     "5min": 300_000,
     "15min": 900_000,
     "30min": 1_800_000,
@@ -58,7 +66,8 @@ _OI_INTERVALS_MS: Final = {
     "4h": 14_400_000,
     "1d": 86_400_000,
 }
-"""Open interest is a level: a longer interval's rows are the 5-minute rows on its grid."""
+"""Open-interest `intervalTime`s and account-ratio `period`s (the same set). Open interest is a
+level: a longer interval's rows are the 5-minute rows on its grid."""
 _CURSOR_KEY: Final = "lastTime"
 """Bybit's cursors are opaque URL-encoded strings (`lastTime%3D<oldest open time served>`)."""
 
@@ -77,6 +86,9 @@ class BybitProtocol(VenueProtocol):
     """The v5 `category` served (others answer empty lists); the stream is `ws_paths[0]`."""
     LEVERAGE_CAP: ClassVar[float] = math.inf
     """The highest `maxLeverage` an instrument states."""
+    FUNDING_CAP: ClassVar[str] = "0.005"
+    """The funding rate's bound either way: instruments' `upperFundingRate` (`lowerFundingRate`
+    negated) and tickers' `fundingCap`."""
     SERVES_HISTORY: ClassVar[bool] = True
     """Whether open-interest history and klines are served (the heatmap backfill)."""
     LEGACY_FIELDS: ClassVar[tuple[tuple[str, tuple[str, str, str, str, str]], ...]] = (
@@ -105,11 +117,13 @@ class BybitProtocol(VenueProtocol):
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Instruments (load_markets), tickers (OI and mark price of every symbol), time; and
-        open-interest history and klines where `SERVES_HISTORY`."""
+        """Instruments (load_markets), tickers (OI, mark price, funding and index price of
+        every symbol), the accounts' long/short ratio, time; and open-interest history and
+        klines where `SERVES_HISTORY`."""
         routes: dict[str, RestHandler] = {
             "/v5/market/instruments-info": self._instruments,
             "/v5/market/tickers": self._tickers,
+            "/v5/market/account-ratio": self._account_ratio,
             "/v5/market/time": _server_time,
         }
         if self.SERVES_HISTORY:
@@ -138,11 +152,13 @@ class BybitProtocol(VenueProtocol):
             and not ctx.query.get("cursor")
         )
         quotes = self._filter(ctx) if listed else []
-        rows = [self._instrument(q.market) for q in quotes]
+        rows = [self._instrument(q) for q in quotes]
         result = {"category": category, "list": rows, "nextPageCursor": ""}
         return json_reply(_envelope(ctx.now_ms, result))
 
-    def _instrument(self, m: FakeMarket) -> dict[str, Any]:
+    def _instrument(self, quote: Quote) -> dict[str, Any]:
+        """A perpetual's row; `fundingInterval` is the state's interval in minutes."""
+        m = quote.market
         max_qty = floor_to_step(20_000_000 / m.mark_price, m.qty_step)
         return {
             "symbol": self.market_id(m),
@@ -173,11 +189,11 @@ class BybitProtocol(VenueProtocol):
                 "minNotionalValue": "5",
             },
             "unifiedMarginTrade": True,
-            "fundingInterval": 480,
+            "fundingInterval": quote.state.funding_interval_hours * 60,
             "settleCoin": m.quote,
             "copyTrading": "both",
-            "upperFundingRate": "0.005",
-            "lowerFundingRate": "-0.005",
+            "upperFundingRate": self.FUNDING_CAP,
+            "lowerFundingRate": f"-{self.FUNDING_CAP}",
             "isPreListing": False,
             "preListingInfo": None,
             "displayName": "",
@@ -194,6 +210,9 @@ class BybitProtocol(VenueProtocol):
         return json_reply(_envelope(ctx.now_ms, {"category": category, "list": rows}))
 
     def _ticker(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        """A linear row in the docs' field order: open interest in coins, its value in USD;
+        funding and index price from the state (rates printed as the docs' examples do,
+        "0.0001", "-0.001034": no trailing zeros; at most 8 decimals here)."""
         m, state = quote.market, quote.state
         mark = state.mark_price
         tick = float(m.tick_size)
@@ -201,11 +220,10 @@ class BybitProtocol(VenueProtocol):
         def price(value: float) -> str:
             return fixed_str(round(value, m.price_decimals), m.price_decimals)
 
-        next_funding = (now_ms // _FUNDING_PERIOD_MS + 1) * _FUNDING_PERIOD_MS
         return {
             "symbol": self.market_id(m),
             "lastPrice": price(mark),
-            "indexPrice": price(mark * 0.9998),
+            "indexPrice": price(state.index_price),
             "markPrice": price(mark),
             "prevPrice24h": price(mark * 0.98),
             "price24hPcnt": "0.020408",
@@ -216,8 +234,8 @@ class BybitProtocol(VenueProtocol):
             "openInterestValue": f"{state.open_interest_coins * mark:.2f}",
             "turnover24h": f"{state.open_interest_coins * mark * 2.5:.4f}",
             "volume24h": fixed_str(state.open_interest_coins * 2.5, m.qty_decimals),
-            "fundingRate": "0.0001",
-            "nextFundingTime": str(next_funding),
+            "fundingRate": decimal_str(round(state.funding_rate, 8)),
+            "nextFundingTime": str(state.next_funding_ms(now_ms)),
             "predictedDeliveryPrice": "",
             "basisRate": "",
             "deliveryFeeRate": "",
@@ -230,6 +248,9 @@ class BybitProtocol(VenueProtocol):
             "preOpenPrice": "",
             "preQty": "",
             "curPreListingPhase": "",
+            "fundingIntervalHour": str(state.funding_interval_hours),
+            "basisRateYear": "",
+            "fundingCap": self.FUNDING_CAP,
         }
 
     def _open_interest(self, ctx: RestContext) -> RestReply:
@@ -239,7 +260,7 @@ class BybitProtocol(VenueProtocol):
         quote = self._history_quote(ctx)
         if isinstance(quote, RestReply):
             return quote
-        period = _OI_INTERVALS_MS.get(ctx.query.get("intervalTime", ""))
+        period = _PERIODS_MS.get(ctx.query.get("intervalTime", ""))
         if period is None:
             return _params_error(ctx.now_ms, "params error: intervalTime is invalid")
         try:
@@ -310,6 +331,35 @@ class BybitProtocol(VenueProtocol):
         ]
         result = {"symbol": self.market_id(m), "category": self.CATEGORY, "list": candles}
         return json_reply(_envelope(ctx.now_ms, result))
+
+    def _account_ratio(self, ctx: RestContext) -> RestReply:
+        """The accounts' long/short ratio of `symbol`, newest first: `limit` rows (default 50,
+        at most 500) on the `period` grid, no further pages. The fake keeps no history of the
+        ratio: every row holds the state's `accounts` ratio r as the shares of holders net long
+        (`buyRatio`, r / (1 + r)) and net short (`sellRatio`, 1 / (1 + r)); none set, no rows.
+        Bybit prints these with 2 to 4 decimals; the fake prints 12 significant digits, so that
+        any ratio a test sets arrives to 1e-9 (1.8125 is 0.6444.../0.3555...)."""
+        quote = self._history_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        period = _PERIODS_MS.get(ctx.query.get("period", ""))
+        if period is None:
+            return _params_error(ctx.now_ms, "params error: period is invalid")
+        try:
+            limit = int_param(ctx.query, "limit", 50, 500) or 50
+        except BadParameterError as exc:
+            return _params_error(ctx.now_ms, f"params error: {exc.name} is invalid")
+        ratio = quote.state.long_short.get("accounts")
+        if ratio is None:  # no ratio set for this market: no rows
+            return json_reply(_envelope(ctx.now_ms, {"list": [], "nextPageCursor": ""}))
+        newest = ctx.now_ms // period * period
+        row = {
+            "symbol": self.market_id(quote.market),
+            "buyRatio": decimal_str(ratio / (1 + ratio)),
+            "sellRatio": decimal_str(1 / (1 + ratio)),
+        }
+        rows = [row | {"timestamp": str(newest - i * period)} for i in range(limit)]
+        return json_reply(_envelope(ctx.now_ms, {"list": rows, "nextPageCursor": ""}))
 
     def _history_quote(self, ctx: RestContext) -> Quote | RestReply:
         """The market named by ?category=<CATEGORY>&symbol=, or Bybit's refusal."""

@@ -6,7 +6,8 @@ Bybit linear's protocol (`BybitProtocol`: `{"op":"subscribe"}` requests, acks, e
 `openInterest` is USD and its `openInterestValue` coins. No real inverse `allLiquidation` frame
 has been recorded (tests/fixtures/ws/bybit_inverse.md): `encode` uses the documented linear
 shape, `{"topic","type","ts","data":[{"T","s","S","v","p"}]}`, with USD in `v`. `decode` also
-reads the two older topics the recorded inverse frames come from.
+reads the two older topics the recorded inverse frames come from. Funding, index price
+(tickers, instruments-info) and `/v5/market/account-ratio?category=inverse` are linear's.
 
 Not served yet: inverse open-interest history and klines (the collector asks for none; see
 `BybitInverseVenue.HISTORY`).
@@ -48,6 +49,7 @@ class BybitInverseProtocol(BybitProtocol):
     CATEGORY: ClassVar[str] = "inverse"
     EXTRA_MARKETS: ClassVar[tuple[FakeMarket, ...]] = ()  # linear's recorded markets are not here
     LEVERAGE_CAP: ClassVar[float] = 100
+    FUNDING_CAP: ClassVar[str] = "0.00375"
     SERVES_HISTORY: ClassVar[bool] = False
     """Not served yet: the collector asks for none (`BybitInverseVenue.HISTORY`)."""
     LEGACY_FIELDS: ClassVar[tuple[tuple[str, tuple[str, str, str, str, str]], ...]] = (
@@ -71,10 +73,11 @@ class BybitInverseProtocol(BybitProtocol):
 
     # --- REST ---------------------------------------------------------------------------
 
-    def _instrument(self, m: FakeMarket) -> dict[str, Any]:
+    def _instrument(self, quote: Quote) -> dict[str, Any]:
         """An InversePerpetual: settled in the coin, lots of one USD contract (ccxt 4.5.90
         reads ``minOrderQty`` as the contract size of inverse markets)."""
-        return super()._instrument(m) | {
+        m = quote.market
+        return super()._instrument(quote) | {
             "contractType": "InversePerpetual",
             "lotSizeFilter": {
                 "maxOrderQty": _MAX_ORDER_USD,
@@ -85,14 +88,13 @@ class BybitInverseProtocol(BybitProtocol):
             },
             "settleCoin": m.base,
             "copyTrading": "none",
-            "upperFundingRate": "0.00375",
-            "lowerFundingRate": "-0.00375",
         }
 
     def _ticker(self, quote: Quote, now_ms: int) -> dict[str, Any]:
         """Open interest in USD contracts, its value in coins (the docs' BTCUSD example:
         "openInterest": "373504107", "openInterestValue": "22505.67"); 24 h volume in USD
-        and turnover in coins."""
+        and turnover in coins. Funding and index price as on linear (the docs' example row
+        is this inverse one)."""
         state, mark = quote.state, quote.state.mark_price
         open_interest_usd = _usd(state.open_interest_coins, mark, minimum=0)
         return super()._ticker(quote, now_ms) | {

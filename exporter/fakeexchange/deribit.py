@@ -7,7 +7,8 @@ interval refused with 13778), `public/set_heartbeat` answered `"ok"`, `public/te
 with the version. Liquidations are trades flagged `liquidation` ("T" taker, "M" maker); the
 fake alternates the two within a frame so both rules are exercised. BTC and ETH are listed as
 the inverse perpetuals (`BTC-PERPETUAL`, amounts in USD, whole contracts of 10 and 1 USD),
-every other market as the linear `<COIN>_USDC-PERPETUAL` (amounts in the coin).
+every other market as the linear `<COIN>_USDC-PERPETUAL` (amounts in the coin). A book
+summary carries each perpetual's open interest, mark and index price and its funding rate.
 """
 
 from __future__ import annotations
@@ -195,6 +196,11 @@ class DeribitProtocol(VenueProtocol):
         return _result(ctx, rows)
 
     def _summary(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        """A perpetual's row (https://docs.deribit.com/api-reference/market-data/
+        public-get_book_summary_by_currency): the index as ``estimated_delivery_price``, the
+        state's funding rate as ``current_funding`` (Deribit states every rate per 8 h: the
+        state's interval has nowhere to go), ``funding_8h`` the trailing 8 hours' funding, here
+        the same rate."""
         m, state = quote.market, quote.state
         mark = state.mark_price
         if _inverse(m):
@@ -213,13 +219,13 @@ class DeribitProtocol(VenueProtocol):
             "creation_timestamp": now_ms,
             "price_change": 1.25,
             "volume": state.open_interest_coins * 0.1,
-            "estimated_delivery_price": mark,
+            "estimated_delivery_price": state.index_price,
             "base_currency": m.base,
             "quote_currency": "USD" if _inverse(m) else _LINEAR_SETTLE,
             "volume_usd": state.open_interest_coins * mark * 0.1,
             "volume_notional": state.open_interest_coins * mark * 0.1,
-            "current_funding": 0.0,
-            "funding_8h": 0.0001,
+            "current_funding": state.funding_rate,
+            "funding_8h": state.funding_rate,
             "mid_price": mark,
         }
 

@@ -1,14 +1,15 @@
 """dYdX v4 indexer wire format (ccxt class `dydx` for REST; liquidations only on the native
 client).
 
-REST under /v4 (`/v4/perpetualMarkets`: every market with its open interest in the base coin
-and its oracle price); errors as `{"errors":[{"msg":...}]}`. WebSocket /v4/ws: a `connected`
-greeting, `{"type":"subscribe","channel":"v4_trades","id":"BTC-USD"}` answered `subscribed`
-with the market's PAST trades (a limit trade and a liquidation, as the last 100 trades of the
-real indexer hold), then `channel_data` frames of `contents.trades`, newest first. Every
-liquidation is a trade of `type` `LIQUIDATED` whose `side` is the liquidation order's (SELL: a
-long was closed). Markets are `<COIN>-USD`, ccxt's `<COIN>/USDC:USDC`. The real indexer caps a
-connection at 32 `v4_trades` subscriptions; the fake does not count them.
+REST under /v4 (`/v4/perpetualMarkets`: every market with its open interest in the base coin,
+its oracle price and its next funding rate); errors as `{"errors":[{"msg":...}]}`. WebSocket
+/v4/ws: a `connected` greeting, `{"type":"subscribe","channel":"v4_trades","id":"BTC-USD"}`
+answered `subscribed` with the market's PAST trades (a limit trade and a liquidation, as the
+last 100 trades of the real indexer hold), then `channel_data` frames of `contents.trades`,
+newest first. Every liquidation is a trade of `type` `LIQUIDATED` whose `side` is the
+liquidation order's (SELL: a long was closed). Markets are `<COIN>-USD`, ccxt's
+`<COIN>/USDC:USDC`. The real indexer caps a connection at 32 `v4_trades` subscriptions; the
+fake does not count them.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ class DydxProtocol(VenueProtocol):
         return json_reply({"markets": markets})
 
     def _market(self, clob_pair_id: int, quote: Quote) -> dict[str, Any]:
+        """A market as the indexer lists it (https://docs.dydx.xyz/types/perpetual_market):
+        the oracle price is the state's mark (dYdX marks at it), ``nextFundingRate`` the
+        state's rate (per hour on dYdX: the state's interval has nowhere to go)."""
         m, state = quote.market, quote.state
         oracle = _plain(Decimal(decimal_str(state.mark_price)))
         open_interest = _plain(Decimal(decimal_str(state.open_interest_coins)))
@@ -150,7 +154,7 @@ class DydxProtocol(VenueProtocol):
             "priceChange24H": "0",
             "volume24H": _plain(Decimal(decimal_str(state.open_interest_coins * 0.1))),
             "trades24H": 9387,
-            "nextFundingRate": "0",
+            "nextFundingRate": _plain(Decimal(decimal_str(state.funding_rate))),
             "initialMarginFraction": _plain(initial),
             "maintenanceMarginFraction": _plain(initial * Decimal("0.6")),
             "openInterest": open_interest,

@@ -8,6 +8,13 @@ aggregated per ~1 s, at most 20 per push, `time` in ms, `size` signed contracts 
 forced sell, a long liquidated) printed as decimals (what a client sending the
 `X-Gate-Size-Decimal: 1` header gets; without it Gate prints integers).
 
+Funding and index price come from the market state: the tickers carry `funding_rate`,
+`funding_rate_indicative` and `index_price`, the contract list the same and the schedule,
+`funding_next_apply` (seconds) and `funding_interval` (seconds), as Gate's APIv4 documentation
+shows them (https://www.gate.com/docs/developers/apiv4/en/, models `Contract` and
+`FuturesTicker`, and the example of `GET /futures/{settle}/contracts`): rates as decimal
+strings, times as integers.
+
 The fake has no clock: acks and pongs carry the request's own `time`.
 """
 
@@ -61,7 +68,6 @@ _PER_PUSH: Final = 20
 _QUANTO: Final = {"BTC": "0.0001", "ETH": "0.01", "SOL": "1", "XRP": "10"}
 """Coins per contract (`quanto_multiplier`) as Gate lists these; other markets: 1."""
 _CREATE_S: Final = 1_569_398_400
-_FUNDING_PERIOD_S: Final = 8 * 3600
 _SECONDS_BELOW: Final = 1e11
 """An entry `time` below this is in seconds (before 2026-08-20), else in milliseconds."""
 _OI_INTERVALS_MS: Final = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
@@ -108,8 +114,9 @@ class GateProtocol(VenueProtocol):
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Currencies and contracts (load_markets), tickers (open interest and mark price of
-        every contract), contract stats (open-interest history) and candles."""
+        """Currencies and contracts (load_markets; the funding schedule on every poll), tickers
+        (open interest, mark and index price and funding rates of every contract), contract
+        stats (open-interest history) and candles."""
         return {
             f"{_API}/spot/currencies": self._currencies,
             f"{_API}/futures/usdt/contracts": self._contracts,
@@ -133,8 +140,7 @@ class GateProtocol(VenueProtocol):
 
     def _contract(self, quote: Quote, now_ms: int) -> dict[str, Any]:
         m, state = quote.market, quote.state
-        mark = fixed_str(round(state.mark_price, m.tick_decimals), m.tick_decimals)
-        next_funding = (now_ms // 1000 // _FUNDING_PERIOD_S + 1) * _FUNDING_PERIOD_S
+        mark = _price(state.mark_price, m)
         return {
             "name": self.market_id(m),
             "type": "direct",
@@ -145,8 +151,8 @@ class GateProtocol(VenueProtocol):
             "mark_type": "index",
             "last_price": mark,
             "mark_price": mark,
-            "index_price": mark,
-            "funding_rate_indicative": "0.0001",
+            "index_price": _price(state.index_price, m),
+            "funding_rate_indicative": decimal_str(state.predicted_funding_rate),
             "mark_price_round": m.tick_plain,
             "funding_offset": 0,
             "in_delisting": False,
@@ -155,16 +161,16 @@ class GateProtocol(VenueProtocol):
             "order_price_round": m.tick_plain,
             "order_size_min": 1,
             "ref_rebate_rate": "0.2",
-            "funding_interval": _FUNDING_PERIOD_S,
+            "funding_interval": state.funding_interval_hours * 3600,
             "risk_limit_step": "1000000",
             "leverage_min": "1",
             "leverage_max": str(m.max_leverage),
             "risk_limit_max": "10000000",
             "maker_fee_rate": "-0.0001",
             "taker_fee_rate": "0.00075",
-            "funding_rate": "0.0001",
+            "funding_rate": decimal_str(state.funding_rate),
             "order_size_max": 1_000_000,
-            "funding_next_apply": next_funding,
+            "funding_next_apply": state.next_funding_ms(now_ms) // 1000,
             "short_users": 1000,
             "config_change_time": _CREATE_S,
             "trade_size": 1_000_000_000,
@@ -209,9 +215,9 @@ class GateProtocol(VenueProtocol):
             "volume_24h_quote": f"{state.open_interest_coins * mark * 2.5:.0f}",
             "volume_24h_settle": f"{state.open_interest_coins * mark * 2.5:.0f}",
             "mark_price": price(mark),
-            "funding_rate": "0.0001",
-            "funding_rate_indicative": "0.0001",
-            "index_price": price(mark * 0.9998),
+            "funding_rate": decimal_str(state.funding_rate),
+            "funding_rate_indicative": decimal_str(state.predicted_funding_rate),
+            "index_price": price(state.index_price),
             "quanto_base_rate": "",
             "low_24h": price(mark * 0.97),
             "high_24h": price(mark * 1.03),
@@ -425,6 +431,11 @@ class GateProtocol(VenueProtocol):
             ts = int(raw * 1000) if raw < _SECONDS_BELOW else int(raw)
         coins = abs(size) * float(quanto(market))
         return Liquidation(self.unified_symbol(market), side, float(entry["price"]), coins, ts)
+
+
+def _price(value: float, market: FakeMarket) -> str:
+    """A price on the contract's tick, printed with its decimals."""
+    return fixed_str(round(value, market.tick_decimals), market.tick_decimals)
 
 
 def _currency(coin: str) -> dict[str, Any]:

@@ -8,6 +8,12 @@ the server's heartbeat is `{"op":"ping","ts":"<ms>"}`, answered `{"op":"pong","t
 (`ping_frame` makes one for a test to send). Liquidations carry `volume` (whole contracts),
 `amount` (coins) and `trade_turnover` (USDT); `quantize` rounds to whole contracts.
 
+`swap_batch_funding_rate` serves the state's funding rate as HTX prints it (a string with 18
+decimals), settled at `funding_time` (ms, a string), with `estimated_rate` and
+`next_funding_time` null, as HTX has returned them since those fields were deprecated
+(https://www.htx.com/en-us/opend/newApiPages/?id=8cb7ed6a-77b5-11ed-9966-0242ac110003).
+`swap_index` serves the mark price: the adapter reads HTX's index as the market's price.
+
 Acks, pings and REST answers carry the server's `ts`; a protocol has no clock of its own, so
 the socket frames take the wall clock (REST answers take the fake's clock).
 """
@@ -60,6 +66,8 @@ _TOPIC_ERROR: Final = (2010, "Topic error.")
 _NO_CONTRACT: Final = (2011, "Contract doesn't exist.")
 _MISSING_PARAMETER: Final = (2040, "Missing required parameter.")
 _SIDES: Final[dict[Side, str]] = {"long": "sell", "short": "buy"}
+_RATE_DECIMALS: Final = Decimal("1e-18")
+"""HTX prints funding rates with 18 decimals: "0.000100000000000000"."""
 
 
 def ping_frame(ts_ms: int) -> str:
@@ -123,12 +131,14 @@ class HtxProtocol(VenueProtocol):
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Currencies and contracts (load_markets), open interest and index of every swap."""
+        """Currencies and contracts (load_markets), open interest, index and funding rate of
+        every swap."""
         return {
             "/v2/reference/currencies": self._currencies,
             "/linear-swap-api/v1/swap_contract_info": self._contract_info,
             "/linear-swap-api/v1/swap_open_interest": self._open_interest,
             "/linear-swap-api/v1/swap_index": self._index,
+            "/linear-swap-api/v1/swap_batch_funding_rate": self._batch_funding_rate,
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -227,8 +237,29 @@ class HtxProtocol(VenueProtocol):
             "trade_partition": m.quote,
         }
 
+    def _batch_funding_rate(self, ctx: RestContext) -> RestReply:
+        """Every swap (or `contract_code`'s): the current period's rate and settlement time."""
+        quotes = self._filter(ctx)
+        if isinstance(quotes, RestReply):
+            return quotes
+        data = [
+            {
+                "estimated_rate": None,
+                "funding_rate": str(_decimal(q.state.funding_rate).quantize(_RATE_DECIMALS)),
+                "contract_code": self.market_id(q.market),
+                "symbol": q.market.base,
+                "fee_asset": q.market.quote,
+                "funding_time": str(q.state.next_funding_ms(ctx.now_ms)),
+                "next_funding_time": None,
+                "trade_partition": q.market.quote,
+            }
+            for q in quotes
+        ]
+        return json_reply({"status": "ok", "data": data, "ts": ctx.now_ms})
+
     def _index(self, ctx: RestContext) -> RestReply:
-        """The index price stands at the mark price here."""
+        """The index price stands at the mark price here (the adapter reads it as the mark:
+        HTX states no mark price of every contract)."""
         quotes = self._filter(ctx)
         if isinstance(quotes, RestReply):
             return quotes

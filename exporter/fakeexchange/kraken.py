@@ -192,6 +192,11 @@ class KrakenProtocol(VenueProtocol):
         return json_reply(body)
 
     def _ticker(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        """A perpetual's ticker (https://docs.kraken.com/api/docs/futures-api/trading/
+        get-tickers): the state's index price, and its rates as Kraken's absolute rates per
+        contract and hour (the state's interval has nowhere to go: Kraken's is one hour),
+        i.e. x index (USD per one-coin PF_ contract) or / index (coins per one-USD PI_
+        contract)."""
         m, state = quote.market, quote.state
         mark = _decimal(state.mark_price)
         tick = Decimal(m.tick_size).normalize()
@@ -200,6 +205,11 @@ class KrakenProtocol(VenueProtocol):
 
         def price(value: Decimal) -> int | float:
             return _number(value.quantize(tick))
+
+        index = _number(_decimal(state.index_price))
+
+        def absolute(rate: float) -> float:
+            return rate / index if _is_inverse(m) else rate * index
 
         return {
             "tag": "perpetual",
@@ -220,10 +230,10 @@ class KrakenProtocol(VenueProtocol):
             "lastTime": _iso(now_ms),
             "lastSize": 1,
             "suspended": False,
-            "fundingRate": 0.0,
-            "fundingRatePrediction": 0.0,
+            "fundingRate": absolute(state.funding_rate),
+            "fundingRatePrediction": absolute(state.predicted_funding_rate),
             "postOnly": False,
-            "indexPrice": _number(mark),
+            "indexPrice": index,
         }
 
     # --- WebSocket ----------------------------------------------------------------------

@@ -7,9 +7,13 @@ REST call with plausible numbers before a test or the simulation sets its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,53 @@ class FakeMarket:
         return float(self.contract_size)
 
 
+# What a fresh fake reports beside its mark price until a test or the simulation says otherwise:
+# the venues' baseline funding (0.01 % per 8 h), an index 0.02 % under the mark, and crowds
+# leaning long (Binance's BTC account ratio sits around 1-2).
+DEFAULT_FUNDING_RATE: Final = 0.0001
+DEFAULT_FUNDING_INTERVAL_HOURS: Final = 8
+DEFAULT_INDEX_DISCOUNT: Final = 0.0002
+DEFAULT_LONG_SHORT: Final[Mapping[str, float]] = MappingProxyType(
+    {"accounts": 1.5, "top_accounts": 1.25, "top_positions": 1.1}
+)
+
+
+def default_index(mark_price: float) -> float:
+    return mark_price * (1 - DEFAULT_INDEX_DISCOUNT)
+
+
 @dataclass(frozen=True)
 class MarketState:
-    """What the REST endpoints report for a market right now."""
+    """What the REST endpoints report for a market right now.
+
+    Rates are fractions per funding interval; ``long_short`` maps a ratio's kind (``accounts``,
+    ``top_accounts``, ``top_positions``) to its value, each venue serving those it publishes.
+    """
 
     mark_price: float
     open_interest_coins: float
     ts_ms: int
+    index_price: float
+    funding_rate: float = DEFAULT_FUNDING_RATE
+    predicted_funding_rate: float = DEFAULT_FUNDING_RATE
+    funding_interval_hours: int = DEFAULT_FUNDING_INTERVAL_HOURS
+    long_short: Mapping[str, float] = field(default_factory=lambda: DEFAULT_LONG_SHORT)
+
+    @classmethod
+    def at(cls, mark_price: float, open_interest_coins: float, ts_ms: int) -> MarketState:
+        """The default state around a mark price."""
+        return cls(
+            mark_price, open_interest_coins, ts_ms, mark_price * (1 - DEFAULT_INDEX_DISCOUNT)
+        )
+
+    @property
+    def funding_interval_ms(self) -> int:
+        return self.funding_interval_hours * 3_600_000
+
+    def next_funding_ms(self, now_ms: int) -> int:
+        """The next funding time after ``now_ms``: intervals run from midnight UTC."""
+        interval = self.funding_interval_ms
+        return (now_ms // interval + 1) * interval
 
 
 def _decimals(step: str) -> int:

@@ -3,6 +3,12 @@
 REST under /api/v5/public with the `{"code":"0","msg":"","data":[...]}` envelope; WebSocket
 /ws/v5/public with one `liquidation-orders` subscription per instType and a text `ping`
 keepalive. Sizes are in contracts: coins = sz * ctVal.
+
+Funding, index and long/short ratios follow the field lists and response examples of "Get
+funding rate" (https://www.okx.com/docs-v5/en/#public-data-rest-api-get-funding-rate), "Get index
+tickers" (#public-data-rest-api-get-index-tickers) and the Trading Statistics contract ratios
+(#trading-statistics-rest-api-get-contract-long-short-ratio and the two top-trader ones): every
+number a string, times in ms, ratio rows `[ts, ratio]` newest first.
 """
 
 from __future__ import annotations
@@ -54,6 +60,21 @@ _RECENT_CANDLES: Final = 1440
 _OI_PERIODS_MS: Final = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1H": 3_600_000}
 """Open interest is a level: a longer period's rows are the 5-minute rows on its grid (the
 UTC/HK-anchored 2H+ periods are not kept)."""
+_RATIO_PERIODS_MS: Final = {**_OI_PERIODS_MS, "2H": 7_200_000, "4H": 14_400_000}
+"""The ratio periods on a plain grid (6H and longer open at UTC+8 or UTC 0: not served)."""
+_RATIO_ROWS: Final = 1440
+"""The ratio endpoints keep the latest 1440 periods."""
+_RATIO_PATHS: Final = {
+    "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract": "accounts",
+    "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract-top-trader": "top_accounts",
+    "/api/v5/rubik/stat/contracts/long-short-position-ratio-contract-top-trader": "top_positions",
+}
+"""Each contract ratio endpoint and the `MarketState.long_short` kind it serves."""
+_EVERY_SWAP: Final = "ANY"
+_NO_INSTRUMENT: Final = "Instrument ID, Instrument ID code, or Spread ID doesn't exist."
+# The funding-rate bounds OKX prints for a major swap (the documented example).
+_MAX_FUNDING_RATE: Final = "0.00375"
+_MIN_FUNDING_RATE: Final = "-0.00375"
 
 
 class OkxProtocol(VenueProtocol):
@@ -83,15 +104,20 @@ class OkxProtocol(VenueProtocol):
     # --- REST ---------------------------------------------------------------------------
 
     def rest_routes(self) -> Mapping[str, RestHandler]:
-        """Instruments (load_markets), open interest and mark price of every swap, time."""
+        """Instruments (load_markets), open interest, mark price and funding of every swap,
+        index tickers, time, history and the long/short ratios."""
+        ratios = {path: partial(self._long_short, kind) for path, kind in _RATIO_PATHS.items()}
         return {
             "/api/v5/public/instruments": self._instruments,
             "/api/v5/public/open-interest": self._open_interest,
             "/api/v5/public/mark-price": self._mark_price,
+            "/api/v5/public/funding-rate": self._funding_rate,
+            "/api/v5/market/index-tickers": self._index_tickers,
             "/api/v5/public/time": _server_time,
             "/api/v5/rubik/stat/contracts/open-interest-history": self._open_interest_history,
             "/api/v5/market/candles": partial(self._candles, recent_only=True),
             "/api/v5/market/history-candles": partial(self._candles, recent_only=False),
+            **ratios,
         }
 
     def rest_error(self, status: int) -> RestReply:
@@ -169,6 +195,89 @@ class OkxProtocol(VenueProtocol):
             "markPx": fixed_str(round(quote.state.mark_price, 8), m.tick_decimals),
             "ts": str(now_ms),
         }
+
+    def _funding_rate(self, ctx: RestContext) -> RestReply:
+        """One swap's funding (`instId`), or every swap's for `instId=ANY`."""
+        inst_id = ctx.query.get("instId", "")
+        if not inst_id:
+            return _error("50014", "Parameter instId can not be empty.")
+        if inst_id == _EVERY_SWAP:
+            quotes = list(ctx.quotes)
+        else:
+            quote = ctx.quote(inst_id, self.market_id)
+            if quote is None:
+                return _error("51001", _NO_INSTRUMENT)
+            quotes = [quote]
+        rows = [self._funding_row(q, ctx.now_ms) for q in quotes]
+        return json_reply({"code": "0", "data": rows, "msg": ""})
+
+    def _funding_row(self, quote: Quote, now_ms: int) -> dict[str, Any]:
+        """`fundingRate` settles at `fundingTime`, the next settlement; `nextFundingTime` is
+        the one after (their step is the interval); `nextFundingRate` is "" since OKX dropped
+        the `next_period` method, so the state's predicted rate is not served."""
+        state = quote.state
+        funding_ms = state.next_funding_ms(now_ms)
+        premium = (state.mark_price - state.index_price) / state.index_price
+        return {
+            "formulaType": "noRate",
+            "fundingRate": decimal_str(state.funding_rate),
+            "fundingTime": str(funding_ms),
+            "impactValue": "",
+            "instId": self.market_id(quote.market),
+            "instType": _INST_TYPE,
+            "interestRate": "",
+            "maxFundingRate": _MAX_FUNDING_RATE,
+            "method": "current_period",
+            "minFundingRate": _MIN_FUNDING_RATE,
+            "nextFundingRate": "",
+            "nextFundingTime": str(funding_ms + state.funding_interval_ms),
+            "premium": decimal_str(premium),
+            "settFundingRate": decimal_str(state.funding_rate),
+            "settState": "settled",
+            "ts": str(now_ms),
+        }
+
+    def _index_tickers(self, ctx: RestContext) -> RestReply:
+        """The index (`BASE-QUOTE`, a swap's `uly`) of every swap whose quote currency is
+        `quoteCcy`, or the one index `instId`; one of them is required (the error OKX gives
+        without either is not documented: its usual 50014)."""
+        quote_ccy = ctx.query.get("quoteCcy", "")
+        inst_id = ctx.query.get("instId", "")
+        if not quote_ccy and not inst_id:
+            return _error("50014", "Parameter quoteCcy can not be empty.")
+        rows: dict[str, dict[str, Any]] = {}
+        for quote in ctx.quotes:
+            m = quote.market
+            index_id = f"{m.base}-{m.quote}"
+            if (not inst_id or index_id == inst_id) and (not quote_ccy or m.quote == quote_ccy):
+                rows.setdefault(index_id, _index_row(index_id, quote, ctx.now_ms))
+        if inst_id and not rows:
+            return _error("51001", _NO_INSTRUMENT)
+        return json_reply({"code": "0", "msg": "", "data": list(rows.values())})
+
+    def _long_short(self, kind: str, ctx: RestContext) -> RestReply:
+        """A contract long/short ratio, `[ts, ratio]` rows newest first, one per period on
+        its grid from the current one back, between the exclusive bounds `begin` and `end`,
+        at most `limit` (max 100); the fake keeps one ratio per kind (the state's), and none
+        (empty `data`) for a kind the state lacks."""
+        quote = self._history_quote(ctx)
+        if isinstance(quote, RestReply):
+            return quote
+        period = _RATIO_PERIODS_MS.get(ctx.query.get("period", "5m"))
+        if period is None:
+            return _error("51000", "Parameter period error")
+        try:
+            limit = int_param(ctx.query, "limit", 100, 100) or 100
+            begin = int_param(ctx.query, "begin")
+            end = int_param(ctx.query, "end")
+        except BadParameterError as exc:
+            return _error("51000", f"Parameter {exc.name} error")
+        ratio = quote.state.long_short.get(kind)
+        newest = ctx.now_ms // period * period
+        times = (newest - i * period for i in range(_RATIO_ROWS))
+        kept = [t for t in times if (end is None or t < end) and (begin is None or t > begin)]
+        data = [] if ratio is None else [[str(t), decimal_str(ratio)] for t in kept[:limit]]
+        return json_reply({"code": "0", "msg": "", "data": data})
 
     def _open_interest_history(self, ctx: RestContext) -> RestReply:
         """Contract open-interest history, newest first: `[ts, contracts, coins, USD]` rows
@@ -252,7 +361,7 @@ class OkxProtocol(VenueProtocol):
             return _error("50014", "Parameter instId can not be empty.")
         quote = ctx.quote(inst_id, self.market_id)
         if quote is None:
-            return _error("51001", "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
+            return _error("51001", _NO_INSTRUMENT)
         return quote
 
     def _listing(
@@ -276,7 +385,7 @@ class OkxProtocol(VenueProtocol):
             and (not family or f"{q.market.base}-{q.market.quote}" == family)
         ]
         if inst_id and not quotes:
-            return _error("51001", "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
+            return _error("51001", _NO_INSTRUMENT)
         return json_reply({"code": "0", "msg": "", "data": [row(q, ctx.now_ms) for q in quotes]})
 
     # --- WebSocket ----------------------------------------------------------------------
@@ -398,6 +507,22 @@ def _illegal(text: str, conn_id: str) -> str:
 def _error(code: str, msg: str) -> RestReply:
     """OKX reports parameter errors with HTTP 400 and its own code."""
     return json_reply({"code": code, "msg": msg, "data": []}, HTTPStatus.BAD_REQUEST)
+
+
+def _index_row(index_id: str, quote: Quote, now_ms: int) -> dict[str, Any]:
+    """An index ticker: the state's index price; the fake keeps no index history, so the 24 h
+    and day-open prices are the same."""
+    price = decimal_str(round(quote.state.index_price, 8))
+    return {
+        "instId": index_id,
+        "idxPx": price,
+        "high24h": price,
+        "sodUtc0": price,
+        "open24h": price,
+        "low24h": price,
+        "sodUtc8": price,
+        "ts": str(now_ms),
+    }
 
 
 def _server_time(ctx: RestContext) -> RestReply:

@@ -13,6 +13,7 @@ import logging
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -31,7 +32,11 @@ from exporter.fakeexchange.gate import GateProtocol
 from exporter.fakeexchange.history import FakeHistory, default_history
 from exporter.fakeexchange.htx import HtxProtocol
 from exporter.fakeexchange.kraken import KrakenProtocol
-from exporter.fakeexchange.markets import DEFAULT_MARKETS, FakeMarket, MarketState
+from exporter.fakeexchange.markets import (
+    DEFAULT_MARKETS,
+    FakeMarket,
+    MarketState,
+)
 from exporter.fakeexchange.okx import OkxProtocol
 from exporter.fakeexchange.protocol import (
     ALL_MARKETS,
@@ -49,7 +54,7 @@ from exporter.fakeexchange.protocol import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import numpy.typing as npt
 
@@ -174,7 +179,7 @@ class FakeExchange:
         self._clock = clock or _wall_clock_ms
         now = self._clock()
         self._state: dict[str, MarketState] = {
-            symbol: MarketState(m.mark_price, m.open_interest_coins, now)
+            symbol: MarketState.at(m.mark_price, m.open_interest_coins, now)
             for symbol, m in self._protocol.markets.items()
         }
         self._history: dict[str, FakeHistory] = {}
@@ -277,10 +282,32 @@ class FakeExchange:
         *,
         open_interest_coins: float,
         mark_price: float,
+        index_price: float | None = None,
+        funding_rate: float | None = None,
+        predicted_funding_rate: float | None = None,
+        funding_interval_hours: int | None = None,
+        long_short: Mapping[str, float] | None = None,
     ) -> None:
-        """What REST reports for `symbol` (unified) from now on."""
+        """What REST reports for `symbol` (unified) from now on. The index price defaults to
+        just under the mark; funding and long/short ratios not given stay as they were."""
         self._protocol.market(symbol)
-        self._state[symbol] = MarketState(mark_price, open_interest_coins, self._clock())
+        current = self._state[symbol]
+        self._state[symbol] = MarketState(
+            mark_price,
+            open_interest_coins,
+            self._clock(),
+            index_price
+            if index_price is not None
+            else MarketState.at(mark_price, 0, 0).index_price,
+            current.funding_rate if funding_rate is None else funding_rate,
+            current.predicted_funding_rate
+            if predicted_funding_rate is None
+            else predicted_funding_rate,
+            current.funding_interval_hours
+            if funding_interval_hours is None
+            else funding_interval_hours,
+            current.long_short if long_short is None else MappingProxyType(dict(long_short)),
+        )
 
     def set_history(
         self,

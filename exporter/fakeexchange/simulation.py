@@ -145,6 +145,21 @@ VENUE_SHARES: Final[Mapping[str, float]] = {
 }
 
 
+# --- Market context: funding, index and crowd positioning for the demo's gauges ------------------
+# Shaped like the venues' (funding = premium + clamp(interest - premium), Binance's formula; the
+# crowd fading moves), driven by the path's returns; not calibrated against venue data.
+PREMIUM_PER_RETURN: Final = 0.1  # mark over index, per unit of the coin's 1 h log-return
+# The interval's average premium, which funding pays, per unit of the 8 h log-return: a trend
+# keeps the perpetual rich (or cheap) for hours.
+AVERAGE_PREMIUM_PER_RETURN: Final = 0.02
+MAX_PREMIUM: Final = 0.003
+INTEREST_PER_INTERVAL: Final = 0.0001  # the venues' 0.01 % per 8 h
+FUNDING_CLAMP: Final = 0.0005
+CROWD_PER_RETURN: Final = 8.0  # ln(long/short accounts) per unit of 24 h log-return, negated
+FUNDING_HOURS: Final[Mapping[str, int]] = {"dydx": 1, "kraken": 1}
+"""Funding interval by venue (8 h elsewhere; SOL on Binance 4 h, as some of its markets are)."""
+
+
 @dataclass(frozen=True)
 class CoinProfile:
     """How a coin's path and OI are derived from the BTC data.
@@ -215,7 +230,9 @@ class SimLiquidation:
 
 @dataclass(frozen=True)
 class MarketState:
-    """Mark price (USD) and open interest (coins and USD) of one coin on one venue at ``ts_ms``."""
+    """Mark price (USD) and open interest (coins and USD) of one coin on one venue at ``ts_ms``,
+    with its market context: index price, funding rates (per interval of ``funding_hours``)
+    and long/short ratios by kind."""
 
     venue: str
     coin: str
@@ -223,6 +240,17 @@ class MarketState:
     open_interest_coins: float
     open_interest_usd: float
     ts_ms: int
+    index_price: float
+    funding_rate: float
+    predicted_funding_rate: float
+    funding_hours: int
+    long_short: Mapping[str, float]
+
+
+def _funding(premium: float, hours: int) -> float:
+    """Premium plus the interest component clamped about it, per interval of ``hours``."""
+    interest = INTEREST_PER_INTERVAL * hours / 8
+    return premium + min(max(interest - premium, -FUNDING_CLAMP), FUNDING_CLAMP)
 
 
 @dataclass(frozen=True)
@@ -502,12 +530,50 @@ class MarketSimulation:
         oi = self._oi_usd(self._t)
         ts = self.now_ms
         states = []
-        for v, share in zip(self._venues, self._venue_shares.tolist(), strict=True):
+        for n, (v, share) in enumerate(zip(self._venues, self._venue_shares.tolist(), strict=True)):
             for i, c in enumerate(self._coins):
                 usd = oi[i] * share
                 price = float(prices[i])
-                states.append(MarketState(v, c, price, usd / price, usd, ts))
+                premium = self._premium(i, CANDLE_SECONDS * 12) * (1 + 0.05 * n)
+                average = self._premium(i, CANDLE_SECONDS * 96, AVERAGE_PREMIUM_PER_RETURN)
+                hours = 4 if (v, c) == ("binance", "SOL") else FUNDING_HOURS.get(v, 8)
+                crowd = math.exp(-CROWD_PER_RETURN * self._return(i, CANDLE_SECONDS * 288))
+                top = math.exp(CROWD_PER_RETURN / 2 * self._return(i, CANDLE_SECONDS * 48))
+                states.append(
+                    MarketState(
+                        v,
+                        c,
+                        price,
+                        usd / price,
+                        usd,
+                        ts,
+                        index_price=price / (1 + premium),
+                        funding_rate=_funding(average * (1 + 0.05 * n), hours),
+                        predicted_funding_rate=_funding(
+                            self._premium(i, CANDLE_SECONDS * 48, AVERAGE_PREMIUM_PER_RETURN),
+                            hours,
+                        ),
+                        funding_hours=hours,
+                        long_short={
+                            "accounts": 1.6 * crowd * (1 + 0.04 * n),
+                            "top_accounts": 1.2 * math.sqrt(crowd),
+                            "top_positions": top,
+                        },
+                    )
+                )
         return states
+
+    def _return(self, coin: int, seconds: int) -> float:
+        """The coin's log-return over the last ``seconds`` (whole candles of the data)."""
+        g = math.floor(self._t / CANDLE_SECONDS)
+        rows = seconds // CANDLE_SECONDS
+        close = self._data.close
+        now, then = close[g % self._rows], close[(g - rows) % self._rows]
+        return self._profiles[coin].beta * math.log(float(now) / float(then))
+
+    def _premium(self, coin: int, seconds: int, per_return: float = PREMIUM_PER_RETURN) -> float:
+        premium = per_return * self._return(coin, seconds)
+        return min(max(premium, -MAX_PREMIUM), MAX_PREMIUM)
 
     def leverage_mix(self) -> dict[int, float]:
         """The drawn mix of NEW positions: leverage -> probability (sums to 1).

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from exporter.collectors.ccxt_types import Market
     from exporter.collectors.intake import RawLiquidation
     from exporter.collectors.venue import OpenInterestFields, OpenInterestItem, VenueAdapter
-    from exporter.events import Liquidation, MarketHistory, OpenInterest, Reason
+    from exporter.events import (
+        Liquidation,
+        LongShortRatio,
+        MarketContext,
+        MarketHistory,
+        OpenInterest,
+        Reason,
+    )
     from exporter.fakeexchange.protocol import VenueProtocol
     from tests.venues.case import Expected, Recorded, VenueCase
 
@@ -44,6 +51,12 @@ class Sink:
 
     def record_open_interest(self, event: OpenInterest) -> None:
         raise AssertionError(f"no open interest is read offline: {event}")
+
+    def record_market_context(self, event: MarketContext) -> None:
+        raise AssertionError(f"no funding is read offline: {event}")
+
+    def record_long_short(self, event: LongShortRatio) -> None:
+        raise AssertionError(f"no long/short ratio is read offline: {event}")
 
     def wants_history(self, coin: str) -> bool | None:
         raise AssertionError(f"no history is read offline: {coin}")
