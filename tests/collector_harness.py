@@ -11,7 +11,7 @@ import pytest
 
 from exporter.collectors import ADAPTERS
 from exporter.collectors import make_collector as collector_for
-from exporter.config import ExchangeConfig
+from exporter.config import DEFAULT_POSITIONING_SECONDS, ExchangeConfig
 from exporter.core import Core
 from exporter.venues import VENUES
 
@@ -82,10 +82,14 @@ def make_collector(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     request_timeout: float = 10.0,
     transport: Transport = "ccxt",
+    *,
+    positioning: bool = False,
 ) -> Collector:
     """A collector on ``fake``. The history backfill is off unless asked for: it costs tens of
     rate-limited requests per market beside the live feeds (tests/test_backfill.py covers it).
-    """
+    So is the long/short-ratio poll: with the tests' short sleeps it would ask without pause,
+    a request per market and ratio, through the throttle the other calls share
+    (tests/test_market_context.py covers it)."""
     config = ExchangeConfig(
         name=fake.venue,
         all_symbols=symbols is None,
@@ -93,6 +97,7 @@ def make_collector(
         rest_url=fake.rest_url,
         ws_url=fake.ws_url,
         poll_interval_seconds=1.0,
+        positioning_interval_seconds=DEFAULT_POSITIONING_SECONDS if positioning else 0.0,
         transport=transport,
     )
     return collector_for(

@@ -104,6 +104,7 @@ def make_collector(
         rest_url=fake.rest_url,
         ws_url=fake.ws_url,
         poll_interval_seconds=1.0,
+        positioning_interval_seconds=0.0,  # off: its requests would share the backfill's throttle
     )
     return collector_for(config, core, core.health, sleep=fast_sleep, **options)
 

@@ -114,7 +114,7 @@ async def test_long_short_ratios_arrive_exactly(
         long_short=LONG_SHORT,
     )
     core = RecordingCore()
-    collector = make_collector(fake, core, (symbol,))
+    collector = make_collector(fake, core, (symbol,), positioning=True)
     async with running(collector):
         await eventually(
             lambda: {r.source for r in core.long_short} >= set(adapter.POSITIONING),
@@ -143,7 +143,7 @@ async def test_a_bad_figure_is_counted_and_takes_nothing_else(
         long_short={"accounts": -1.5, "top_accounts": 0.875, "top_positions": 1.25},
     )
     core = RecordingCore()
-    async with running(make_collector(fake, core, (symbol,))):
+    async with running(make_collector(fake, core, (symbol,), positioning=True)):
         await eventually(
             lambda: {r.source for r in core.long_short} == {"top_accounts", "top_positions"},
             "the valid ratios",
@@ -162,7 +162,7 @@ async def test_failing_ratio_polls_are_retried_and_leave_the_exchange_up(
     fake = await fake_exchange("binance")
     symbol = fake.symbol_of("BTC")
     core = RecordingCore()
-    async with running(make_collector(fake, core, (symbol,))):
+    async with running(make_collector(fake, core, (symbol,), positioning=True)):
         await eventually(lambda: core.health.is_up("binance"), "the feeds up")
         await eventually(lambda: len(core.long_short) >= 3, "a first round of ratios")
         fake.fail_rest(503, count=4, path_prefix="/futures/data/globalLongShortAccountRatio")
