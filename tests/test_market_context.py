@@ -231,3 +231,44 @@ def test_a_market_whose_latest_context_was_rejected_shows_none(clock: FakeClock)
     clock.now += 15.0
     core.record_open_interest(make_open_interest(clock))  # its context was rejected
     assert core.snapshot().market_context == ()
+
+
+# The calls some venues make for funding alone, beside their open-interest call.
+CONTEXT_CALLS: dict[Venue, str] = {
+    "binance": "/fapi/v1/fundingInfo",
+    "binance_coinm": "/dapi/v1/fundingInfo",
+    "okx": "/api/v5/public/funding-rate",
+    "gate": "/api/v4/futures/usdt/contracts",  # also the markets' listing: failed once loaded
+    "bitget": "/api/v2/mix/market/current-fund-rate",
+    "htx": "/linear-swap-api/v1/swap_batch_funding_rate",
+}
+
+
+@pytest.mark.parametrize("venue", sorted(CONTEXT_CALLS))
+async def test_a_failing_funding_call_leaves_the_open_interest_standing(
+    venue: Venue, fake_exchange: FakeExchangeFactory
+) -> None:
+    """Each market's context is rejected with why (counted, logged); its open interest is read
+    as before and the poll is neither retried nor marked down."""
+    fake = await fake_exchange(venue)
+    symbol = fake.symbol_of("ETH")
+    label = exchange_label(venue)
+    path = CONTEXT_CALLS[venue]
+    if venue != "gate":
+        fake.fail_rest(503, count=1_000, path_prefix=path)
+    core = RecordingCore()
+    async with running(make_collector(fake, core, (symbol,))):
+        await eventually(lambda: len(core.open_interest) >= 1, "a first reading")
+        if venue == "gate":
+            fake.fail_rest(503, count=1_000, path_prefix=path)
+        failed = fake.rest_requests[path]
+        readings = len(core.open_interest)
+        await eventually(
+            lambda: len(core.open_interest) >= readings + 3 and fake.rest_requests[path] > failed,
+            "polls with the funding call failing",
+        )
+        health = core.health.snapshot()
+        assert health.invalid[(label, Stream.OPEN_INTEREST, Reason.MISSING_FIELD)] >= 2
+        assert health.reconnects.get((label, Stream.OPEN_INTEREST), 0) == 0
+        assert core.health.stream_healthy(venue, Stream.OPEN_INTEREST)
+        assert core.snapshot().market_context == ()

@@ -27,6 +27,7 @@ from exporter.collectors.venue import (
     RawLongShort,
     RawOpenInterest,
     VenueAdapter,
+    context_answer,
 )
 from exporter.events import InvalidEventError, PositioningSource, Reason, Side
 
@@ -252,7 +253,11 @@ class BinanceVenue(VenueAdapter):
             info = reading.get("info") or {}
             mark = marks.get(symbol) or {}
             market = markets[symbol]
-            interval = intervals.get(market["id"], DEFAULT_FUNDING_INTERVAL_HOURS)
+            interval = (
+                intervals
+                if isinstance(intervals, InvalidEventError)
+                else intervals.get(market["id"], DEFAULT_FUNDING_INTERVAL_HOURS)
+            )
             items.append(
                 RawOpenInterest(
                     market,
@@ -264,23 +269,21 @@ class BinanceVenue(VenueAdapter):
 
     async def _funding_intervals(
         self, exchange: CcxtExchange
-    ) -> Mapping[str, float | InvalidEventError]:
+    ) -> Mapping[str, float | InvalidEventError] | InvalidEventError:
         """Funding interval in hours of each market id whose interval was adjusted (all other
         markets: 8 h), or why its row is unreadable (its markets' context is then rejected).
         Read at most every ``FUNDING_INFO_REFRESH_SECONDS``; a failed refresh keeps the last
-        answer (with a warning), the first one fails the poll."""
+        answer (with a warning); with none yet, why every market's interval is unknown."""
         now = time.monotonic()
         if self._intervals is not None and now - self._intervals_at < FUNDING_INFO_REFRESH_SECONDS:
             return self._intervals
-        try:
-            rows = await getattr(exchange, f"{self.API}PublicGetFundingInfo")()
-        except ccxt.BaseError as exc:
-            if self._intervals is None:
-                raise
-            log.warning(
-                "%s: fundingInfo failed (%s); keeping the intervals read before", self.name, exc
-            )
-            return self._intervals
+        call = getattr(exchange, f"{self.API}PublicGetFundingInfo")
+        rows = await context_answer(call(), "fundingInfo")
+        if isinstance(rows, InvalidEventError):
+            if self._intervals is not None:
+                log.warning("%s: %s; keeping the last intervals", self.name, rows.detail)
+                return self._intervals
+            return rows
         intervals: dict[str, float | InvalidEventError] = {}
         for row in rows if isinstance(rows, list) else ():
             if not isinstance(row, dict) or not isinstance(row.get("symbol"), str):

@@ -35,6 +35,7 @@ from exporter.collectors.venue import (
     OpenInterestItem,
     RawOpenInterest,
     VenueAdapter,
+    context_answer,
 )
 from exporter.events import InvalidEventError, Reason
 
@@ -63,9 +64,14 @@ def _open_interest_fields(row: Mapping[str, Any]) -> OpenInterestFields:
     )
 
 
-def _context_fields(ticker: Mapping[str, Any], schedule: Mapping[str, Any] | None) -> ContextFields:
+def _context_fields(
+    ticker: Mapping[str, Any], schedule: Mapping[str, Any] | InvalidEventError | None
+) -> ContextFields:
     """Funding rate and index price from the ticker; the next funding time (ms) and the
-    interval (hours) from the symbol's current-fund-rate row."""
+    interval (hours) from the symbol's current-fund-rate row (why there is none if that call
+    failed)."""
+    if isinstance(schedule, InvalidEventError):
+        raise schedule
     if schedule is None:
         symbol = ticker.get("symbol")
         raise InvalidEventError(Reason.MISSING_FIELD, f"{symbol} in current-fund-rate")
@@ -191,13 +197,17 @@ class BitgetVenue(VenueAdapter):
         rows = response.get("data") if isinstance(response, dict) else None
         if not isinstance(rows, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"tickers={response!r:.50}")]
-        rates = await funding({"productType": PRODUCT_TYPE})
+        rates = await context_answer(funding({"productType": PRODUCT_TYPE}), "current-fund-rate")
         listed = rates.get("data") if isinstance(rates, dict) else None
-        schedule = {
-            str(row.get("symbol")): row
-            for row in (listed if isinstance(listed, list) else ())
-            if isinstance(row, dict)
-        }
+        schedule: dict[str, Any] | InvalidEventError = (
+            rates
+            if isinstance(rates, InvalidEventError)
+            else {
+                str(row.get("symbol")): row
+                for row in (listed if isinstance(listed, list) else ())
+                if isinstance(row, dict)
+            }
+        )
         markets = exchange.markets or {}
         by_id = {
             str(m.get("id")): m
@@ -214,6 +224,9 @@ class BitgetVenue(VenueAdapter):
             market = by_id.get(market_id)
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue  # a contract we do not watch (or one listed since load_markets)
-            context = partial(_context_fields, row, schedule.get(market_id))
+            funding_row = (
+                schedule if isinstance(schedule, InvalidEventError) else schedule.get(market_id)
+            )
+            context = partial(_context_fields, row, funding_row)
             items.append(RawOpenInterest(market, partial(_open_interest_fields, row), context))
         return items

@@ -43,6 +43,7 @@ from exporter.collectors.venue import (
     OpenInterestItem,
     RawOpenInterest,
     VenueAdapter,
+    context_answer,
 )
 from exporter.events import InvalidEventError, Reason
 
@@ -87,9 +88,14 @@ def _open_interest_fields(row: Mapping[str, Any], market: Market) -> OpenInteres
     return (fields.number(row, "total_size") * size, None, fields.number(row, "mark_price"), None)
 
 
-def _context_fields(ticker: Mapping[str, Any], contract: Mapping[str, Any] | None) -> ContextFields:
+def _context_fields(
+    ticker: Mapping[str, Any], contract: Mapping[str, Any] | InvalidEventError | None
+) -> ContextFields:
     """Rates and index price from the ticker, the funding schedule from the contract (times in
-    seconds). Both rates are fractions per ``funding_interval``."""
+    seconds; why there is none if the contracts call failed). Both rates are fractions per
+    ``funding_interval``."""
+    if isinstance(contract, InvalidEventError):
+        raise contract
     if contract is None:
         raise InvalidEventError(Reason.MISSING_FIELD, f"{ticker.get('contract')} in contracts")
     next_apply = fields.number(contract, "funding_next_apply")
@@ -230,12 +236,16 @@ class GateVenue(VenueAdapter):
         rows = await tickers({"settle": SETTLE})
         if not isinstance(rows, list):
             return [InvalidEventError(Reason.WRONG_TYPE, f"tickers={rows!r:.50}")]
-        listed = await contracts({"settle": SETTLE})
-        schedule = {
-            str(row.get("name")): row
-            for row in (listed if isinstance(listed, list) else ())
-            if isinstance(row, dict)
-        }
+        listed = await context_answer(contracts({"settle": SETTLE}), "contracts")
+        schedule: dict[str, Any] | InvalidEventError = (
+            listed
+            if isinstance(listed, InvalidEventError)
+            else {
+                str(row.get("name")): row
+                for row in (listed if isinstance(listed, list) else ())
+                if isinstance(row, dict)
+            }
+        )
         by_id = markets_by_id(exchange.markets or {})
         wanted = set(symbols) if symbols is not None else None
         items: list[OpenInterestItem] = []
@@ -246,7 +256,10 @@ class GateVenue(VenueAdapter):
             market = by_id.get(str(row.get("contract")))
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue  # a contract we do not watch (or one listed since load_markets)
-            context = partial(_context_fields, row, schedule.get(market["id"]))
+            contract = (
+                schedule if isinstance(schedule, InvalidEventError) else schedule.get(market["id"])
+            )
+            context = partial(_context_fields, row, contract)
             items.append(
                 RawOpenInterest(market, partial(_open_interest_fields, row, market), context)
             )

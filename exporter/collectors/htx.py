@@ -43,6 +43,7 @@ from exporter.collectors.venue import (
     OpenInterestItem,
     RawOpenInterest,
     VenueAdapter,
+    context_answer,
 )
 from exporter.events import InvalidEventError, Reason, Side
 
@@ -108,8 +109,13 @@ def _open_interest_fields(
     )
 
 
-def _context_fields(funding: Mapping[str, Any] | None, contract_code: object) -> ContextFields:
-    """The current period's rate and its settlement time (``funding_time``, ms, a string)."""
+def _context_fields(
+    funding: Mapping[str, Any] | InvalidEventError | None, contract_code: object
+) -> ContextFields:
+    """The current period's rate and its settlement time (``funding_time``, ms, a string); why
+    there is none if the funding call failed."""
+    if isinstance(funding, InvalidEventError):
+        raise funding
     if funding is None:
         raise InvalidEventError(Reason.MISSING_FIELD, f"{contract_code} in swap_batch_funding_rate")
     return ContextFields(
@@ -229,17 +235,23 @@ class HtxVenue(VenueAdapter):
         public = ["contract", "public"]
         readings = await api.request(OPEN_INTEREST_PATH, public, "GET", {"contract_type": "swap"})
         indexes = await api.request(INDEX_PATH, public, "GET", {})
-        rates = await api.request(FUNDING_PATH, public, "GET", {})
+        rates = await context_answer(
+            api.request(FUNDING_PATH, public, "GET", {}), "swap_batch_funding_rate"
+        )
         index_by_id = {
             row.get("contract_code"): row
             for row in _rows(indexes, "swap_index")
             if isinstance(row, dict)
         }
-        funding_by_id = {
-            row.get("contract_code"): row
-            for row in _rows(rates, "swap_batch_funding_rate")
-            if isinstance(row, dict)
-        }
+        funding_by_id: dict[object, Any] | InvalidEventError = (
+            rates
+            if isinstance(rates, InvalidEventError)
+            else {
+                row.get("contract_code"): row
+                for row in _rows(rates, "swap_batch_funding_rate")
+                if isinstance(row, dict)
+            }
+        )
         ts = readings.get("ts") if isinstance(readings, dict) else None
         wanted = set(symbols) if symbols is not None else None
         by_id = {m.get("id"): m for m in (exchange.markets or {}).values() if m.get("swap")}
@@ -250,7 +262,12 @@ class HtxVenue(VenueAdapter):
             if market is None or (wanted is not None and market["symbol"] not in wanted):
                 continue
             index = index_by_id.get(market_id, {})
-            context = partial(_context_fields, funding_by_id.get(market_id), market_id)
+            funding = (
+                funding_by_id
+                if isinstance(funding_by_id, InvalidEventError)
+                else funding_by_id.get(market_id)
+            )
+            context = partial(_context_fields, funding, market_id)
             items.append(
                 RawOpenInterest(market, partial(_open_interest_fields, row, index, ts), context)
             )

@@ -46,6 +46,7 @@ from exporter.collectors.venue import (
     RawLongShort,
     RawOpenInterest,
     VenueAdapter,
+    context_answer,
 )
 from exporter.events import InvalidEventError, PositioningSource, Reason, Side
 
@@ -100,7 +101,9 @@ def _open_interest_fields(info: Mapping[str, Any], mark: Mapping[str, Any]) -> O
 
 def rows_by_id(response: object) -> Rows:
     """The ``data`` rows of an OKX answer by ``instId``; rows without one are skipped (their
-    market then reads as missing)."""
+    market then reads as missing). A failed call's reason passes through."""
+    if isinstance(response, InvalidEventError):
+        return response
     data = response.get("data") if isinstance(response, dict) else None
     if not isinstance(data, list):
         return InvalidEventError(Reason.MALFORMED, f"data={data!r:.50}")
@@ -287,10 +290,17 @@ class OkxVenue(VenueAdapter):
             if symbol in markets and (wanted is None or symbol in wanted)
         ]
         api: Any = exchange  # ccxt's implicit endpoint methods are not in CcxtExchange
-        funding = rows_by_id(await api.publicGetPublicFundingRate({"instId": EVERY_SWAP}))
+        funding = rows_by_id(
+            await context_answer(
+                api.publicGetPublicFundingRate({"instId": EVERY_SWAP}), "funding-rate"
+            )
+        )
         indexes: dict[str, Rows] = {}
         for quote in sorted({index_quote(index_id(m)) for m in watched}):
-            indexes[quote] = rows_by_id(await api.publicGetMarketIndexTickers({"quoteCcy": quote}))
+            answer = await context_answer(
+                api.publicGetMarketIndexTickers({"quoteCcy": quote}), "index-tickers"
+            )
+            indexes[quote] = rows_by_id(answer)
         items: list[OpenInterestItem] = []
         for market in watched:
             symbol = market["symbol"]

@@ -13,13 +13,15 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from exporter.events import InvalidEventError, PositioningSource
+import ccxt
+
+from exporter.events import InvalidEventError, PositioningSource, Reason
 from exporter.venues import exchange_label
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 
     from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.collectors.history import HistoryLimits
@@ -65,6 +67,19 @@ class RawOpenInterest:
 
 # What a venue's open-interest read yields per market: a reading, or why one is missing.
 OpenInterestItem = RawOpenInterest | InvalidEventError
+
+T = TypeVar("T")
+
+
+async def context_answer(call: Awaitable[T], what: str) -> T | InvalidEventError:
+    """The answer of a call made for the market context only (funding, index price). A failed
+    one becomes the reason each market's context is missing, counted per market with the
+    failure in the log, instead of failing the poll: the open interest stands."""
+    try:
+        return await call
+    except ccxt.BaseError as exc:
+        detail = f"{what} failed ({type(exc).__name__}: {exc})"
+        return InvalidEventError(Reason.MISSING_FIELD, detail[:200])
 
 
 @dataclass(frozen=True, slots=True)
