@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar
 
 from exporter.health import Health, HealthSnapshot
 from exporter.heatmap import HeatmapBook, HeatmapParams, HeatmapSnapshot
@@ -71,6 +72,26 @@ class Snapshot:
     heatmap: HeatmapSnapshot
 
 
+K = TypeVar("K", bound=Hashable)
+
+
+class _Timed(Protocol):
+    @property
+    def timestamp_ms(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Timed)
+
+
+def _keep_newest(store: dict[K, R], key: K, event: R) -> bool:
+    """Store ``event`` under ``key`` unless a newer one is there; whether it was stored."""
+    current = store.get(key)
+    if current is not None and event.timestamp_ms < current.timestamp_ms:
+        return False
+    store[key] = event
+    return True
+
+
 class Core:
     """Counters, rolling windows, size histogram, latest open interest, funding and long/short
     ratios and health of every coin; heatmaps of the coins ``heatmap_coins`` chooses (default:
@@ -118,25 +139,16 @@ class Core:
 
     def record_open_interest(self, event: OpenInterest) -> None:
         """Keep the newest reading per market; an older reading never overwrites a newer one."""
-        key = (event.exchange, event.symbol)
-        current = self._open_interest.get(key)
-        if current is None or event.timestamp_ms >= current.timestamp_ms:
-            self._open_interest[key] = event
+        if _keep_newest(self._open_interest, (event.exchange, event.symbol), event):
             self.heatmap.observe_open_interest(event)
 
     def record_market_context(self, event: MarketContext) -> None:
         """Keep the newest funding and index price per market."""
-        key = (event.exchange, event.symbol)
-        current = self._market_context.get(key)
-        if current is None or event.timestamp_ms >= current.timestamp_ms:
-            self._market_context[key] = event
+        _keep_newest(self._market_context, (event.exchange, event.symbol), event)
 
     def record_long_short(self, event: LongShortRatio) -> None:
         """Keep the newest ratio per market and source."""
-        key = (event.exchange, event.symbol, event.source)
-        current = self._long_short.get(key)
-        if current is None or event.timestamp_ms >= current.timestamp_ms:
-            self._long_short[key] = event
+        _keep_newest(self._long_short, (event.exchange, event.symbol, event.source), event)
 
     def wants_history(self, coin: str) -> bool | None:
         """Whether the backfill should fetch this coin's history: only a coin with a heatmap;

@@ -53,11 +53,17 @@ class InvalidEventError(ValueError):
         self.detail = detail
 
 
-def _require_positive(name: str, value: object, upper: float, *, allow_zero: bool = False) -> None:
+def _require_finite(name: str, value: object) -> float:
+    """``value`` if it is a finite number (not a bool); else why not."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise InvalidEventError(Reason.WRONG_TYPE, f"{name}={value!r} is not a number")
     if not math.isfinite(value):
         raise InvalidEventError(Reason.NOT_FINITE, f"{name}={value!r}")
+    return value
+
+
+def _require_positive(name: str, value: object, upper: float, *, allow_zero: bool = False) -> None:
+    value = _require_finite(name, value)
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidEventError(Reason.NOT_POSITIVE, f"{name}={value!r}")
     if value > upper:
@@ -181,11 +187,7 @@ MAX_FUNDING_AHEAD_MS: Final = 7 * 86_400_000
 def _require_rate(name: str, value: object) -> None:
     if value is None:
         return
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise InvalidEventError(Reason.WRONG_TYPE, f"{name}={value!r} is not a number")
-    if not math.isfinite(value):
-        raise InvalidEventError(Reason.NOT_FINITE, f"{name}={value!r}")
-    if abs(value) > MAX_FUNDING_RATE:
+    if abs(_require_finite(name, value)) > MAX_FUNDING_RATE:
         raise InvalidEventError(Reason.OUT_OF_RANGE, f"{name}={value!r} beyond ±{MAX_FUNDING_RATE}")
 
 

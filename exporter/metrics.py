@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, Protocol, TypeAlias, TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -146,25 +146,39 @@ def _window_rows(field: Callable[[WindowTotals[SymbolKey]], npt.NDArray[np.gener
     return rows
 
 
-def _market_rows(field: Callable[[OpenInterest], float]) -> Rows:
+class _MarketReading(Protocol):
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def coin(self) -> str: ...
+
+
+M = TypeVar("M", bound=_MarketReading)
+
+
+def _market_rows(
+    readings: Callable[[Snapshot], Iterable[M]], field: Callable[[M], float | None]
+) -> Rows:
+    """One series per market, by exchange and symbol; a market whose venue does not give the
+    figure (None) has none."""
+
     def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
-        readings = sorted(snap.open_interest, key=lambda o: (o.exchange, o.symbol))
-        return (((o.exchange, o.symbol, o.coin), field(o)) for o in readings)
+        for reading in sorted(readings(snap), key=lambda r: (r.exchange, r.symbol)):
+            value = field(reading)
+            if value is not None:
+                yield (reading.exchange, reading.symbol, reading.coin), value
 
     return rows
+
+
+def _open_interest(field: Callable[[OpenInterest], float]) -> Rows:
+    return _market_rows(lambda snap: snap.open_interest, field)
 
 
 def _context_rows(field: Callable[[MarketContext], float | None]) -> Rows:
-    """Markets whose venue gives the figure (None: not given, no series)."""
-
-    def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
-        readings = sorted(snap.market_context, key=lambda c: (c.exchange, c.symbol))
-        for context in readings:
-            value = field(context)
-            if value is not None:
-                yield (context.exchange, context.symbol, context.coin), value
-
-    return rows
+    return _market_rows(lambda snap: snap.market_context, field)
 
 
 def _next_funding(context: MarketContext) -> float | None:
@@ -387,21 +401,21 @@ OPEN_INTEREST_USD = Family(
     "gauge",
     "Open interest in USD.",
     MARKET_LABELS,
-    _market_rows(lambda oi: oi.usd),
+    _open_interest(lambda oi: oi.usd),
 )
 OPEN_INTEREST_COINS = Family(
     PREFIX + "open_interest_coins",
     "gauge",
     "Open interest in coins of the base currency.",
     MARKET_LABELS,
-    _market_rows(lambda oi: oi.coins),
+    _open_interest(lambda oi: oi.coins),
 )
 MARK_PRICE = Family(
     PREFIX + "mark_price_usd",
     "gauge",
     "Mark price in USD.",
     MARKET_LABELS,
-    _market_rows(lambda oi: oi.mark_price),
+    _open_interest(lambda oi: oi.mark_price),
 )
 INDEX_PRICE = Family(
     PREFIX + "index_price_usd",

@@ -16,7 +16,7 @@ from exporter.collectors.ccxt_stream import CcxtTransport
 from exporter.collectors.intake import FrameIntake
 from exporter.collectors.native_stream import NativeTransport
 from exporter.collectors.observer import StreamObserver
-from exporter.collectors.poll import OpenInterestPoll
+from exporter.collectors.poll import OpenInterestPoll, PollShared
 from exporter.collectors.positioning import PositioningPoll
 from exporter.collectors.ratelimitedlog import RateLimitedLog
 from exporter.collectors.rest_exchange import RestExchange
@@ -168,14 +168,8 @@ class Collector:
             exchange,
             self.sink,
             interval=self.config.poll_interval_seconds,
-            resolve_symbols=self.resolve_symbols,
+            shared=self._poll_shared(retry),
             first_poll=backfill.begin,
-            health=self.health,
-            retry=retry,
-            warn=self._warn,
-            clock=self._clock,
-            sleep=self._sleep,
-            request_timeout=self._request_timeout,
         )
         positioning = self._positioning_poll(exchange, retry)
         try:
@@ -197,10 +191,11 @@ class Collector:
         if not self.venue.POSITIONING or interval == 0:
             return None
         return PositioningPoll(
-            self.venue,
-            exchange,
-            self.sink,
-            interval=interval,
+            self.venue, exchange, self.sink, interval=interval, shared=self._poll_shared(retry)
+        )
+
+    def _poll_shared(self, retry: Retry) -> PollShared:
+        return PollShared(
             resolve_symbols=self.resolve_symbols,
             health=self.health,
             retry=retry,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from exporter.backoff import Backoff
 from exporter.events import InvalidEventError, MarketContext, OpenInterest
@@ -26,6 +27,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class PollShared:
+    """What a venue's REST polls share: which markets, where health and failures go, time."""
+
+    resolve_symbols: Callable[[CcxtExchange], list[str] | None]
+    health: Health
+    retry: Retry
+    warn: RateLimitedLog
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    request_timeout: float
+
+
 class RestPoll(ABC):
     """One REST poll of one venue: ``poll_once`` every ``interval`` (or the round's budgeted
     time, if longer), marking ``STREAM`` up after each round and retrying failures."""
@@ -39,26 +53,20 @@ class RestPoll(ABC):
         sink: EventSink,
         *,
         interval: float,
-        resolve_symbols: Callable[[CcxtExchange], list[str] | None],
-        health: Health,
-        retry: Retry,
-        warn: RateLimitedLog,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
-        request_timeout: float,
+        shared: PollShared,
     ) -> None:
         self._venue = venue
         self._name = venue.name
         self._exchange = exchange
         self._sink = sink
         self._interval = interval
-        self._resolve_symbols = resolve_symbols
-        self._health = health
-        self._retry = retry
-        self._warn = warn
-        self._clock = clock
-        self._sleep = sleep
-        self._request_timeout = request_timeout
+        self._resolve_symbols = shared.resolve_symbols
+        self._health = shared.health
+        self._retry = shared.retry
+        self._warn = shared.warn
+        self._clock = shared.clock
+        self._sleep = shared.sleep
+        self._request_timeout = shared.request_timeout
 
     async def run(self) -> None:
         backoff = Backoff(initial=1.0, cap=60.0)
@@ -98,12 +106,13 @@ class OpenInterestPoll(RestPoll):
         exchange: CcxtExchange,
         sink: EventSink,
         *,
+        interval: float,
+        shared: PollShared,
         first_poll: Callable[[Sequence[str] | None], None],
-        **options: Any,
     ) -> None:
         """``first_poll(symbols)`` runs once, before the first reading is recorded (the
         backfill announces the markets whose history is coming)."""
-        super().__init__(venue, exchange, sink, **options)
+        super().__init__(venue, exchange, sink, interval=interval, shared=shared)
         self._first_poll: Callable[[Sequence[str] | None], None] | None = first_poll
 
     async def poll_once(self) -> float:

@@ -255,15 +255,15 @@ class OkxProtocol(VenueProtocol):
             return _error("51001", _NO_INSTRUMENT)
         return json_reply({"code": "0", "msg": "", "data": list(rows.values())})
 
-    def _long_short(self, kind: str, ctx: RestContext) -> RestReply:
-        """A contract long/short ratio, `[ts, ratio]` rows newest first, one per period on
-        its grid from the current one back, between the exclusive bounds `begin` and `end`,
-        at most `limit` (max 100); the fake keeps one ratio per kind (the state's), and none
-        (empty `data`) for a kind the state lacks."""
+    def _statistics_page(
+        self, ctx: RestContext, periods: Mapping[str, int]
+    ) -> tuple[Quote, int, int, int | None, int | None] | RestReply:
+        """A statistics request's market (`instId`), period (default 5m) and its paging
+        (`limit` at most 100, exclusive `begin` and `end`), or OKX's refusal."""
         quote = self._history_quote(ctx)
         if isinstance(quote, RestReply):
             return quote
-        period = _RATIO_PERIODS_MS.get(ctx.query.get("period", "5m"))
+        period = periods.get(ctx.query.get("period", "5m"))
         if period is None:
             return _error("51000", "Parameter period error")
         try:
@@ -272,6 +272,17 @@ class OkxProtocol(VenueProtocol):
             end = int_param(ctx.query, "end")
         except BadParameterError as exc:
             return _error("51000", f"Parameter {exc.name} error")
+        return quote, period, limit, begin, end
+
+    def _long_short(self, kind: str, ctx: RestContext) -> RestReply:
+        """A contract long/short ratio, `[ts, ratio]` rows newest first, one per period on
+        its grid from the current one back, between the exclusive bounds `begin` and `end`,
+        at most `limit` (max 100); the fake keeps one ratio per kind (the state's), and none
+        (empty `data`) for a kind the state lacks."""
+        page = self._statistics_page(ctx, _RATIO_PERIODS_MS)
+        if isinstance(page, RestReply):
+            return page
+        quote, period, limit, begin, end = page
         ratio = quote.state.long_short.get(kind)
         newest = ctx.now_ms // period * period
         times = (newest - i * period for i in range(_RATIO_ROWS))
@@ -283,18 +294,10 @@ class OkxProtocol(VenueProtocol):
         """Contract open-interest history, newest first: `[ts, contracts, coins, USD]` rows
         between the exclusive bounds `begin` and `end`, at most `limit` (max 100), newest
         first from `end`."""
-        quote = self._history_quote(ctx)
-        if isinstance(quote, RestReply):
-            return quote
-        period = _OI_PERIODS_MS.get(ctx.query.get("period", "5m"))
-        if period is None:
-            return _error("51000", "Parameter period error")
-        try:
-            limit = int_param(ctx.query, "limit", 100, 100) or 100
-            begin = int_param(ctx.query, "begin")
-            end = int_param(ctx.query, "end")
-        except BadParameterError as exc:
-            return _error("51000", f"Parameter {exc.name} error")
+        page = self._statistics_page(ctx, _OI_PERIODS_MS)
+        if isinstance(page, RestReply):
+            return page
+        quote, period, limit, begin, end = page
         m = quote.market
         history = ctx.history(self.unified_symbol(m))
         rows = history.pick(*_exclusive(begin, end), limit, newest=True, period_ms=period)

@@ -531,10 +531,11 @@ class MarketSimulation:
         ts = self.now_ms
         states = []
         for n, (v, share) in enumerate(zip(self._venues, self._venue_shares.tolist(), strict=True)):
+            skew = 1 + 0.05 * n  # venues' premiums differ a little
             for i, c in enumerate(self._coins):
                 usd = oi[i] * share
                 price = float(prices[i])
-                premium = self._premium(i, CANDLE_SECONDS * 12) * (1 + 0.05 * n)
+                premium = self._premium(i, CANDLE_SECONDS * 12) * skew
                 average = self._premium(i, CANDLE_SECONDS * 96, AVERAGE_PREMIUM_PER_RETURN)
                 hours = 4 if (v, c) == ("binance", "SOL") else FUNDING_HOURS.get(v, 8)
                 crowd = math.exp(-CROWD_PER_RETURN * self._return(i, CANDLE_SECONDS * 288))
@@ -548,7 +549,7 @@ class MarketSimulation:
                         usd,
                         ts,
                         index_price=price / (1 + premium),
-                        funding_rate=_funding(average * (1 + 0.05 * n), hours),
+                        funding_rate=_funding(average * skew, hours),
                         predicted_funding_rate=_funding(
                             self._premium(i, CANDLE_SECONDS * 48, AVERAGE_PREMIUM_PER_RETURN),
                             hours,
