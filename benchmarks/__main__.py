@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from benchmarks import cascade, e2e, heatmap, ingest, memory, scrape
+from benchmarks import capacity, cascade, e2e, heatmap, ingest, memory, scrape
 from benchmarks.common import Result, Size, machine, table
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, Callable[[Size], list[Result]]] = {
     "cascade": cascade.run,
     "heatmap": heatmap.run,
     "memory": memory.run,
+    "capacity": capacity.run,
 }
 
 

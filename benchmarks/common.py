@@ -95,14 +95,20 @@ def rss_bytes(pid: int | None = None) -> int:
     raise RuntimeError("no VmRSS in /proc status")
 
 
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table of ``header`` and ``rows`` (pastes into the docs as is)."""
+    lines = [header, tuple("---" for _ in header), *rows]
+    return "\n".join("| " + " | ".join(row) + " |" for row in lines)
+
+
 def table(results: Sequence[Result]) -> str:
-    """A Markdown table (pastes into the README as is)."""
+    """The results as the README's table."""
     header = ("what", "workload", "baseline (same run)", "measured", "ratio", "target", "pass")
-    rows = [header, tuple("---" for _ in header)]
+    rows = []
     for r in results:
         verdict = "n/a" if r.passed is None else ("yes" if r.passed else "**NO**")
         rows.append((r.what, r.workload, r.baseline, r.measured, r.ratio, r.target, verdict))
-    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    return markdown(header, rows)
 
 
 def machine() -> str:

@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from exporter.heatmap.grid import nice_step, step_still_fits
+from exporter.heatmap.grid import SUB, zone_holds, zone_of, zone_step
 from exporter.heatmap.leverage import kernel_of
-from exporter.heatmap.model import LONG, REPLACEMENT_BATCH, SHORT, SUB
+from exporter.heatmap.model import LONG, REPLACEMENT_BATCH, SHORT
 
 if TYPE_CHECKING:
     from exporter.heatmap.params import HeatmapParams
@@ -53,12 +53,14 @@ class LoopHeatmap:
             for factor, weight, _band in kernel_of(params, coin).points[side]
         ]
         self.trend = params.side_attribution == "trend"
-        self.step = nice_step(params.bin_fraction * price)
+        self.zone = zone_of(price)
+        self.step = zone_step(self.zone, params.bin_fraction)
         self.markets: dict[str, LoopMarket] = {}
 
     def copy(self) -> LoopHeatmap:
         twin = LoopHeatmap.__new__(LoopHeatmap)
         twin.params, twin.tiers, twin.step = self.params, self.tiers, self.step
+        twin.zone = self.zone
         twin.trend = self.trend
         twin.markets = {
             name: LoopMarket(
@@ -82,7 +84,7 @@ class LoopHeatmap:
         low: float | None = None,
         high: float | None = None,
     ) -> None:
-        if not step_still_fits(self.step, price, self.params.bin_fraction):
+        if not zone_holds(self.zone, price):
             self._restep(price)
         book = self.markets.setdefault(market, LoopMarket())
         fine = self.step / SUB
@@ -162,7 +164,8 @@ class LoopHeatmap:
     def _restep(self, price: float) -> None:
         """A new step: every position moves to the new bin of its old bin's centre."""
         old_fine = self.step / SUB
-        self.step = nice_step(self.params.bin_fraction * price)
+        self.zone = zone_of(price)
+        self.step = zone_step(self.zone, self.params.bin_fraction)
         fine = self.step / SUB
         for book in self.markets.values():
             for position in book.positions:

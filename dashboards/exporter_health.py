@@ -51,12 +51,13 @@ def exchange_up() -> stat.Panel:
             "UP while the exchange's liquidation stream is subscribed and its latest "
             "open-interest poll succeeded (`cryptoliq_exchange_up`). Its long/short-ratio "
             "poll (stream `positioning`) is context and does not count: its failures show "
-            "as that stream's reconnects and invalid messages below.",
+            "as that stream's reconnects and invalid messages below. With shards (--shard), "
+            "an exchange is UP when every replica serving some of its markets says so.",
             unit="none",
         )
         .with_target(
             query(
-                f"max by (exchange) (cryptoliq_exchange_up{{{EXCHANGE}}})",
+                f"min by (exchange) (cryptoliq_exchange_up{{{EXCHANGE}}})",
                 "{{exchange}}",
                 instant=True,
             )
@@ -102,12 +103,12 @@ def backfill_progress() -> stat.Panel:
             "Share of each exchange's markets whose open-interest history (the heatmap's past) "
             "has been fetched or given up since start-up "
             "(`cryptoliq_backfill_progress_ratio`). The feeds do not wait for it: an exchange "
-            "is up as soon as its stream and first poll are.",
+            "is up as soon as its stream and first poll are. With shards, the slowest replica's.",
             unit=RATIO,
         )
         .with_target(
             query(
-                f"max by (exchange) (cryptoliq_backfill_progress_ratio{{{EXCHANGE}}})",
+                f"min by (exchange) (cryptoliq_backfill_progress_ratio{{{EXCHANGE}}})",
                 "{{exchange}}",
                 instant=True,
             )

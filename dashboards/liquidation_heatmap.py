@@ -64,6 +64,7 @@ UID: Final = "cryptoliq-liquidation-heatmap"
 COIN: Final = 'coin="$coin"'
 """This dashboard shows one coin at a time: prices of different coins share no axis."""
 MOVES: Final = "1%|2%|5%"
+CLUSTER_ROWS: Final = 5  # the exporter's own cluster count (HeatmapParams.clusters)
 Y_AXIS_WIDTH: Final = 80
 """Both price panels reserve the same width for their y axis so their time axes line up; so do
 the liquidation map and its cumulative curves, for their price axes."""
@@ -313,16 +314,22 @@ def book_ratio() -> stat.Panel:
             stat_panel(
                 "Open interest in the model",
                 "Coins held by the model's estimated positions of each side, as a share of the "
-                "coin's open interest in coins over all its markets "
-                "(`cryptoliq_heatmap_book_ratio`). Every open contract has a long and a short "
-                "holder, so a model that knew every position would show 100 % on both sides. It "
+                "open interest in coins of the coin's heatmap markets "
+                "(`cryptoliq_heatmap_positions_coins` over "
+                "`cryptoliq_heatmap_open_interest_coins`, each summed first so that shards add "
+                "up). Every open contract has a long and a short holder, so a model that knew "
+                "every position would show 100 % on both sides. It "
                 "knows only positions opened in the history it has seen (turnover and "
                 "liquidations are replaced, not lost): the lower the share, the more of the open "
                 "interest the map and the heatmap leave out.",
                 unit=RATIO,
                 sparkline=True,
             ).with_target(
-                query(f"max by (side) (cryptoliq_heatmap_book_ratio{{{COIN}}})", "{{side}}")
+                query(
+                    f"sum by (side) (cryptoliq_heatmap_positions_coins{{{COIN}}}) / on () "
+                    f"group_left () sum (cryptoliq_heatmap_open_interest_coins{{{COIN}}})",
+                    "{{side}}",
+                )
             )
         )
         .orientation(common_model.VizOrientation.HORIZONTAL)  # one side above the other
@@ -383,33 +390,36 @@ def at_risk_over_time() -> timeseries.Panel:
 
 
 def clusters(side: str) -> table.Panel:
-    """Top clusters of one side: price, estimated USD, and signed distance from the mark price."""
+    """The largest bins of one side of the summed heatmap: exact over every exchange and every
+    replica (``--shard``), which per-replica cluster metrics are not."""
     where = "above" if side == "short" else "below"
-    columns = {"price": "cluster price", "usd": "estimated USD", "distance": "distance"}
-    panel = (
+    return (
         table_panel(
             f"Top {side} clusters ({where} the price)",
-            f"The model's largest {side} liquidation bins ({where} the mark price) by rank: "
-            "bin centre, estimated USD, and distance from the average mark price over all "
-            "exchanges. The "
-            "LiquidationClusterNearPrice alert watches clusters within "
+            f"The {CLUSTER_ROWS} largest {side} bins of the heatmap summed over every exchange "
+            f"(and every exporter replica): each bin's lower edge and estimated USD. "
+            f"{side.title()} liquidation prices lie {where} the mark price: the model sweeps "
+            "those the price crossed. The LiquidationClusterNearPrice alert watches clusters "
+            "within "
             f"{THRESHOLDS.cluster_distance:.0%}.",
             unit=USD,
         )
         .height(7)
         .span(12)
-        .sort_by([common_builder.TableSortByFieldState().display_name("rank")])
-        .override_by_name("distance", [dashboard_model.DynamicConfigValue("unit", RATIO)])
+        .sort_by(
+            [common_builder.TableSortByFieldState().display_name("estimated USD").desc(desc=True)]
+        )
+        .with_target(
+            query(
+                f"topk({CLUSTER_ROWS}, sum by (price) "
+                f'(cryptoliq_heatmap_usd{{{COIN}, side="{side}"}}))',
+                ref_id="usd",
+                instant=True,
+                table=True,
+            )
+        )
+        .transformations(merge_table(["price"], {"usd": "estimated USD"}))
     )
-    selector = f'{{{COIN}, side="{side}"}}'
-    for ref, metric in (
-        ("price", "cryptoliq_liquidation_cluster_price_usd"),
-        ("usd", "cryptoliq_liquidation_cluster_usd"),
-        ("distance", "coin_side_rank:cryptoliq_liquidation_cluster_distance:ratio"),
-    ):
-        expr = f"max by (rank) ({metric}{selector})"
-        panel = panel.with_target(query(expr, ref_id=ref, instant=True, table=True))
-    return panel.transformations(merge_table(["rank"], columns))
 
 
 def accuracy() -> list[stat.Panel]:

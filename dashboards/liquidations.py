@@ -230,7 +230,7 @@ def per_exchange_table() -> table.Panel:
 
     up = f"cryptoliq_exchange_up{{{EXCHANGE}}} * on (exchange) {COMPLETENESS}"
     queries = {
-        "up": f"max by (exchange, completeness) ({up})",
+        "up": f"min by (exchange, completeness) ({up})",  # every replica serving it (--shard)
         "usd_1h": window("usd", "1h"),
         "usd_24h": window("usd", "24h"),
         "orders_24h": window("orders", "24h"),

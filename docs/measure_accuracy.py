@@ -22,7 +22,7 @@ import numpy.typing as npt
 from exporter.fakeexchange.simulation import MarketSimulation, MarketState
 from exporter.fakeexchange.typed import liquidation_event, open_interest_events
 from exporter.heatmap import HeatmapBook, HeatmapParams
-from exporter.heatmap.grid import nice_step
+from exporter.heatmap.grid import cell_of, window_bounds, zone_of, zone_step
 
 FloatArray = npt.NDArray[np.float64]
 POLL_SECONDS = 15
@@ -78,9 +78,10 @@ def _true_map(
 ) -> tuple[FloatArray, FloatArray, float, float]:
     """(bin edges, true USD per bin, the top decile's smallest USD, its share of bins)."""
     price, coin = state.mark_price, state.coin
-    step = nice_step(params.bin_fraction * price)
-    first = math.floor(price * (1 - params.range_fraction) / step)
-    last = math.floor(price * (1 + params.range_fraction) / step)
+    step = zone_step(zone_of(price), params.bin_fraction)  # the model's grid (grid.py)
+    low, high = window_bounds(cell_of(price), params.range_fraction)
+    first = math.floor(low / step)
+    last = math.floor(high / step)
     edges = np.arange(first, last + 2, dtype=np.float64) * step
     liquidation_prices, usd = simulation.true_positions(coin, side)
     binned = np.asarray(np.histogram(liquidation_prices, bins=edges, weights=usd)[0], np.float64)

@@ -4,6 +4,7 @@ start and stop with it (``exporter.lifecycle``)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import time
 from dataclasses import dataclass, field
@@ -58,9 +59,14 @@ async def handle_metrics(request: web.Request) -> web.Response:
         steps = exporter.exposition.steps(snapshot, negotiated, exporter.last_render_seconds)
         body = await run_in_slices(steps)
     else:  # an escaping only prometheus_client writes: rare, slow, so off the loop
-        body = await asyncio.get_running_loop().run_in_executor(
-            None, reference_body, snapshot, negotiated, exporter.last_render_seconds
+        render = functools.partial(
+            reference_body,
+            snapshot,
+            negotiated,
+            exporter.last_render_seconds,
+            series=exporter.exposition.series,
         )
+        body = await asyncio.get_running_loop().run_in_executor(None, render)
     exporter.last_render_seconds = time.perf_counter() - started
     response = web.Response(body=body, headers={"Content-Type": negotiated.content_type})
     response.enable_compression()
@@ -84,11 +90,21 @@ async def run_in_slices(
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
-    """Liveness: the process serves requests. Exchange health is in ``cryptoliq_exchange_up``."""
+    """Liveness: the process serves requests. Exchange health is in ``cryptoliq_exchange_up``;
+    a venue this shard serves no market of is listed as idle, not as down."""
     exporter = request.app[EXPORTER_KEY]
     health = exporter.core.health
-    exchanges = {e.name: health.is_up(e.name) for e in exporter.config.enabled_exchanges()}
-    return web.json_response({"status": "ok", "version": __version__, "exchanges_up": exchanges})
+    names = [e.name for e in exporter.config.enabled_exchanges()]
+    body: dict[str, object] = {
+        "status": "ok",
+        "version": __version__,
+        "exchanges_up": {n: health.is_up(n) for n in names if not health.is_idle(n)},
+    }
+    shard = exporter.config.shard
+    if not shard.whole:
+        body["shard"] = shard.label
+        body["idle"] = [n for n in names if health.is_idle(n)]
+    return web.json_response(body)
 
 
 async def handle_liveness(_request: web.Request) -> web.Response:
@@ -99,15 +115,20 @@ async def handle_liveness(_request: web.Request) -> web.Response:
 
 async def handle_index(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER_KEY]
+    health = exporter.core.health
     rows = []
     for exchange in exporter.config.enabled_exchanges():
         symbols = "all its perpetuals" if exchange.all_symbols else ", ".join(exchange.symbols)
-        up = "up" if exporter.core.health.is_up(exchange.name) else "down"
+        up = "up" if health.is_up(exchange.name) else "down"
+        if health.is_idle(exchange.name):
+            up = "idle: another shard serves its markets"
         rows.append(
             f"<tr><td>{html.escape(exchange.name)}</td><td>{up}</td>"
             f"<td>{html.escape(symbols)}</td></tr>"
         )
     mode = " (demo: simulated exchanges)" if exporter.config.demo else ""
+    if not exporter.config.shard.whole:
+        mode += f" (shard {exporter.config.shard})"
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>cryptoliq-exporter</title></head>
 <body>

@@ -26,6 +26,7 @@ import yaml
 from exporter.core import DEFAULT_EXEMPLAR_MIN_USD
 from exporter.heatmap.params import LEVERAGE_MODELS, SIDE_ATTRIBUTIONS, HeatmapParams
 from exporter.heatmap.selection import TOP_PREFIX, HeatmapCoins
+from exporter.shard import WHOLE, Shard, parse_shard
 from exporter.venues import ALL, DEFAULT_VENUES, VENUES, Venue, is_venue
 
 if TYPE_CHECKING:
@@ -34,9 +35,9 @@ if TYPE_CHECKING:
 DEFAULT_COINS: Final = ("BTC", "ETH", "SOL")
 # Bare coins: each venue reads a coin as its own main perpetual (VenueAdapter.coin_symbol).
 DEFAULT_SYMBOLS: Final = DEFAULT_COINS
-# A heatmap is ~1,010 series per coin (~1,500 at most), a market's other series ~55: top:10
-# keeps at most ceil(1.5 * 10) = 15 heatmaps (hysteresis), <= ~22k series, also under
-# `symbols: all`.
+# A heatmap is ~790 series per coin (500 to 1,310 by where its price sits in its octave, ~1,920
+# at most; docs/scaling.md), a market's other series up to 63: top:10 keeps at most
+# ceil(1.5 * 10) = 15 heatmaps (hysteresis), <= ~29k heatmap series, also under `symbols: all`.
 DEFAULT_HEATMAP_COINS: Final = HeatmapCoins(top=10)
 DEFAULT_PORT: Final = 9877
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -132,6 +133,8 @@ class Config:
     backfill_hours: float = 72.0  # OKX keeps about 3 days of 5-minute open interest
     # Liquidations of at least this many USD are exemplars of the size histogram (the live feed).
     exemplar_min_usd: float = DEFAULT_EXEMPLAR_MIN_USD
+    # The markets this replica serves when several split them (exporter.shard).
+    shard: Shard = WHOLE
     # Kubernetes service-link variables that were skipped, for the CLI to log once logging is set.
     ignored_env: tuple[str, ...] = ()
     # Former spellings that still work, each saying what to write now; the CLI logs them.
@@ -191,6 +194,13 @@ def _parse_choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
     if isinstance(raw, str) and raw.lower() in choices:
         return raw.lower()
     raise ConfigError(key, raw, f"expected one of {', '.join(choices)}")
+
+
+def _parse_shard(key: str, raw: object) -> Shard:
+    try:
+        return parse_shard(str(raw)) if isinstance(raw, str | int) else parse_shard("")
+    except ValueError as exc:
+        raise ConfigError(key, raw, str(exc)) from None
 
 
 def _parse_text(key: str, raw: object) -> str:
@@ -557,6 +567,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         aliases=("--speed",),
     ),
     Setting(
+        "shard",
+        _parse_shard,
+        ("config", "shard"),
+        "I/N: serve only the markets of shard I of N replicas (a stable hash of venue and "
+        "symbol, docs/scaling.md); every replica runs with the same configuration otherwise "
+        "(default 1/1: every market)",
+    ),
+    Setting(
         "heatmap_coins",
         _parse_heatmap_coins,
         ("config", "heatmap_coins"),
@@ -625,7 +643,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     _heatmap(
         "heatmap_range_fraction",
         lambda k, v: _parse_number(k, v, minimum=0.01, maximum=0.5, unit="price fraction"),
-        "heatmap grid: mark price +- this fraction (default 0.15)",
+        "heatmap grid: this fraction below and above the ~4.4 %% price cell of the mark price "
+        "(default 0.15)",
         param="range_fraction",
     ),
     _heatmap(
@@ -843,6 +862,25 @@ def _build_exchanges(
     )
 
 
+def _shard_heatmap_coins(config: dict[str, Any], source: str) -> None:
+    """Replicas must agree on the heatmap coins: ranking by open interest (top:N) sees only a
+    replica's own markets, so sharded replicas default to the listed coins and refuse top:N."""
+    shard: Shard = config.get("shard", WHOLE)
+    if shard.whole:
+        return
+    coins: HeatmapCoins | None = config.get("heatmap_coins")
+    if coins is None:
+        config["heatmap_coins"] = HeatmapCoins(coins=DEFAULT_COINS)
+    elif coins.top is not None:
+        raise ConfigError(
+            source,
+            str(coins),
+            f"with shard {shard} each replica ranks coins by its own markets' open interest "
+            "and the replicas' heatmaps would not add up; list the coins (BTC,ETH,SOL) or "
+            "use 'all'",
+        )
+
+
 def build_config(
     yaml_values: Mapping[str, object],
     env: Mapping[str, str],
@@ -854,15 +892,18 @@ def build_config(
     _reject_unknown(yaml_values, env)
     parts: dict[Part, dict[str, Any]] = {"config": {}, "heatmap": {}, "exchanges": {}}
     warnings: list[str] = []
+    sources: dict[str, str] = {}  # setting key -> how the source that set it spells it
     for setting in SETTINGS:
         resolved = _resolve(setting, yaml_values, env, flags, warnings)
         if resolved is not None:
             raw, source = resolved
             part, name = setting.target
             parts[part][name] = setting.parse(source, raw)
+            sources[setting.key] = source
     if parts["config"].get("demo") and "enabled" not in parts["exchanges"]:
         parts["exchanges"]["enabled"] = VENUES  # a demo shows every venue unless told otherwise
     exchanges = _build_exchanges(warnings, **parts["exchanges"])
+    _shard_heatmap_coins(parts["config"], sources.get("heatmap_coins", "heatmap_coins"))
     return Config(
         exchanges=exchanges,
         # Each parameter passed the model's checks on its own, and the model checks each on

@@ -17,6 +17,7 @@ from exporter.heatmap import HeatmapBook, HeatmapParams, HeatmapSnapshot
 from exporter.heatmap.selection import CoinSelection, HeatmapCoins
 from exporter.histogram import Exemplar, HistogramCounts, SizeHistogram
 from exporter.rolling import RollingTotals, Window, WindowTotals
+from exporter.shard import WHOLE, Shard
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,6 +71,7 @@ class Snapshot:
     long_short: tuple[LongShortRatio, ...]
     health: HealthSnapshot
     heatmap: HeatmapSnapshot
+    shard: Shard = WHOLE
 
 
 K = TypeVar("K", bound=Hashable)
@@ -107,8 +109,12 @@ class Core:
         heatmap_coins: HeatmapCoins | None = None,
         *,
         exemplar_min_usd: float | None = DEFAULT_EXEMPLAR_MIN_USD,
+        shard: Shard = WHOLE,
     ) -> None:
+        """``shard``: the markets this replica serves (its collectors' business); kept with
+        the snapshots, which hold only those markets' windows and positions."""
         self._clock = clock
+        self.shard = shard
         self._exemplar_min_usd = math.inf if exemplar_min_usd is None else exemplar_min_usd
         self.health = Health(exchanges, clock)
         self._orders: Counter[SymbolKey] = Counter()
@@ -175,14 +181,24 @@ class Core:
         heatmap are what a restart would otherwise lose for a day."""
         windows_header, windows_arrays = self._rolling.export_state()
         heatmap_header, heatmap_arrays = self.heatmap.export_state()
-        header = {"saved_at": self._clock(), "windows": windows_header, "heatmap": heatmap_header}
+        header = {
+            "saved_at": self._clock(),
+            "shard": self.shard.label,
+            "windows": windows_header,
+            "heatmap": heatmap_header,
+        }
         arrays = {f"windows.{k}": v for k, v in windows_arrays.items()}
         arrays |= {f"heatmap.{k}": v for k, v in heatmap_arrays.items()}
         return header, arrays
 
     def import_state(self, header: dict[str, Any], arrays: dict[str, np.ndarray[Any, Any]]) -> None:
         """Load what ``export_state`` wrote; raises ValueError/KeyError on any mismatch, before
-        changing anything."""
+        changing anything (a snapshot of another shard holds other markets)."""
+        saved_shard = header.get("shard", WHOLE.label)
+        if saved_shard != self.shard.label:
+            raise ValueError(
+                f"a snapshot of shard {saved_shard}, this exporter serves {self.shard}"
+            )
         windows = {
             k.removeprefix("windows."): v for k, v in arrays.items() if k.startswith("windows.")
         }
@@ -220,4 +236,5 @@ class Core:
             long_short=tuple(self._long_short.values()),
             health=self.health.snapshot(),
             heatmap=self.heatmap.snapshot(),
+            shard=self.shard,
         )

@@ -14,13 +14,19 @@ render on the event loop in slices of a couple of milliseconds. It reads only th
 
 Escaping schemes that rewrite names (``escaping=dots``) are left to prometheus_client
 (``reference_body``), as the slow path: no scraper asks for them by default.
+
+Each served body is counted per family as it is written (a few additions per family), and the
+next one carries those counts as ``cryptoliq_scrape_series``, as it carries the previous render
+time; ``SeriesLog`` logs the total when it first appears and when it moves.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import operator
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Final
@@ -34,7 +40,7 @@ from exporter import metrics
 from exporter.heatmap.grid import format_price
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
 
@@ -59,6 +65,17 @@ HISTOGRAMS_PER_STEP: Final = 200
 # Heatmap grid labels are built for the view's bins plus this fraction of them on each side.
 GRID_MARGIN_DIVISOR: Final = 4
 _GO_EXPONENT_FROM: Final = 1e6  # Go's %g switches to an exponent from here (see go_float)
+# The series count is logged again when its total moved by more than this share since the last
+# line, at most once per SERIES_LOG_INTERVAL_SECONDS, naming the SERIES_LOG_LARGEST largest
+# families: a configuration that multiplies the series shows in the log within minutes, a
+# heatmap grid that breathes by a few percent does not fill it.
+SERIES_LOG_CHANGE: Final = 0.10
+SERIES_LOG_INTERVAL_SECONDS: Final = 600.0
+SERIES_LOG_LARGEST: Final = 3
+
+logger = logging.getLogger(__name__)
+# Every family of the contract by the name its samples carry: the keys of a body's counts.
+_FAMILY_NAMES: Final = tuple(family.exposed_name for family in metrics.FAMILIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +167,10 @@ class _GridLabels:
 
 
 class _Page:
-    """One body being written: its parts, its format, the exposition's label strings."""
+    """One body being written: its parts, its format, the exposition's label strings, and
+    the series written per family (by exposed name; every family of the contract, zeros too)."""
 
-    __slots__ = ("label_string", "openmetrics", "parts")
+    __slots__ = ("counts", "label_string", "openmetrics", "parts")
 
     def __init__(
         self, label_string: Callable[[tuple[str, ...], tuple[str, ...]], str], *, om: bool
@@ -160,11 +178,12 @@ class _Page:
         self.label_string = label_string
         self.openmetrics = om
         self.parts: list[str] = []
+        self.counts: dict[str, int] = dict.fromkeys(_FAMILY_NAMES, 0)
 
     def header(self, family: AnyFamily) -> None:
         self.parts.append(_header(family, openmetrics_format=self.openmetrics))
 
-    def samples(self, family: Family, rows: Iterable[Sample]) -> None:
+    def samples(self, family: Family, rows: Sequence[Sample]) -> None:
         """One sample per ``(label values, value)`` row (the header is written before)."""
         name = family.exposed_name
         labels = self.label_string
@@ -173,6 +192,7 @@ class _Page:
             f"{name}{labels(names, values) if names else ''} {go_float(value)}\n"
             for values, value in rows
         )
+        self.counts[name] += len(rows)
 
     def histogram(self, family: HistogramFamily, rows: Iterable[HistogramRow]) -> None:
         """Per row its buckets, ``_count`` (the ``+Inf`` bucket) and ``_sum`` (the header is
@@ -182,6 +202,7 @@ class _Page:
         labels = self.label_string
         exemplar_text = _exemplar_text if self.openmetrics else _no_exemplar
         for values, buckets, total in rows:
+            self.counts[name] += len(buckets) + 2
             self.parts.extend(
                 f"{name}_bucket{labels(bucket_names, (*values, le))} {go_float(count)}"
                 f"{exemplar_text(exemplar)}\n"
@@ -207,11 +228,15 @@ def _no_exemplar(exemplar: Exemplar | None) -> str:
 
 
 class Exposition:
-    """Renders snapshots to exposition text; keep one per exporter (it caches label strings)."""
+    """Renders snapshots to exposition text; keep one per exporter (it caches label strings
+    and remembers the series of the last body it served). ``clock`` (seconds, monotonic) paces
+    the series log."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._labels: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
         self._grids: dict[str, _GridLabels] = {}
+        self._series: dict[str, int] | None = None
+        self._series_log = SeriesLog(clock)
         self._process = CollectorRegistry(auto_describe=False)
         self._process.register(ProcessCollector(registry=None))
         self._process.register(PlatformCollector(registry=None))
@@ -222,9 +247,8 @@ class Exposition:
         """The whole ``/metrics`` body for ``accept`` and its content type, in one go."""
         negotiated = negotiate(accept)
         if not negotiated.fast:
-            return reference_body(
-                snapshot, negotiated, last_render_seconds
-            ), negotiated.content_type
+            slow = reference_body(snapshot, negotiated, last_render_seconds, series=self._series)
+            return slow, negotiated.content_type
         steps = self.steps(snapshot, negotiated, last_render_seconds)
         while True:
             try:
@@ -240,10 +264,14 @@ class Exposition:
         ``next()`` writes one family or one coin's grid (well under a millisecond), so that the
         event loop can render a large body in slices; the generator returns the body.
 
-        ``process_*`` and ``python_info`` come from prometheus_client's own collectors.
+        ``process_*`` and ``python_info`` come from prometheus_client's own collectors. The
+        body carries the series counts of the previous one (``series``) and its own become the
+        next one's.
         """
         page = _Page(self._label_string, om=negotiated.openmetrics)
-        yield from self._sections(page, snapshot, last_render_seconds)
+        yield from self._sections(page, snapshot, last_render_seconds, self._series)
+        self._series = page.counts
+        self._series_log.rendered(page.counts)
         text = "".join(page.parts)
         yield
         process = negotiated.encoder(self._process)
@@ -251,21 +279,32 @@ class Exposition:
             process = process.removesuffix(b"# EOF\n") + b"# EOF\n"  # ends the whole body
         return text.encode() + process
 
+    @property
+    def series(self) -> Mapping[str, int] | None:
+        """Series per family (exposed name) of the last body ``steps`` wrote; None before."""
+        return self._series
+
     def render_snapshot(
         self,
         snapshot: Snapshot,
         *,
         openmetrics_format: bool = False,
         last_render_seconds: float | None = None,
+        series: Mapping[str, int] | None = None,
     ) -> str:
-        """The snapshot's families, as ``SnapshotCollector`` gives them (no ``# EOF``)."""
+        """The snapshot's families, as ``SnapshotCollector`` gives them (no ``# EOF``), with
+        ``series`` as the previous render's counts; remembers and logs nothing."""
         page = _Page(self._label_string, om=openmetrics_format)
-        for _ in self._sections(page, snapshot, last_render_seconds):
+        for _ in self._sections(page, snapshot, last_render_seconds, series):
             pass
         return "".join(page.parts)
 
     def _sections(
-        self, page: _Page, snapshot: Snapshot, last_render_seconds: float | None
+        self,
+        page: _Page,
+        snapshot: Snapshot,
+        last_render_seconds: float | None,
+        series: Mapping[str, int] | None,
     ) -> Iterator[None]:
         """``metrics.FAMILIES`` in order, a step per family (the heatmap grid: per coin)."""
         if len(self._labels) > LABEL_CACHE_LIMIT:
@@ -280,7 +319,10 @@ class Exposition:
                     page.histogram(family, part)
                     yield
             else:
-                rows = family.rows(snapshot, last_render_seconds)
+                if family is metrics.SCRAPE_SERIES and series is not None:
+                    rows: Iterable[Sample] | None = metrics.series_rows(series)
+                else:
+                    rows = family.rows(snapshot, last_render_seconds)
                 if rows is not None:
                     page.header(family)
                     rows = iter(rows)
@@ -315,6 +357,7 @@ class Exposition:
                 page.parts.append("\n".join(map(operator.add, labels, texts)))
                 if texts:
                     page.parts.append("\n")
+                page.counts[metrics.HEATMAP_USD.name] += len(texts)
             yield
         # The families after the grid read each view's clusters and at-risk figures, derived on
         # first use: derive them here, one coin per step, rather than all coins in one step.
@@ -355,13 +398,47 @@ class Exposition:
 
 
 def reference_body(
-    snapshot: Snapshot, negotiated: Negotiated, last_render_seconds: float | None
+    snapshot: Snapshot,
+    negotiated: Negotiated,
+    last_render_seconds: float | None,
+    *,
+    series: Mapping[str, int] | None = None,
 ) -> bytes:
     """The body as prometheus_client renders ``SnapshotCollector``: the path for what
     ``Exposition`` does not write (and the reference it is tested against). Slow: tens of
     microseconds per series."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics.SnapshotCollector(snapshot, last_render_seconds))
+    registry.register(metrics.SnapshotCollector(snapshot, last_render_seconds, series=series))
     registry.register(ProcessCollector(registry=None))
     registry.register(PlatformCollector(registry=None))
     return negotiated.encoder(registry)
+
+
+class SeriesLog:
+    """Logs a body's series at INFO (the total and the largest families): after the first
+    render, then when the total has moved by more than ``SERIES_LOG_CHANGE`` of the last
+    logged one, at most once per ``SERIES_LOG_INTERVAL_SECONDS`` of ``clock``."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._logged: tuple[float, int] | None = None  # (clock, total) of the last line
+
+    def rendered(self, counts: Mapping[str, int]) -> bool:
+        """Note a render's counts; whether that logged a line."""
+        total = sum(counts.values())
+        now = self._clock()
+        if self._logged is not None:
+            logged_at, logged_total = self._logged
+            if abs(total - logged_total) <= SERIES_LOG_CHANGE * logged_total:
+                return False
+            if now - logged_at < SERIES_LOG_INTERVAL_SECONDS:
+                return False
+        largest = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        logger.info(
+            "/metrics has %s series%s; largest families: %s",
+            f"{total:,}",
+            "" if self._logged is None else f" (was {self._logged[1]:,})",
+            ", ".join(f"{name} {count:,}" for name, count in largest[:SERIES_LOG_LARGEST]),
+        )
+        self._logged = (now, total)
+        return True

@@ -3,6 +3,11 @@
 Collectors report under their venue's name (``binance_coinm``); the snapshot, which the metrics
 read, sums them under the ``exchange`` label (``binance``): an exchange is up while every feed
 of it is, its counters are the sums, its last message the latest of its feeds'.
+
+A venue that serves no market in this replica (``--shard``: another replica serves them all) is
+idle: it is left out of the snapshot, so its per-exchange series are absent here and the
+replica that serves its markets alone says whether it is up (no ``cryptoliq_exchange_up 0``
+for an idle venue, nothing for ``max by (exchange)`` across replicas to be misled by).
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class HealthSnapshot:
     backfill_failures: dict[str, int]
     # exchange -> "sampled" when a feed of it sends a sample (its totals are lower bounds)
     completeness: dict[str, Completeness] = field(default_factory=dict)
+    # Liquidations an all-market feed brought for markets another shard serves (--shard).
+    other_shard: dict[str, int] = field(default_factory=dict)
     tasks: int | None = None
 
 
@@ -119,6 +126,8 @@ class Health:
         # Share of each venue's markets backfilled; 0 until its backfill begins.
         self._backfill_progress: dict[str, float] = dict.fromkeys(exchanges, 0.0)
         self._backfill_failures: Counter[str] = Counter()
+        self._other_shard: Counter[str] = Counter()
+        self._idle: set[str] = set()
         self._tasks: int | None = None
 
     def mark_up(self, exchange: str, stream: Stream) -> None:
@@ -158,6 +167,18 @@ class Health:
         """A liquidation seen before (re-sent after a reconnect) was skipped."""
         self._duplicates[exchange] += 1
 
+    def other_shard(self, exchange: str) -> None:
+        """A liquidation of a market another shard serves came on an all-market feed and was
+        left to that shard (neither counted nor invalid here)."""
+        self._other_shard[exchange] += 1
+
+    def idle(self, exchange: str) -> None:
+        """The venue serves no market in this replica: leave it out of the snapshot."""
+        self._idle.add(exchange)
+
+    def is_idle(self, exchange: str) -> bool:
+        return exchange in self._idle
+
     def lost(self, exchange: str, reason: LostReason, count: int = 1) -> None:
         """``count`` liquidations the venue sent could not be counted."""
         self._lost[exchange, reason] += count
@@ -182,19 +203,28 @@ class Health:
         return all(self._healthy[exchange, s] for s in FEEDS)
 
     def snapshot(self) -> HealthSnapshot:
-        """Every figure under its exchange label (the feeds of one exchange summed)."""
+        """Every figure under its exchange label (the feeds of one exchange summed); idle
+        venues left out."""
+        feeds = self._feeds
+        if self._idle:
+            serving = (
+                (label, [v for v in vs if v not in self._idle]) for label, vs in feeds.items()
+            )
+            feeds = {label: venues for label, venues in serving if venues}
         last: dict[tuple[str, Stream], float] = {}
         for (venue, stream), seen in self._last_message.items():
+            if venue in self._idle:
+                continue
             key = (exchange_label(venue), stream)
             last[key] = max(seen, last.get(key, seen))
         # An exchange is as far as its least advanced feed.
         progress = {
             label: min(self._backfill_progress[v] for v in venues)
-            for label, venues in self._feeds.items()
+            for label, venues in feeds.items()
         }
         return HealthSnapshot(
-            exchanges=tuple(self._feeds),
-            up={label: all(self.is_up(v) for v in venues) for label, venues in self._feeds.items()},
+            exchanges=tuple(feeds),
+            up={label: all(self.is_up(v) for v in venues) for label, venues in feeds.items()},
             last_message_s=last,
             messages=_summed(self._messages),
             invalid=_summed(self._invalid),
@@ -205,6 +235,7 @@ class Health:
             lost=_summed(self._lost),
             backfill_progress=progress,
             backfill_failures=_summed(self._backfill_failures),
-            completeness=dict(self._completeness),
+            completeness={label: self._completeness[label] for label in feeds},
+            other_shard=_summed(self._other_shard),
             tasks=self._tasks,
         )

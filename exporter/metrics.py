@@ -252,6 +252,16 @@ def _book_ratio(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
             yield (view.coin, side), ratio
 
 
+def _positions_coins(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    for view in snap.heatmap.views:
+        for side, coins in zip(SIDE_NAMES, view.positions.tolist(), strict=True):
+            yield (view.coin, side), coins
+
+
+def _heatmap_open_interest(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
+    return (((view.coin,), view.open_interest) for view in snap.heatmap.views)
+
+
 def _cluster_rows(field: Callable[[Cluster], float]) -> Rows:
     def rows(snap: Snapshot, _render: float | None) -> Iterator[Sample]:
         for view in snap.heatmap.views:
@@ -345,12 +355,26 @@ def _asyncio_tasks(snap: Snapshot, _render: float | None) -> list[Sample] | None
     return None if tasks is None else [((), tasks)]
 
 
+def _shard_info(snap: Snapshot, _render: float | None) -> list[Sample]:
+    return [((str(snap.shard.index), str(snap.shard.count)), 1.0)]
+
+
 def _build_info(_snap: Snapshot, _render: float | None) -> list[Sample]:
     return [((__version__,), 1)]
 
 
 def _render_seconds(_snap: Snapshot, render: float | None) -> list[Sample] | None:
     return None if render is None else [((), render)]
+
+
+def _no_series_counts(_snap: Snapshot, _render: float | None) -> None:
+    """``SCRAPE_SERIES`` is not in the snapshot: the renderers write it from the counts of
+    the previous render they are given (``series_rows``), or leave it out."""
+
+
+def series_rows(series: Mapping[str, int]) -> Iterator[Sample]:
+    """``SCRAPE_SERIES`` rows from ``{family name as exposed: series}``, sorted by name."""
+    return (((name,), series[name]) for name in sorted(series))
 
 
 # --- families, in exposition order (FAMILIES below) ------------------------------------------
@@ -514,6 +538,22 @@ HEATMAP_BOOK_RATIO = Family(
     ("coin", "side"),
     _book_ratio,
 )
+HEATMAP_POSITIONS = Family(
+    PREFIX + "heatmap_positions_coins",
+    "gauge",
+    "Coins held by the side's estimated positions over the coin's heatmap markets: "
+    "heatmap_book_ratio's numerator, which adds up across replicas (--shard).",
+    ("coin", "side"),
+    _positions_coins,
+)
+HEATMAP_OPEN_INTEREST = Family(
+    PREFIX + "heatmap_open_interest_coins",
+    "gauge",
+    "Open interest of the coin's heatmap markets in coins: heatmap_book_ratio's denominator, "
+    "which adds up across replicas (--shard).",
+    ("coin",),
+    _heatmap_open_interest,
+)
 HEATMAP_STALE_READINGS = Family(
     PREFIX + "heatmap_stale_readings",
     "counter",
@@ -612,6 +652,14 @@ DUPLICATES = Family(
     ("exchange",),
     _per_exchange(lambda snap: snap.health.duplicates),
 )
+OTHER_SHARD = Family(
+    PREFIX + "liquidations_other_shard",
+    "counter",
+    "Liquidations an all-market feed brought for markets another shard (--shard) serves: "
+    "left to that shard, not counted here (0 unsharded).",
+    ("exchange",),
+    _per_exchange(lambda snap: snap.health.other_shard),
+)
 BACKFILL_FAILURES = Family(
     PREFIX + "backfill_failures",
     "counter",
@@ -671,12 +719,27 @@ ASYNCIO_TASKS = Family(
     _asyncio_tasks,
 )
 BUILD_INFO = Family(PREFIX + "build", "info", "Exporter version.", ("version",), _build_info)
+SHARD_INFO = Family(
+    PREFIX + "shard",
+    "info",
+    "The markets this replica serves: shard `index` of `count` (--shard; 1 of 1 serves all).",
+    ("index", "count"),
+    _shard_info,
+)
 SCRAPE_RENDER_SECONDS = Family(
     PREFIX + "scrape_render_seconds",
     "gauge",
     "Seconds the previous /metrics response took to build and render.",
     (),
     _render_seconds,
+)
+SCRAPE_SERIES = Family(
+    PREFIX + "scrape_series",
+    "gauge",
+    "Series of the family (by its name as exposed; a histogram's buckets, _count and _sum "
+    "together) in the previous /metrics response; process_ and python_ series not included.",
+    ("family",),
+    _no_series_counts,
 )
 
 FAMILIES: Final[tuple[AnyFamily, ...]] = (
@@ -701,6 +764,8 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     LIQUIDATION_MAP_CUMULATIVE,
     LIQUIDATION_MAP_BIN_WIDTH,
     HEATMAP_BOOK_RATIO,
+    HEATMAP_POSITIONS,
+    HEATMAP_OPEN_INTEREST,
     CLUSTER_PRICE,
     CLUSTER_USD,
     AT_RISK,
@@ -714,6 +779,7 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     TASK_RESTARTS,
     DROPPED_LATE,
     DUPLICATES,
+    OTHER_SHARD,
     BACKFILL_FAILURES,
     BACKFILL_PROGRESS,
     LAST_MESSAGE,
@@ -723,7 +789,9 @@ FAMILIES: Final[tuple[AnyFamily, ...]] = (
     LOST,
     ASYNCIO_TASKS,
     BUILD_INFO,
+    SHARD_INFO,
     SCRAPE_RENDER_SECONDS,
+    SCRAPE_SERIES,
 )
 """Every family of ``/metrics`` (besides prometheus_client's process_/python_), in the order
 both renderers write them."""
@@ -736,16 +804,26 @@ class SnapshotCollector(Collector):
     (tests compare the two byte for byte); this one serves what that one does not support.
     """
 
-    def __init__(self, snapshot: Snapshot, last_render_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        last_render_seconds: float | None = None,
+        *,
+        series: Mapping[str, int] | None = None,
+    ) -> None:
         self._snapshot = snapshot
         self._last_render_seconds = last_render_seconds
+        self._series = series  # SCRAPE_SERIES: the previous render's counts, if any
 
     def collect(self) -> Iterator[Metric]:
         for family in FAMILIES:
             if isinstance(family, HistogramFamily):
                 yield _histogram(family, self._snapshot)
                 continue
-            rows = family.rows(self._snapshot, self._last_render_seconds)
+            if family is SCRAPE_SERIES and self._series is not None:
+                rows: Iterable[Sample] | None = series_rows(self._series)
+            else:
+                rows = family.rows(self._snapshot, self._last_render_seconds)
             if rows is not None:
                 yield _metric(family, rows)
 

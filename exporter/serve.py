@@ -30,6 +30,7 @@ def make_app(config: Config, web_config: WebConfig | None = None) -> web.Applica
         heatmap=config.heatmap,
         heatmap_coins=config.heatmap_coins,
         exemplar_min_usd=config.exemplar_min_usd,
+        shard=config.shard,
     )
     exporter = Exporter(config=config, core=core, build_runnables=build_collectors)
     app = create_app(exporter)
@@ -42,11 +43,12 @@ def make_app(config: Config, web_config: WebConfig | None = None) -> web.Applica
 def serve(config: Config, web_config: WebConfig | None) -> int:
     """Serve until SIGTERM/SIGINT; the exit status."""
     log.info(
-        "cryptoliq-exporter %s listening on %s:%d (exchanges: %s)",
+        "cryptoliq-exporter %s listening on %s:%d (exchanges: %s; shard %s)",
         __version__,
         config.listen_address,
         config.port,
         ", ".join(e.name for e in config.enabled_exchanges()),
+        config.shard,
     )
     app = make_app(config, web_config)
     # Everything imported so far (ccxt.pro alone is ~74 MB of objects) lives as long as the

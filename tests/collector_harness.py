@@ -13,6 +13,7 @@ from exporter.collectors import ADAPTERS
 from exporter.collectors import make_collector as collector_for
 from exporter.config import DEFAULT_POSITIONING_SECONDS, ExchangeConfig
 from exporter.core import Core
+from exporter.shard import WHOLE, Shard
 from exporter.venues import VENUES
 
 if TYPE_CHECKING:
@@ -84,9 +85,11 @@ def make_collector(
     transport: Transport = "ccxt",
     *,
     positioning: bool = False,
+    shard: Shard = WHOLE,
 ) -> Collector:
-    """A collector on ``fake``. The history backfill is off unless asked for: it costs tens of
-    rate-limited requests per market beside the live feeds (tests/test_backfill.py covers it).
+    """A collector of ``shard`` on ``fake``. The history backfill is off unless asked for: it
+    costs tens of rate-limited requests per market beside the live feeds (tests/test_backfill.py
+    covers it).
     So is the long/short-ratio poll: with the tests' short sleeps it would ask without pause,
     a request per market and ratio, through the throttle the other calls share
     (tests/test_market_context.py covers it)."""
@@ -108,6 +111,7 @@ def make_collector(
         subscribe_timeout=subscribe_timeout,
         backfill_hours=backfill_hours,
         request_timeout=request_timeout,
+        shard=shard,
     )
 
 

@@ -22,6 +22,8 @@ RULE_FILES: Final = tuple(sorted((PROMETHEUS_DIR / "rules").glob("*.yml")))
 PROMTOOL_TESTS: Final = tuple(sorted((ROOT / "tests" / "promtool").glob("*.yml")))
 DASHBOARD_FILES: Final = tuple(sorted(DASHBOARD_DIR.glob("*.json")))
 COMPOSE_FILE: Final = ROOT / "docker-compose.yml"
+VMAGENT_CONFIG: Final = PROVISIONING / "vmagent" / "vmagent.yml"
+"""The scale profile's scrape configuration (vmagent, remote-writing to VictoriaMetrics)."""
 
 LABEL_VALUES: Final = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 

@@ -2,7 +2,9 @@
 
 What `docker compose up` would trip over, without running it: a mount that does not exist, an
 unpinned image, a scrape target or port that disagrees with the exporter's defaults, a Grafana
-datasource uid the dashboards do not use, a variable `.env.example` does not define.
+datasource uid the dashboards do not use, a variable `.env.example` does not define; and in the
+`scale` profile, a shard vmagent does not scrape, a rule file vmalert does not load, a Grafana
+that does not read VictoriaMetrics.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from tests.monitoring_support import (
     DASHBOARD_FILES,
     PROMETHEUS_CONFIG,
     ROOT,
+    RULE_FILES,
+    VMAGENT_CONFIG,
     load_dashboard,
     load_yaml,
 )
@@ -29,6 +33,12 @@ from tests.monitoring_support import (
 COMPOSE: Final = load_yaml(ROOT / "docker-compose.yml")
 SERVICES: Final[dict[str, dict[str, Any]]] = COMPOSE["services"]
 EXPORTERS: Final = {name: s for name, s in SERVICES.items() if "build" in s}
+SCALE: Final = "scale"
+SHARDS: Final = {name: s for name, s in EXPORTERS.items() if SCALE in s.get("profiles", [])}
+"""The exporter shards of the scale profile; the other exporters are the ones Prometheus scrapes."""
+PROMETHEUS_EXPORTERS: Final = {name: s for name, s in EXPORTERS.items() if name not in SHARDS}
+SCALE_DATASOURCES: Final = ROOT / "provisioning/grafana-scale/datasources/victoriametrics.yml"
+VICTORIA_METRICS_URL: Final = "http://victoria-metrics:8428"
 DOCKERFILE: Final = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
 """The Dockerfile with continuation lines joined: one instruction per line."""
 ENV_EXAMPLE: Final = (ROOT / ".env.example").read_text(encoding="utf-8")
@@ -72,8 +82,51 @@ def published(service: dict[str, Any]) -> set[tuple[int, int]]:
     return pairs
 
 
+def flags(service: str) -> dict[str, list[str]]:
+    """``-name=value`` command flags of ``service`` (VictoriaMetrics style) by name."""
+    found: dict[str, list[str]] = {}
+    for argument in SERVICES[service]["command"]:
+        name, _, value = argument.lstrip("-").partition("=")
+        found.setdefault(name, []).append(value)
+    return found
+
+
+def flag(service: str, name: str) -> str:
+    (value,) = flags(service)[name]
+    return value
+
+
 def test_expected_services() -> None:
-    assert set(SERVICES) == {"exporter", "exporter-demo", "prometheus", "alertmanager", "grafana"}
+    assert set(SERVICES) == {
+        "exporter",
+        "exporter-demo",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "exporter-shard-1",
+        "exporter-shard-2",
+        "victoria-metrics",
+        "vmagent",
+        "vmalert",
+        "grafana-scale",
+    }
+
+
+def test_profiles_keep_the_default_stack_apart_from_scale() -> None:
+    """``--profile demo`` and ``live`` run what they ran before; ``--profile scale`` runs the
+    shards, the VictoriaMetrics parts and its own Grafana, and neither Prometheus nor the other
+    Grafana (both publish :3000). Alertmanager serves both."""
+    profiles = {name: set(service.get("profiles", [])) for name, service in SERVICES.items()}
+    assert profiles["alertmanager"] == set()
+    assert profiles["prometheus"] == profiles["grafana"] == {"live", "demo"}
+    assert {name for name, p in profiles.items() if SCALE in p} == {
+        *SHARDS,
+        "victoria-metrics",
+        "vmagent",
+        "vmalert",
+        "grafana-scale",
+    }
+    assert all(p == {SCALE} for p in profiles.values() if SCALE in p)
 
 
 def test_images_are_pinned() -> None:
@@ -160,8 +213,8 @@ def test_scrape_target_and_ports_agree_with_the_exporter_defaults() -> None:
     (target,) = [target for static in job["static_configs"] for target in static["targets"]]
     host, port = target.rsplit(":", 1)
     assert int(port) == DEFAULT_PORT
-    assert len(EXPORTERS) == 2
-    for name, service in EXPORTERS.items():
+    assert len(PROMETHEUS_EXPORTERS) == 2
+    for name, service in PROMETHEUS_EXPORTERS.items():
         assert host in hostnames(name), f"Prometheus cannot reach {name} as {host}"
         assert (DEFAULT_PORT, DEFAULT_PORT) in published(service), name
         assert "--port" not in service.get("command", []), name
@@ -288,3 +341,96 @@ def test_dashboard_provider_points_at_the_generated_json() -> None:
         "grafana", "provisioning/grafana/dashboards/cryptoliq-liquidations.json"
     )
     assert DASHBOARD_FILES
+    # The scale profile's Grafana loads the same dashboards through the same provider file.
+    for target in (provider["options"]["path"], home):
+        assert container_path("grafana-scale", "provisioning/grafana/dashboards") in target
+    assert container_path("grafana-scale", "provisioning/grafana/dashboards") == container_path(
+        "grafana", "provisioning/grafana/dashboards"
+    )
+
+
+def test_scale_shards_split_the_markets_between_them() -> None:
+    """Shards 1/N .. N/N, each once, live by default, each with its own state volume and host
+    port, on the exporter's default port inside the container (what vmagent scrapes)."""
+    assert len(SHARDS) >= 2
+    shards: list[str] = []
+    for name, service in SHARDS.items():
+        command = service["command"]
+        assert "--demo" not in command, name
+        assert "--port" not in command, name
+        shards.append(command[command.index("--shard") + 1])
+        (volume,) = service["volumes"]
+        assert volume == f"{name}-state:/var/lib/cryptoliq", name
+        (ports,) = published(service)
+        assert ports[1] == DEFAULT_PORT, name
+    count = len(SHARDS)
+    assert sorted(shards) == [f"{index}/{count}" for index in range(1, count + 1)]
+    host_ports = [port for s in SHARDS.values() for port, _ in published(s)]
+    assert len(set(host_ports)) == count
+    assert DEFAULT_PORT not in host_ports  # the live or demo exporter's
+
+
+def test_vmagent_scrapes_every_shard_with_prometheus_job_and_guards() -> None:
+    config = load_yaml(VMAGENT_CONFIG)
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == JOB
+    targets = [target for static in job["static_configs"] for target in static["targets"]]
+    assert sorted(targets) == sorted(f"{name}:{DEFAULT_PORT}" for name in SHARDS)
+    (prometheus_job,) = load_yaml(PROMETHEUS_CONFIG)["scrape_configs"]
+    for guard in ("sample_limit", "label_limit"):
+        assert job[guard] == prometheus_job[guard], guard
+    assert flag("vmagent", "promscrape.config") == container_path(
+        "vmagent", "provisioning/vmagent/vmagent.yml"
+    )
+    assert flag("vmagent", "remoteWrite.url") == f"{VICTORIA_METRICS_URL}/api/v1/write"
+    # Deduplication keeps one sample per scrape interval: equal, or it thins the data.
+    interval = config["global"]["scrape_interval"]
+    assert flag("victoria-metrics", "dedup.minScrapeInterval") == interval
+    assert flag("victoria-metrics", "httpListenAddr") == ":" + VICTORIA_METRICS_URL.rsplit(":")[-1]
+
+
+def test_vmalert_evaluates_the_prometheus_rules_against_victoriametrics() -> None:
+    (pattern,) = flags("vmalert")["rule"]
+    directory, _, glob = pattern.rpartition("/")
+    assert directory == container_path("vmalert", "provisioning/prometheus/rules")
+    rules = ROOT / "provisioning/prometheus/rules"
+    assert tuple(sorted(rules.glob(glob))) == RULE_FILES
+    assert RULE_FILES
+    for name in ("datasource.url", "remoteWrite.url", "remoteRead.url"):
+        assert flag("vmalert", name) == VICTORIA_METRICS_URL, name
+    prometheus = load_yaml(PROMETHEUS_CONFIG)
+    (alertmanager,) = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert flag("vmalert", "notifier.url") == f"http://{alertmanager}"
+    assert flag("vmalert", "evaluationInterval") == prometheus["global"]["evaluation_interval"]
+    assert flag("victoria-metrics", "vmalert.proxyURL") == "http://vmalert:8880"
+    assert flag("vmalert", "httpListenAddr") == ":8880"
+
+
+def test_victoriametrics_images_are_one_release() -> None:
+    tags = {SERVICES[name]["image"].partition(":")[2] for name in ("victoria-metrics", "vmagent")}
+    tags.add(SERVICES["vmalert"]["image"].partition(":")[2])
+    assert len(tags) == 1, tags
+
+
+def test_scale_grafana_reads_victoriametrics_under_the_dashboards_uid() -> None:
+    datasources_dir = container_path(
+        "grafana-scale", SCALE_DATASOURCES.parent.relative_to(ROOT).as_posix()
+    )
+    assert datasources_dir == "/etc/grafana/provisioning/datasources"
+    datasources = load_yaml(SCALE_DATASOURCES)["datasources"]
+    (victoria,) = (d for d in datasources if d["type"] == "prometheus")
+    assert victoria["uid"] == DATASOURCE_UID
+    assert victoria["url"] == VICTORIA_METRICS_URL
+    scrape_interval = load_yaml(VMAGENT_CONFIG)["global"]["scrape_interval"]
+    assert victoria["jsonData"]["timeInterval"] == scrape_interval
+    (alertmanager,) = (d for d in datasources if d["type"] == "alertmanager")
+    assert victoria["jsonData"]["alertmanagerUid"] == alertmanager["uid"]
+    assert alertmanager["url"] == "http://alertmanager:9093"
+    # Its own database: the same uid under another name and URL would clash in Grafana's.
+    grafana_volumes = {v.split(":")[0] for v in SERVICES["grafana"]["volumes"]}
+    scale_volumes = {v.split(":")[0] for v in SERVICES["grafana-scale"]["volumes"]}
+    assert not grafana_volumes & scale_volumes - {"./provisioning/grafana/dashboards"}
+    assert SERVICES["grafana-scale"]["environment"] == SERVICES["grafana"]["environment"]
+    assert SERVICES["grafana-scale"]["image"] == SERVICES["grafana"]["image"]
+    depends = SERVICES["grafana-scale"]["depends_on"]
+    assert depends == {"victoria-metrics": {"condition": "service_healthy"}}

@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from exporter.cli import EXIT_CONFIG_ERROR, build_parser, load_config, main
-from exporter.config import ALL_INTERFACES, SETTINGS, Config, _build_exchanges
+from exporter.config import (
+    ALL_INTERFACES,
+    DEFAULT_COINS,
+    DEFAULT_HEATMAP_COINS,
+    SETTINGS,
+    Config,
+    _build_exchanges,
+)
 from exporter.heatmap import HeatmapParams
+from exporter.heatmap.selection import HeatmapCoins
+from exporter.shard import WHOLE, Shard
 from exporter.venues import DEFAULT_VENUES, VENUES
 from tests.test_lifecycle import free_port, get, poll
 
@@ -169,6 +178,18 @@ def test_the_former_per_exchange_enabled_works_with_a_warning(tmp_path: Path) ->
     )
 
 
+def test_shard_from_flag_env_and_yaml(tmp_path: Path) -> None:
+    assert load_config([], {}).shard == WHOLE
+    assert load_config(["--shard", "2/3"], {}).shard == Shard(2, 3)
+    assert load_config([], {"CRYPTOLIQ_SHARD": " 3 / 3 "}).shard == Shard(3, 3)
+    assert load_config(["--config", write(tmp_path, "shard: 1/2\n")], {}).shard == Shard(1, 2)
+    # Replicas must pick the same heatmap coins: listed ones, not a ranking by open interest.
+    assert load_config(["--shard", "1/2"], {}).heatmap_coins == HeatmapCoins(coins=DEFAULT_COINS)
+    config = load_config(["--shard", "1/2", "--heatmap-coins", "all"], {})
+    assert config.heatmap_coins == HeatmapCoins()
+    assert load_config([], {}).heatmap_coins == DEFAULT_HEATMAP_COINS
+
+
 def test_demo_switch_and_speed() -> None:
     config = load_config(["--demo", "--demo-speed", "60"], {})
     assert config.demo
@@ -202,6 +223,7 @@ TARGETS: dict[str, tuple[str, Any]] = {
     "exemplar_min_usd": ("5000", lambda c: c.exemplar_min_usd),
     "demo_speed": ("20", lambda c: c.demo_speed),
     "heatmap_coins": ("BTC", lambda c: c.heatmap_coins),
+    "shard": ("2/3", lambda c: c.shard),
     "heatmap_leverage": ("mix", lambda c: c.heatmap.leverage_model),
     "heatmap_leverage_median": ("15", lambda c: c.heatmap.leverage_median),
     "heatmap_leverage_sigma": ("0.5", lambda c: c.heatmap.leverage_sigma),
@@ -236,8 +258,10 @@ def test_every_setting_lands_on_its_target_and_nowhere_else() -> None:
         assert read(config) != read(default), setting.key
         others = {k: read for k, (_, read) in TARGETS.items() if k != setting.key}
         changed = [k for k, read in others.items() if read(config) != read(default)]
-        # The one documented coupling: a demo runs every venue unless enabled_exchanges is set.
-        assert changed == (["enabled_exchanges"] if setting.key == "demo" else []), setting.key
+        # The documented couplings: a demo runs every venue unless enabled_exchanges is set;
+        # shards default to listed heatmap coins (test_shard_from_flag_env_and_yaml).
+        coupled = {"demo": ["enabled_exchanges"], "shard": ["heatmap_coins"]}
+        assert changed == coupled.get(setting.key, []), setting.key
 
 
 def test_a_demo_runs_every_venue_unless_told_otherwise() -> None:
@@ -401,6 +425,16 @@ def test_a_demo_runs_every_venue_unless_told_otherwise() -> None:
             {},
             None,
             "--web.listen-address = [':1', ':2']: expected one address",
+        ),
+        (["--shard", "0/2"], {}, None, "--shard = '0/2': expected I/N with 1 <= I <= N <= 64"),
+        (["--shard", "3/2"], {}, None, "--shard = '3/2': expected I/N"),
+        ([], {"CRYPTOLIQ_SHARD": "1of2"}, None, "CRYPTOLIQ_SHARD = '1of2': expected I/N"),
+        ([], {}, "shard: 1/65\n", "shard = '1/65': expected I/N with 1 <= I <= N <= 64"),
+        (
+            ["--shard", "1/2", "--heatmap-coins", "top:5"],
+            {},
+            None,
+            "--heatmap-coins = 'top:5': with shard 1/2 each replica ranks coins",
         ),
         (
             ["--web.listen-address", ":9100", "--port", "9200"],

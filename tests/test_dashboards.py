@@ -303,10 +303,11 @@ def test_map_is_read_next_to_the_mark_price_and_the_book_ratio() -> None:
     for metric in (
         "cryptoliq_mark_price_usd",
         "cryptoliq_liquidation_map_bin_width_usd",
-        "cryptoliq_heatmap_book_ratio",
+        "cryptoliq_heatmap_positions_coins",
+        "cryptoliq_heatmap_open_interest_coins",
     ):
         assert metric in exprs
-    (ratio,) = (p for p in beside if "cryptoliq_heatmap_book_ratio" in str(p["targets"]))
+    (ratio,) = (p for p in beside if "cryptoliq_heatmap_positions_coins" in str(p["targets"]))
     defaults = ratio["fieldConfig"]["defaults"]
     assert (defaults["unit"], defaults["min"], defaults["max"]) == ("percentunit", 0, 1)
 

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.events import MarketHistory, OpenInterest
 from exporter.heatmap import HeatmapBook, HeatmapParams
-from exporter.heatmap.grid import label_decimals, nice_step
+from exporter.heatmap.grid import ZONE_MARGIN, label_decimals, nice_step, zone_of, zone_step
 from exporter.heatmap.model import LONG, SHORT, CoinHeatmap
 from exporter.heatmap.views import CoinView, build_view
 
@@ -34,12 +34,16 @@ def bins(view: CoinView, side: int) -> dict[float, float]:
     }
 
 
-MIX = HeatmapParams(leverage_model="mix")
+# Bins of 200 at 80,000: its zone is the octave 65,536..131,072 (grid.py), whose step is
+# nice(0.2 % x 65,536 x sqrt 2 = 185.4) = 200.
+FRACTION = 0.002
+MIX = HeatmapParams(leverage_model="mix", bin_fraction=FRACTION)
 MARKET = "binance:BTC/USDT:USDT"
 
 
 def test_one_increase_lands_in_the_hand_computed_bins() -> None:
-    # Step: nice(0.25 % x 80,000 = 200) = 200. MMR(BTC) = 0.4 %. Grid 68,000..92,000.
+    # Step 200 (FRACTION). MMR(BTC) = 0.4 %. Grid: 15 % around the lattice cell holding
+    # 80,000, 2^(260/16) = 77,935.2 .. 2^(261/16) = 81,386.2: 66,245 .. 93,594.
     # Long LP = 80,000 x (1 - 1/L) / 0.996, short LP = 80,000 x (1 + 1/L) / 1.004;
     # USD = coins x weight x 80,000 (the mark price) = 10 x w x 80,000.
     view = build_view(opened(MIX), P)
@@ -51,7 +55,7 @@ def test_one_increase_lands_in_the_hand_computed_bins() -> None:
             78_600.0: 160_000.0,  # 50x: LP 78,714.9, weight 0.20
             79_400.0: 80_000.0,  # 100x: LP 79,518.1, weight 0.10
         }
-    )  # 5x (LP 64,257.0) is outside the +-15 % grid
+    )  # 5x (LP 64,257.0) is outside the grid
     assert bins(view, SHORT) == pytest.approx(
         {
             80_400.0: 80_000.0,  # 100x: LP 80,478.1
@@ -60,7 +64,8 @@ def test_one_increase_lands_in_the_hand_computed_bins() -> None:
             87_600.0: 240_000.0,  # 10x: LP 87,649.4
         }
     )  # 5x (LP 95,617.5) is outside too
-    assert view.usd.shape == (2, 121)  # 68,000 ... 92,000 in steps of 200: zeros included
+    assert view.usd.shape == (2, 137)  # 66,200 ... 93,400 in steps of 200: zeros included
+    assert (view.first_index * view.step, view.bin_count) == (66_200.0, 137)
     # At risk: longs with LP >= 79,200 / 78,400 / 76,000 / 72,000 (moves of 1/2/5/10 %).
     assert view.at_risk[LONG].tolist() == pytest.approx([80_000, 240_000, 440_000, 680_000])
     assert view.at_risk[SHORT].tolist() == pytest.approx([80_000, 240_000, 440_000, 680_000])
@@ -87,12 +92,18 @@ def test_the_liquidation_price_is_exact_at_every_leverage(
         want = P * (1 - sign / leverage) / (1 - sign * mmr)
         assert P / leverage + sign * (want - P) == pytest.approx(mmr * want)
         occupied = np.flatnonzero(heatmap.actual_coins()[side])
-        assert occupied.tolist() == [math.floor(want / fine) - heatmap.base]
+        index = math.floor(want / fine) - heatmap.base
+        if index < 0:  # below the zone's state array (1.5x longs: 2^16 x 0.45 = 29,491)
+            assert occupied.size == 0
+            continue
+        assert occupied.tolist() == [index]
         assert heatmap.actual_coins()[side, occupied[0]] == pytest.approx(1.0)
+    # What fell off the array is counted, not lost silently.
+    assert heatmap.dropped_coins == pytest.approx(1.0 if leverage < 2 else 0.0)
 
 
 def test_sweep_removes_the_crossed_bins_and_reopens_them_at_the_price() -> None:
-    params = HeatmapParams(leverage_model="mix", leverage_mix={25: 1.0})
+    params = HeatmapParams(leverage_model="mix", leverage_mix={25: 1.0}, bin_fraction=FRACTION)
     heatmap = opened(params)
     # 25x long: LP 80,000 x 0.96 / 0.996 = 77,108.43, in the fine bin [77,100, 77,150).
     heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=77_120.0)
@@ -119,7 +130,7 @@ def test_a_fall_of_x_percent_of_open_interest_closes_x_percent_of_each_side() ->
 
 
 def test_turnover_moves_positions_to_the_price_without_losing_any() -> None:
-    params = HeatmapParams(leverage_model="mix", leverage_mix={25: 1.0})
+    params = HeatmapParams(leverage_model="mix", leverage_mix={25: 1.0}, bin_fraction=FRACTION)
     heatmap = opened(params)
     later, price = T + 12 * 3600.0, 80_080.0  # one half-life on; a move that crosses nothing
     heatmap.update(MARKET, time_s=later, open_interest=1010.0, price=price)
@@ -268,24 +279,44 @@ def test_series_stay_under_the_bound_while_price_moves_20_percent() -> None:
     heatmap = CoinHeatmap("BTC", params, P)
     rng = np.random.default_rng(7)
     path = P * np.exp(np.cumsum(rng.normal(0, 0.002, 3000)))
-    path = np.concatenate([np.linspace(P, P * 1.2, 500), np.linspace(P * 1.2, P * 0.8, 1000), path])
+    up, down = np.linspace(P, P * 1.2, 500), np.linspace(P * 1.2, P * 0.85, 1000)
+    path = np.concatenate([up, down, path])
     oi = 1000.0
-    steps = set()
+    steps: list[float] = []
     for i, price in enumerate(path):
         oi = max(10.0, oi + rng.normal(0, 5))
         heatmap.update("m", time_s=T + 60 * i, open_interest=oi, price=float(price))
         view = build_view(heatmap, float(price))
-        assert view.usd.shape[1] <= params.max_bins_per_side() == 242
-        assert view.map_count <= params.max_map_bins_per_side() == 122
-        steps.add(view.step)
-    assert steps == {200.0}  # +-20 % keeps the step (hysteresis): Grafana's rows stay put
+        assert view.usd.shape[1] <= params.max_bins_per_side() == 311
+        assert view.map_count <= params.max_map_bins_per_side() == 157
+        if not steps or steps[-1] != view.step:
+            steps.append(view.step)
+    # 68,000 .. 96,000 and the random walk stay within 65,536 x 0.99 .. 131,072 x 1.01: one
+    # zone, one step, and Grafana's rows stay put.
+    assert path.min() > 2**16 * (1 - ZONE_MARGIN)
+    assert steps == [250.0]
     for i, price in enumerate(np.linspace(path[-1], P * 2.5, 200)):
         heatmap.update("m", time_s=T + 1e6 + 60 * i, open_interest=oi, price=float(price))
         view = build_view(heatmap, float(price))
-        assert view.usd.shape[1] <= 242
-        assert view.map_count <= 122
-        steps.add(view.step)
-    assert steps == {200.0, 500.0}  # re-chosen once the price drifted far
+        assert view.usd.shape[1] <= 311
+        assert view.map_count <= 157
+        if steps[-1] != view.step:
+            steps.append(view.step)
+    # The next octave (from 131,072 x 1.01): nice(0.25 % x 131,072 x sqrt 2 = 463.4) = 500.
+    assert steps == [250.0, 500.0]
+
+
+def test_the_step_is_the_zones_whatever_the_path() -> None:
+    """Two grids that reach a price from opposite sides agree on its step (replicas must),
+    unless the price sits within the margin of an octave's edge."""
+    params = HeatmapParams()
+    for price in (70_000.0, 100_000.0, 125_000.0, 140_000.0, 3_000.0):
+        steps = set()
+        for start in (price / 1.9, price * 1.9, price):
+            heatmap = CoinHeatmap("BTC", params, start)
+            heatmap.update("m", time_s=T, open_interest=1.0, price=price)
+            steps.add(heatmap.step)
+        assert steps == {zone_step(zone_of(price), params.bin_fraction)}, price
 
 
 def load_real_btc() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -318,16 +349,44 @@ def test_totals_stay_within_open_interest_over_real_data(attribution: str) -> No
     assert book.total == pytest.approx(heatmap.side_totals()[0].tolist(), rel=1e-9)
 
 
+def test_replicas_change_the_step_together_at_the_hour() -> None:
+    """Two replicas, each with one market of a coin 0.1 % apart, rising through 2^16 = 65,536
+    within an hour: both keep the hour's step (100), whenever each crossed; at the first
+    reading of the next hour both take the step of the octave above (250), before either
+    market's next reading, so their markets' positions are re-binned at the same point of
+    their histories. Prices straddling 65,536 at that moment would leave them apart until the
+    hour after."""
+    params = HeatmapParams()
+    start = 3600.0 * math.ceil(T / 3600.0)  # an hour's first second
+    first, second = CoinHeatmap("BTC", params, 65_000.0), CoinHeatmap("BTC", params, 65_000.0)
+    below, above = zone_step(15, params.bin_fraction), zone_step(16, params.bin_fraction)
+    path = [65_000.0, 65_500.0, 65_560.0, 66_300.0, 65_900.0]
+    for i, price in enumerate(path):
+        first.update("binance:m", time_s=start + 60 * i, open_interest=100.0, price=price * 1.001)
+        second.update("bybit:m", time_s=start + 60 * i, open_interest=100.0, price=price)
+        assert first.step == second.step == below, price
+    hour = start + 3600.0
+    first.update("binance:m", time_s=hour, open_interest=100.0, price=65_700.0 * 1.001)
+    assert first.step == above
+    second.update("bybit:m", time_s=hour + 5, open_interest=100.0, price=65_700.0)
+    assert second.step == above
+    # A crash beyond the zone's margin (10 %) takes the new zone at once.
+    first.update("binance:m", time_s=hour + 60, open_interest=100.0, price=58_000.0)
+    assert first.step == below
+
+
 def test_bins_wider_than_the_nearest_liquidation_distance_keep_the_sides_apart() -> None:
-    # 2 % bins chosen at 100,000 (step 2,000, fine bins of 500) and kept down to 55,000
-    # (hysteresis): at 55,250 a fine bin is 0.9 % of the price, wider than BTC's nearest
-    # liquidation distances (0.4 % at 125x): LPs 55,028 and 55,470 share [55,000, 55,500).
-    heatmap = CoinHeatmap("BTC", HeatmapParams(bin_fraction=0.02), 100_000.0)
-    heatmap.update(MARKET, time_s=T, open_interest=1000.0, price=55_250.0)
-    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=55_250.0)
-    assert heatmap.fine == 500.0
+    # 2 % bins: the octave 131,072..262,144 has the step nice(2 % x 185,364 = 3,707) = 5,000
+    # (fine bins of 1,250), kept down to 131,072 x 0.99 = 129,761 within the hour of the first
+    # reading (131,100, in the octave). At 130,600 a fine bin is
+    # 0.96 % of the price, wider than BTC's nearest liquidation distances (0.4 % at 125x):
+    # LPs 130,075 and 131,120 share [130,000, 131,250).
+    heatmap = CoinHeatmap("BTC", HeatmapParams(bin_fraction=0.02), 200_000.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1000.0, price=131_100.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=130_600.0)
+    assert heatmap.fine == 1250.0
     assert heatmap.side_totals()[0] == pytest.approx([10.0, 10.0], rel=1e-12)
-    at_price = 55_000 // 500 - heatmap.base
+    at_price = 130_000 // 1250 - heatmap.base
     coins = heatmap.actual_coins()
     assert coins[LONG, at_price + 1 :].sum() == 0.0  # no long liquidates above the price
     assert coins[SHORT, :at_price].sum() == 0.0  # no short below it
@@ -341,9 +400,9 @@ def test_bins_wider_than_the_nearest_liquidation_distance_keep_the_sides_apart()
 def test_a_one_sided_opening_in_a_shared_bin_adds_nothing_to_the_other_side() -> None:
     # As above, with trend attribution: the price fell, so only shorts open.
     params = HeatmapParams(bin_fraction=0.02, side_attribution="trend")
-    heatmap = CoinHeatmap("BTC", params, 100_000.0)
-    heatmap.update(MARKET, time_s=T, open_interest=1000.0, price=55_300.0)
-    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=55_250.0)
+    heatmap = CoinHeatmap("BTC", params, 200_000.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1000.0, price=131_100.0)
+    heatmap.update(MARKET, time_s=T, open_interest=1010.0, price=130_600.0)
     assert heatmap.side_totals()[0].tolist() == pytest.approx([0.0, 10.0], abs=1e-12)
     assert heatmap.markets[MARKET].total == pytest.approx([0.0, 10.0], abs=1e-12)
 

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import persistence
 from exporter.core import Core
+from exporter.shard import WHOLE, Shard
 from tests.collector_harness import EXCHANGES
 from tests.conftest import FakeClock, make_liquidation, make_open_interest
 from tests.test_lifecycle import free_port
@@ -107,6 +108,20 @@ def test_another_format_version_is_not_trusted(
     with caplog.at_level(logging.WARNING):
         assert not persistence.restore(Core(EXCHANGES, clock), tmp_path)
     assert "format version 999" in caplog.text
+
+
+def test_a_snapshot_of_another_shard_is_not_restored(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its windows and positions are other markets': restoring them would count them twice."""
+    core = busy_core(clock)
+    core.shard = Shard(1, 2)
+    persistence.save(core, tmp_path)
+    for shard in (Shard(2, 2), Shard(1, 3), WHOLE):
+        with caplog.at_level(logging.WARNING):
+            assert not persistence.restore(Core(EXCHANGES, clock, shard=shard), tmp_path)
+        assert f"a snapshot of shard 1/2, this exporter serves {shard}" in caplog.text
+    assert persistence.restore(Core(EXCHANGES, clock, shard=Shard(1, 2)), tmp_path)
 
 
 def test_other_heatmap_settings_keep_the_windows(tmp_path: Path, clock: FakeClock) -> None:

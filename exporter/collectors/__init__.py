@@ -22,6 +22,7 @@ from exporter.collectors.gate import GateVenue
 from exporter.collectors.htx import HtxVenue
 from exporter.collectors.kraken import KrakenVenue
 from exporter.collectors.okx import OkxVenue
+from exporter.shard import WHOLE
 
 if TYPE_CHECKING:
     from exporter.collectors.sink import EventSink
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from exporter.config import Config, ExchangeConfig
     from exporter.core import Core
     from exporter.health import Health
+    from exporter.shard import Shard
     from exporter.venues import Venue
 
 ADAPTERS: Final[dict[Venue, type[VenueAdapter]]] = {
@@ -49,15 +51,24 @@ ADAPTERS: Final[dict[Venue, type[VenueAdapter]]] = {
 
 
 def make_collector(
-    config: ExchangeConfig, sink: EventSink, health: Health, **options: Any
+    config: ExchangeConfig,
+    sink: EventSink,
+    health: Health,
+    *,
+    shard: Shard = WHOLE,
+    **options: Any,
 ) -> Collector:
-    """The collector of the venue ``config`` names (``options``: ``Collector``'s keywords)."""
-    return Collector(ADAPTERS[config.name](), config, sink, health, **options)
+    """The collector of the venue ``config`` names, serving the markets of ``shard``
+    (``options``: ``Collector``'s keywords)."""
+    return Collector(ADAPTERS[config.name](shard), config, sink, health, **options)
 
 
 def build_collectors(config: Config, core: Core) -> list[Collector]:
-    """One collector per enabled exchange, all feeding the same core."""
+    """One collector per enabled exchange, all feeding the same core, each serving the
+    markets of the configured shard."""
     return [
-        make_collector(e, core, core.health, backfill_hours=config.backfill_hours)
+        make_collector(
+            e, core, core.health, shard=config.shard, backfill_hours=config.backfill_hours
+        )
         for e in config.enabled_exchanges()
     ]

@@ -30,11 +30,13 @@ from exporter.collectors.venue import (
     context_answer,
 )
 from exporter.events import InvalidEventError, PositioningSource, Reason, Side
+from exporter.shard import WHOLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
     from exporter.collectors.ccxt_types import CcxtExchange, Market
+    from exporter.shard import Shard
     from exporter.venues import Venue
 
 # Stream names of liquidation feeds: `<symbol>@forceOrder` and the all-market `!forceOrder@arr`.
@@ -155,7 +157,8 @@ class BinanceVenue(VenueAdapter):
     # ``symbol`` throughout.
     RATIO_PARAMS: ClassVar[Mapping[PositioningSource, str]] = dict.fromkeys(RATIO_PATHS, "symbol")
 
-    def __init__(self) -> None:
+    def __init__(self, shard: Shard = WHOLE) -> None:
+        super().__init__(shard)
         self._intervals: Mapping[str, float | InvalidEventError] | None = None
         self._intervals_at = 0.0
 

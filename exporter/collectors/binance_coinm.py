@@ -94,7 +94,7 @@ class BinanceCoinmVenue(BinanceVenue):
         """A bare coin is its inverse perpetual, e.g. ``BTC/USD:BTC`` (``BTCUSD_PERP``)."""
         return f"{coin}/USD:{coin}"
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """``symbols: all``: every active inverse perpetual (not the dated futures)."""
         return [
             symbol

@@ -59,12 +59,14 @@ from exporter.collectors.venue import (
     VenueAdapter,
 )
 from exporter.events import InvalidEventError, Reason
+from exporter.shard import WHOLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping, Sequence
 
     from exporter.collectors.ccxt_types import CcxtExchange
     from exporter.collectors.history import HistoryLimits
+    from exporter.shard import Shard
     from exporter.venues import Venue
 
 LIQUIDATION_KEY: Final = "liq:global"
@@ -212,7 +214,8 @@ class BitfinexVenue(VenueAdapter):
     )
     FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_INTERVAL_S
 
-    def __init__(self) -> None:
+    def __init__(self, shard: Shard = WHOLE) -> None:
+        super().__init__(shard)
         # Set by the `subscribed` acknowledgement: the next data frame is the snapshot.
         self._snapshot_due = False
 
@@ -222,7 +225,7 @@ class BitfinexVenue(VenueAdapter):
         del ws_url  # the native client reads it
         return {"api": {"public": rest_url}} if rest_url else {}
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """Every active USDT-settled perpetual (``tBTCF0:USTF0``), as USD counts USDT at 1;
         the EURt-settled ones (``tBTCF0:EUTF0``) are left out."""
         return [

@@ -121,12 +121,12 @@ class BitgetVenue(VenueAdapter):
         not the spot and margin lists."""
         return {"fetchMarkets": {"types": ["swap"]}}
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """``symbols: all`` is every active USDT-M perpetual: the ``usdt-futures`` feed carries
         no USDC-M or coin-M contract."""
         return [
             symbol
-            for symbol in super().every_market(exchange)
+            for symbol in super().listed_markets(exchange)
             if (exchange.markets or {})[symbol].get("settle") == SETTLE
         ]
 

@@ -238,7 +238,7 @@ class BitmexVenue(VenueAdapter):
                 markets[market["symbol"]] = market
         return markets
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """Every active perpetual we list: linear (USDT) and inverse (XBTUSD)."""
         return [
             symbol

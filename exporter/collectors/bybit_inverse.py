@@ -62,7 +62,7 @@ class BybitInverseVenue(BybitVenue):
         """A bare coin is its inverse perpetual, e.g. ``BTC/USD:BTC`` (``BTCUSD``)."""
         return f"{coin}/USD:{coin}"
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """``symbols: all``: every active inverse perpetual (not the dated futures)."""
         return [
             symbol

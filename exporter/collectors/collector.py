@@ -1,15 +1,21 @@
 """One venue's collector: its liquidation stream, open-interest poll and heatmap backfill, run
-side by side on one ccxt instance; the venue module says what differs, the parts do the rest."""
+side by side on one ccxt instance; the venue module says what differs, the parts do the rest.
+
+With ``--shard I/N`` (the adapter's ``shard``) it serves only its shard's markets; a venue of
+which the shard owns none idles (``Health.idle``) instead of connecting.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import ccxt
 import ccxt.pro
 
+from exporter.backoff import Backoff
 from exporter.collectors.backfill import DEFAULT_TIMEOUT_SECONDS, Backfill
 from exporter.collectors.ccxt_hooks import guarded_exchange_class
 from exporter.collectors.ccxt_stream import CcxtTransport
@@ -25,13 +31,15 @@ from exporter.collectors.stream import LiquidationStream, Transport
 from exporter.health import Stream
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
-    from exporter.collectors.ccxt_types import CcxtExchange
+    from exporter.collectors.ccxt_types import CcxtExchange, Market
     from exporter.collectors.sink import EventSink
     from exporter.collectors.venue import VenueAdapter
     from exporter.config import ExchangeConfig
     from exporter.health import Health
+
+log = logging.getLogger(__name__)
 
 # Liquidations are taken from each frame as it arrives (intake.py), never from ccxt's cache,
 # which data frames do not reach; keep that cache minimal.
@@ -148,9 +156,19 @@ class Collector:
 
     async def run(self) -> None:
         exchange = self.make_exchange()
+        retry = Retry(self.name, self.health, self._warn, self.venue.RETRY_AFTER_UNIT)
+        serving = False
+        try:
+            serving = await self._serves_markets(exchange, retry)
+        finally:
+            if not serving:  # idle, or cancelled while loading markets
+                await exchange.close()
+        if not serving:
+            # Until cancelled: a collector that returned would be restarted and counted.
+            await asyncio.get_running_loop().create_future()
+            return
         transport = self._transport(exchange)
         backfill = self.make_backfill(exchange)
-        retry = Retry(self.name, self.health, self._warn, self.venue.RETRY_AFTER_UNIT)
         stream = LiquidationStream(
             exchange=exchange,
             transport=transport,
@@ -158,6 +176,7 @@ class Collector:
             intake=self._intake,
             resolve_symbols=self.resolve_symbols,
             every_market=self.venue.every_market,
+            other_shards=self.other_shards,
             health=self.health,
             retry=retry,
             venue=self.name,
@@ -205,13 +224,61 @@ class Collector:
             request_timeout=self._request_timeout,
         )
 
+    async def _serves_markets(self, exchange: CcxtExchange, retry: Retry) -> bool:
+        """Whether this replica serves any market of the venue: with a shard, load the markets
+        first (failures retried as a poll's, on the open-interest stream), log how many of the
+        venue's markets the shard serves, and mark the venue idle if none. Unsharded: True,
+        and nothing asked before the stream and polls start as they always did."""
+        shard = self.venue.shard
+        if shard.whole:
+            return True
+        backoff = Backoff(initial=1.0, cap=60.0)
+        while True:
+            try:
+                await exchange.load_markets()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted by Retry; the loop must live
+                headers = exchange.last_response_headers
+                await self._sleep(retry.failed(Stream.OPEN_INTEREST, exc, backoff, headers))
+        every = self._covered(exchange)
+        served = [s for s in every if self.venue.owns(s)]
+        if every and not served:  # none listed at all: the stream and polls say so, as before
+            log.info("shard %s serves no market of %s; it idles here", shard, self.name)
+            self.health.idle(self.name)
+            return False
+        log.info(
+            "shard %s: serving %d of %d markets of %s", shard, len(served), len(every), self.name
+        )
+        return True
+
+    def _covered(self, exchange: CcxtExchange) -> list[str]:
+        """The listed markets the configuration covers over all shards."""
+        if self.config.all_symbols:
+            return self.venue.listed_markets(exchange)
+        markets = exchange.markets or {}
+        return [s for s in self._configured(markets) if s in markets]
+
+    def _configured(self, markets: Mapping[str, Market]) -> list[str]:
+        """The configured symbols, a bare coin as the venue's main perpetual of it."""
+        return [s if "/" in s else self.venue.market_of(s, markets) for s in self.config.symbols]
+
+    def other_shards(self, exchange: CcxtExchange) -> frozenset[str]:
+        """The covered markets other shards serve (their liquidations on an all-market feed
+        are counted as left to them)."""
+        if self.venue.shard.whole:
+            return frozenset()
+        return frozenset(s for s in self._covered(exchange) if not self.venue.owns(s))
+
     def resolve_symbols(self, exchange: CcxtExchange) -> list[str] | None:
-        """Configured symbols that the exchange lists (None: all); unknown ones are skipped.
-        A bare coin means the venue's main perpetual of it (``VenueAdapter.coin_symbol``)."""
+        """Configured symbols that the exchange lists and this shard serves (None: all of its
+        shard's); unknown ones are skipped. A bare coin means the venue's main perpetual of
+        it (``VenueAdapter.coin_symbol``)."""
         if self.config.all_symbols:
             return None
         markets = exchange.markets or {}
-        wanted = [s if "/" in s else self.venue.market_of(s, markets) for s in self.config.symbols]
+        wanted = self._configured(markets)
         known = [s for s in wanted if s in markets]
         for symbol in wanted:
             if symbol not in markets:
@@ -220,6 +287,7 @@ class Collector:
                 )
         if not known:
             raise ccxt.BadSymbol(f"none of {', '.join(wanted)} is listed")
+        known = [s for s in known if self.venue.owns(s)]  # not empty: else the venue idles
         limit = self.venue.MAX_MARKETS
         if limit is not None and len(known) > limit:
             self._warn.warning(

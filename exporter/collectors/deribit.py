@@ -192,7 +192,7 @@ class DeribitVenue(VenueAdapter):
         """BTC and ETH mean the inverse perpetual (``BTC/USD:BTC``), other coins the USDC one."""
         return f"{coin}/USD:{coin}" if coin in INVERSE_COINS else f"{coin}/USDC:USDC"
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """Every active perpetual, inverse and linear."""
         return [
             symbol

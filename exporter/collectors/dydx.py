@@ -162,7 +162,7 @@ class DydxVenue(VenueAdapter):
         """ccxt's symbol of ``<COIN>-USD``: quoted and settled in USDC."""
         return f"{coin}/USDC:USDC"
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """The active markets of the largest open interest in USD, as many as one connection
         may subscribe to (``MAX_MARKETS``)."""
         active = [

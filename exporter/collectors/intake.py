@@ -96,14 +96,21 @@ class FrameIntake:
         self._recent = RecentLiquidations()
         self._markets: Mapping[str, Mapping[str, Any]] = {}
         self._wanted: frozenset[str] | None = None
+        self._elsewhere: frozenset[str] = frozenset()
 
     def use_markets(
-        self, markets_by_id: Mapping[str, Mapping[str, Any]], wanted: frozenset[str] | None
+        self,
+        markets_by_id: Mapping[str, Mapping[str, Any]],
+        wanted: frozenset[str] | None,
+        elsewhere: frozenset[str] = frozenset(),
     ) -> None:
         """The venue's markets by their id in frames, and the unified symbols to keep (None:
-        all). An all-market feed (OKX, Binance ``!forceOrder@arr``) also brings the others."""
+        all). An all-market feed (OKX, Binance ``!forceOrder@arr``) also brings the others:
+        those of ``elsewhere`` (markets other shards serve) are counted as left to their
+        shard, the rest (markets nobody watches) skipped without a count, as before."""
         self._markets = markets_by_id
         self._wanted = wanted
+        self._elsewhere = elsewhere
 
     def take(self, message: Any) -> None:
         """Record every liquidation of one data frame."""
@@ -152,6 +159,8 @@ class FrameIntake:
             raise InvalidEventError(Reason.UNKNOWN_SYMBOL, f"market id {entry.market_id!r:.60}")
         symbol = market["symbol"]
         if self._wanted is not None and symbol not in self._wanted:
+            if symbol in self._elsewhere:
+                self._health.other_shard(self._venue)
             return None
         raw = self._adapter.parse_entry(entry.fields)
         coins, usd = self.amounts(market, raw.price, raw.amount)

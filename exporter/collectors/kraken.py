@@ -156,7 +156,7 @@ class KrakenVenue(VenueAdapter):
         """A bare coin means its ``PF_`` perpetual, settled in USD (``BTC/USD:USD``)."""
         return f"{coin}/USD:USD"
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """``symbols: all`` on Kraken means every perpetual, ``PF_`` and ``PI_``."""
         return [
             symbol

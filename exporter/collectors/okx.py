@@ -256,7 +256,7 @@ class OkxVenue(VenueAdapter):
             timestamp_ms=fields.timestamp_ms(entry, "ts"),
         )
 
-    def every_market(self, exchange: CcxtExchange) -> list[str]:
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
         """``symbols: all`` on OKX means every swap, linear and inverse."""
         return [s for s, m in (exchange.markets or {}).items() if m.get("swap")]
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from exporter.backoff import Backoff
+from exporter.collectors.venue import RawOpenInterest
 from exporter.events import InvalidEventError, MarketContext, OpenInterest
 from exporter.health import Stream
 
@@ -124,6 +125,9 @@ class OpenInterestPoll(RestPoll):
         count = len(symbols) if symbols is not None else len(exchange.markets or {})
         budget = self._venue.min_poll_interval(count)
         items = await self.within(budget, self._venue.read_open_interest(exchange, symbols))
+        if symbols is None and not self._venue.shard.whole:
+            # A venue's one call for every market answers for other shards' markets too.
+            items = [i for i in items if not isinstance(i, RawOpenInterest) or self._owns(i)]
         for item in items:
             event = self._event(item)
             if event is not None:
@@ -131,6 +135,9 @@ class OpenInterestPoll(RestPoll):
                 self._record_context(item, event)
         self._health.message(self._name, Stream.OPEN_INTEREST, len(items))
         return budget
+
+    def _owns(self, item: RawOpenInterest) -> bool:
+        return self._venue.owns(item.market["symbol"])
 
     def _record_context(self, item: OpenInterestItem, reading: OpenInterest) -> None:
         """The market's funding and index price, where the venue's reading carries them; an

@@ -48,6 +48,7 @@ class LiquidationStream:
         intake: FrameIntake,
         resolve_symbols: Callable[[CcxtExchange], list[str] | None],
         every_market: Callable[[CcxtExchange], list[str]],
+        other_shards: Callable[[CcxtExchange], frozenset[str]],
         health: Health,
         retry: Retry,
         venue: str,
@@ -59,6 +60,7 @@ class LiquidationStream:
         self._intake = intake
         self._resolve_symbols = resolve_symbols
         self._every_market = every_market
+        self._other_shards = other_shards
         self._health = health
         self._retry = retry
         self._venue = venue
@@ -80,10 +82,12 @@ class LiquidationStream:
         exchange = self._exchange
         await exchange.load_markets()
         symbols = self._resolve_symbols(exchange)
-        # ``symbols: all`` keeps what the venue module covers (an all-market feed also brings
-        # markets it does not: Bitfinex's EURt perpetuals, Binance's dated futures).
+        # ``symbols: all`` keeps what the venue module covers in this shard (an all-market feed
+        # also brings markets it does not: Bitfinex's EURt perpetuals, Binance's dated futures,
+        # other shards' markets).
         wanted = frozenset(symbols if symbols is not None else self._every_market(exchange))
-        self._intake.use_markets(markets_by_id(exchange.markets or {}), wanted)
+        markets = markets_by_id(exchange.markets or {})
+        self._intake.use_markets(markets, wanted, self._other_shards(exchange))
         await self._transport.connection(symbols, self._check)
 
     def _check(self) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import ccxt
 
 from exporter.events import InvalidEventError, PositioningSource, Reason
+from exporter.shard import WHOLE
 from exporter.venues import exchange_label
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from exporter.collectors.history import HistoryLimits
     from exporter.collectors.intake import FrameItem, RawLiquidation
     from exporter.collectors.rest_exchange import RestExchange
+    from exporter.shard import Shard
     from exporter.venues import Venue
 
 
@@ -121,7 +123,8 @@ class NativeFeed:
 
 
 class VenueAdapter(ABC):
-    """One venue: data and pure parsers, no loops and no I/O of its own."""
+    """One venue: data and pure parsers, no loops and no I/O of its own. An instance serves
+    one collector, and the markets of its ``shard`` (``--shard``) only."""
 
     name: ClassVar[Venue]
     # Set from ``exporter.venues``: the ``exchange`` label (a second feed of one exchange, e.g.
@@ -144,6 +147,9 @@ class VenueAdapter(ABC):
     NATIVE: ClassVar[NativeFeed]
     # Whether ccxt.pro streams this venue's liquidations; where not, the native client always.
     CCXT_STREAMS: ClassVar[bool] = True
+
+    def __init__(self, shard: Shard = WHOLE) -> None:
+        self.shard = shard
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """The label comes from the one venue list (``exporter.venues``)."""
@@ -182,7 +188,18 @@ class VenueAdapter(ABC):
         raise NotImplementedError(f"{self.name} loads its markets through ccxt")
 
     def every_market(self, exchange: CcxtExchange) -> list[str]:
-        """What ``symbols: all`` covers: every active linear perpetual."""
+        """What ``symbols: all`` covers in this replica: the listed markets its shard owns.
+        Every caller (stream, polls, backfill, venue modules) asks here, so no other shard's
+        market is subscribed, polled one by one or backfilled."""
+        return [s for s in self.listed_markets(exchange) if self.owns(s)]
+
+    def owns(self, symbol: str) -> bool:
+        """Whether this replica's shard serves the market; hashed under the ``exchange`` label,
+        so a series' own labels say which shard it comes from."""
+        return self.shard.owns(self.exchange, symbol)
+
+    def listed_markets(self, exchange: CcxtExchange) -> list[str]:
+        """What ``symbols: all`` covers over all shards: every active linear perpetual."""
         return [
             symbol
             for symbol, market in (exchange.markets or {}).items()

@@ -198,6 +198,10 @@ class FakeExchange:
         self.subscriptions_total = 0
         self.pings_total = 0
         self.rest_requests: collections.Counter[str] = collections.Counter()
+        # Each REST request's path and query, oldest first (which markets were asked for).
+        self.rest_log: collections.deque[tuple[str, dict[str, str]]] = collections.deque(
+            maxlen=log_limit
+        )
         self.subscribe_mode: Literal["ack", "reject", "ignore"] = "ack"
         self.ping_mode: Literal["answer", "ignore"] = "answer"
         self.rest_delay = 0.0
@@ -442,6 +446,11 @@ class FakeExchange:
         self._frame_seq += 1
         return self._frame_seq
 
+    def subscriptions(self) -> list[frozenset[str]]:
+        """The acknowledged subscriptions of each open connection: unified symbols, or
+        ``ALL_MARKETS`` for a channel that carries every market."""
+        return [frozenset(c.keys) for c in self._connections.values()]
+
     # --- waiting ------------------------------------------------------------------------
 
     async def wait_subscribed(
@@ -508,6 +517,7 @@ class FakeExchange:
     async def _rest_handler(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.rest_requests[path] += 1
+        self.rest_log.append((path, dict(request.query)))
         for prefix, release in self._holds:
             if path.startswith(prefix):
                 await release.wait()

@@ -33,6 +33,9 @@ HELD_READINGS = 1_000
 LIVE: Final = "live"
 HISTORY: Final = "history"
 STALE_SOURCES: Final = (LIVE, HISTORY)
+# The grid's layout (exporter/heatmap/grid.py), in the snapshot signature: positions saved on
+# another layout (the price-centred array before shards) are not restored; the windows are.
+GRID: Final = "octave-zones-v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,6 @@ class HeatmapBook:
 
     def _apply(self, event: OpenInterest) -> None:
         heatmap = self._heatmap(event.coin, event.mark_price)
-        heatmap.observe_price(event.mark_price)
         market = market_key(event.exchange, event.symbol)
         reading = heatmap.update(
             market,
@@ -286,6 +288,7 @@ class HeatmapBook:
             p.side_attribution,
             p.bin_fraction,
             p.range_fraction,
+            GRID,
         ]
 
     def export_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
@@ -298,6 +301,7 @@ class HeatmapBook:
                 {
                     "coin": coin,
                     "price": self._prices[coin],
+                    "zone": heatmap.zone,
                     "step": heatmap.step,
                     "base": heatmap.base,
                     "bins": heatmap.bins,
@@ -326,17 +330,20 @@ class HeatmapBook:
         for saved in header["coins"]:
             coin = str(saved["coin"])
             heatmap = CoinHeatmap(coin, self.params, float(saved["price"]))
+            heatmap.set_zone(int(saved["zone"]))  # kept within the hour: maybe not the price's
             state = arrays[f"{coin}.coins"]
             markets = saved["markets"]
             shape = (len(markets), 2, BAND_COUNT, heatmap.bins)
-            if state.shape != shape or int(saved["bins"]) != heatmap.bins:
+            grid = (float(saved["step"]), int(saved["base"]), int(saved["bins"]))
+            if state.shape != shape or grid != (heatmap.step, heatmap.base, heatmap.bins):
                 raise ValueError(f"heatmap state of {coin} has shape {state.shape}")
-            heatmap.step = float(saved["step"])
-            heatmap.base = int(saved["base"])
             heatmap.dropped_coins = float(saved["dropped_coins"])
             heatmap.coins = state.astype(np.float64, copy=True)
             for market in markets:
-                fields = {k: v for k, v in market.items() if k not in {"key", "scale"}}
+                # low/high: older snapshots kept other markets' prices per market; no longer
+                fields = {
+                    k: v for k, v in market.items() if k not in {"key", "scale", "low", "high"}
+                }
                 book = MarketBook(**fields, scale=[float(x) for x in market["scale"]])
                 heatmap.markets[str(market["key"])] = book
             restored[coin] = heatmap

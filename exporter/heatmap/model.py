@@ -4,8 +4,9 @@ State: ``coins[m, side, band, j]``, coins of base currency held by estimated pos
 ``m`` (an exchange's perpetual of this coin) and leverage band ``band`` (``LEVERAGE_BANDS``)
 whose liquidation price lies in fine bin ``j``; side 0 is long, 1 is short. Fine bin ``j``
 covers ``[(base + j) * fine, (base + j + 1) * fine)`` where ``fine = step / SUB`` and ``step``
-is the emitted bin width. The fine grid makes sweeps precise (a bin is removed only once the
-price has crossed all of it) while metrics show ``step`` bins.
+is the emitted bin width; ``step``, ``base`` and the number of fine bins are the price octave's
+(grid.py), alike in every replica. The fine grid makes sweeps precise (a bin is removed only
+once the price has crossed all of it) while metrics show ``step`` bins.
 
 The modelled positions stand for a share of all open positions: every change keeps them one.
 Turnover (decay) and liquidations (sweeps) close positions that, the open interest being what
@@ -29,7 +30,16 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from exporter.heatmap.grid import HYSTERESIS, nice_step, step_still_fits
+from exporter.heatmap.grid import (
+    SUB,
+    ZONE_ALIGN_SECONDS,
+    ZONE_MARGIN,
+    zone_array,
+    zone_bins,
+    zone_holds,
+    zone_of,
+    zone_step,
+)
 from exporter.heatmap.leverage import BAND_COUNT, Density, kernel_of
 
 if TYPE_CHECKING:
@@ -37,7 +47,6 @@ if TYPE_CHECKING:
 
 LONG: Final = 0
 SHORT: Final = 1
-SUB: Final = 4  # fine bins per emitted bin
 _RENORMALISE_BELOW: Final = 1e-150
 # Coins closed by turnover or liquidation are reopened with the side's next opening, or once
 # they exceed this share of the side's coins: an opening costs O(bins), and what closes between
@@ -60,8 +69,6 @@ class MarketBook:
     time_s: float | None = None  # time of the last update
     open_interest: float | None = None  # coins, at the last update
     price: float | None = None  # mark price at the last update
-    low: float = math.inf  # extremes of the price observed since the last update
-    high: float = -math.inf
     long_top: int = -1  # highest fine bin that may hold long positions
     short_bottom: int = 1 << 62  # lowest fine bin that may hold short positions
     unchanged_since: float | None = None  # time the open interest took its current value
@@ -81,68 +88,42 @@ class CoinHeatmap:
         self._stale_after = params.stale_after_seconds
         self._trend = params.side_attribution == "trend"
         self._half_life_hours = params.half_life_hours
-        # Fine bins per market and side: enough for the emitted range at the finest allowed
-        # step, while re-centring keeps the price in the middle half.
-        emitted = math.ceil(max(8 * params.range_fraction, 1.6) / params.bin_fraction)
-        self.bins = SUB * 2 * math.ceil(emitted / 2)
         self.markets: dict[str, MarketBook] = {}
+        self._aligned_hour = math.nan  # the hour (ZONE_ALIGN_SECONDS) the zone was last aligned
+        self.set_zone(zone_of(price))
         self.coins = np.zeros((0, 2, BAND_COUNT, self.bins))
-        self._ramp = np.arange(self.bins + 1, dtype=np.float64)  # fine-bin edges, for _open
-        self.step = nice_step(params.bin_fraction * price)
-        self.base = 0
-        self.dropped_coins = 0.0  # positions pushed off the grid by re-centring
+        self.dropped_coins = 0.0  # positions that fell off the state array
         self.version = 0  # bumps on every change: lets readers cache derived views
         self._shared = False  # a reader holds self.coins: copy it before changing it
-        # Prices for which follow_price surely has nothing to do, and the (step, base) they
-        # were derived for: follow_price re-derives them whenever the grid changed.
-        self._step_band = self._centre_band = (math.inf, -math.inf)
+        # Prices for which follow_price surely keeps the zone, and the (step, base) they were
+        # derived for: follow_price re-derives them whenever the grid changed.
+        self._step_band = (math.inf, -math.inf)
         self._bands_for = (math.nan, 0)
-        self._centre(price)
 
     # --- grid ---------------------------------------------------------------------------
+
+    def set_zone(self, zone: int) -> None:
+        """The grid of price octave ``zone`` (grid.py): its step, and its state array's first
+        fine bin and length (per market and side; the positions are the caller's business)."""
+        self.zone = zone
+        self.step = zone_step(zone, self.params.bin_fraction)
+        self.base = zone_array(zone, self.step)
+        self.bins = zone_bins(zone, self.step, self.params.range_fraction)
+        self._ramp = np.arange(self.bins + 1, dtype=np.float64)  # fine-bin edges, for _open
 
     @property
     def fine(self) -> float:
         return self.step / SUB
 
-    def fine_position(self, price: float) -> float:
-        """``price`` in fine-bin coordinates of the state array (fractional)."""
-        return price / self.fine - self.base
-
-    def _centre(self, price: float) -> None:
-        """Shift the grid (by whole emitted bins) so that ``price`` sits in the middle."""
-        new_base = (math.floor(price / self.fine) // SUB) * SUB - self.bins // 2
-        shift = new_base - self.base
-        if shift == 0:
-            return
-        shifted = np.zeros_like(self.coins)
-        if abs(shift) < self.bins:
-            if shift > 0:
-                shifted[..., : self.bins - shift] = self.coins[..., shift:]
-            else:
-                shifted[..., -shift:] = self.coins[..., : self.bins + shift]
-        for book in self.markets.values():
-            stored_before = self.coins[book.row].sum(axis=(1, 2))
-            stored_after = shifted[book.row].sum(axis=(1, 2))
-            lost = ((stored_before - stored_after) * book.scale).tolist()
-            self.dropped_coins += sum(lost)
-            book.total = [max(0.0, t - x) for t, x in zip(book.total, lost, strict=True)]
-            book.long_top -= shift
-            book.short_bottom -= shift
-        self.coins = shifted
-        self.base = new_base
-        self.version += 1
-
     def _restep(self, price: float) -> None:
-        """Choose a new step and move every fine bin's coins to the new bin of its centre."""
-        new_step = nice_step(self.params.bin_fraction * price)
-        old_fine, old_base = self.fine, self.base
-        self.step = new_step
-        self.base = (math.floor(price / self.fine) // SUB) * SUB - self.bins // 2
-        centres = (old_base + np.arange(self.bins) + 0.5) * old_fine
+        """Take the step of the price's zone and move every fine bin's coins to the new bin of
+        its centre."""
+        old_fine, old_base, old_bins = self.fine, self.base, self.bins
+        self.set_zone(zone_of(price))
+        centres = (old_base + np.arange(old_bins) + 0.5) * old_fine
         target = np.floor(centres / self.fine).astype(np.int64) - self.base
         inside = (target >= 0) & (target < self.bins)
-        rebinned = np.zeros_like(self.coins)
+        rebinned = np.zeros((len(self.markets), 2, BAND_COUNT, self.bins))
         for book in self.markets.values():
             for side in (LONG, SHORT):
                 for band in range(BAND_COUNT):
@@ -163,37 +144,32 @@ class CoinHeatmap:
         book.short_bottom = int(shorts[0]) if shorts.size else 1 << 62
 
     def _refresh_bands(self) -> None:
-        """Price ranges inside which the step surely fits and the price surely sits in the
-        middle half of the array: a relative margin of 1e-9 keeps rounding on the safe side,
-        and only prices outside them take the exact checks of ``follow_price``."""
+        """The prices inside which the zone surely holds: a relative margin of 1e-9 keeps
+        rounding on the safe side, and only prices outside it take the exact check of
+        ``follow_price``."""
         inner, outer = 1.0 + 1e-9, 1.0 - 1e-9
-        fraction = self.params.bin_fraction
         self._bands_for = (self.step, self.base)
         self._step_band = (
-            self.step / (fraction * HYSTERESIS[1]) * inner,
-            self.step / (fraction * HYSTERESIS[0]) * outer,
-        )
-        self._centre_band = (
-            (self.bins / 4 + self.base) * self.fine * inner,
-            (3 * self.bins / 4 + self.base) * self.fine * outer,
+            math.ldexp(1.0 - ZONE_MARGIN, self.zone) * inner,
+            math.ldexp(1.0 + ZONE_MARGIN, self.zone + 1) * outer,
         )
 
-    def follow_price(self, price: float) -> None:
-        """Keep the grid fit for ``price``: new step when it drifted far, re-centre when the
-        price left the middle half of the array."""
+    def follow_price(self, price: float, time_s: float) -> None:
+        """Keep the grid fit for ``price`` at ``time_s``: the step and array of its zone at the
+        first reading of each hour, or at once when the price left the zone by more than the
+        margin (grid.py)."""
         if self._bands_for != (self.step, self.base):  # a new grid (or one set from outside)
             self._refresh_bands()
+        hour = math.floor(time_s / ZONE_ALIGN_SECONDS)
+        if hour != self._aligned_hour:
+            self._aligned_hour = hour
+            if zone_of(price) != self.zone:
+                self._restep(price)
+                self._refresh_bands()
         low, high = self._step_band
-        if not low <= price <= high and not step_still_fits(
-            self.step, price, self.params.bin_fraction
-        ):
+        if not low <= price < high and not zone_holds(self.zone, price):
             self._restep(price)
             self._refresh_bands()
-        low, high = self._centre_band
-        if not low <= price <= high:
-            position = self.fine_position(price)
-            if not self.bins / 4 <= position <= 3 * self.bins / 4:
-                self._centre(price)
 
     # --- markets ------------------------------------------------------------------------
 
@@ -204,12 +180,6 @@ class CoinHeatmap:
             self.markets[market] = book
             self.coins = np.concatenate([self.coins, np.zeros((1, *self.coins.shape[1:]))])
         return book
-
-    def observe_price(self, price: float) -> None:
-        """A price seen now (any market of the coin): widens every market's pending extremes."""
-        for book in self.markets.values():
-            book.low = min(book.low, price)
-            book.high = max(book.high, price)
 
     # --- the update ---------------------------------------------------------------------
 
@@ -225,21 +195,19 @@ class CoinHeatmap:
     ) -> Reading:
         """One open-interest reading of ``market``: decay, sweep, then open or close.
 
-        ``low``/``high`` are price extremes since the previous reading (defaults: ``price``),
-        on top of those gathered by ``observe_price``.
+        ``low``/``high`` are the market's price extremes since its previous reading (defaults:
+        ``price``). Only the market's own prices sweep its positions: a market's state depends
+        on its own readings alone, so replicas holding different markets of a coin add up to
+        the one-process map (``--shard``).
         """
         if self._shared:
             self.coins = self.coins.copy()
             self._shared = False
-        self.follow_price(price)
+        self.follow_price(price, time_s)
         book = self.markets.get(market) or self.book(market)
         reading = self._staleness(book, time_s, open_interest, price)
         self._turnover(book, time_s)
-        self._sweep(
-            book,
-            min(book.low, price if low is None else low),
-            max(book.high, price if high is None else high),
-        )
+        self._sweep(book, price if low is None else low, price if high is None else high)
         opened = [0.0, 0.0]
         if reading == "applied" and book.open_interest is not None and book.price is not None:
             if open_interest > book.open_interest:
@@ -261,7 +229,6 @@ class CoinHeatmap:
             self._open(book, opened, price)
         book.open_interest = open_interest
         book.price = price
-        book.low, book.high = math.inf, -math.inf
         self.version += 1
         return reading
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from exporter.heatmap.grid import ZONE_MARGIN, window_span
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -115,17 +117,25 @@ class HeatmapParams:
         mmr = self.mmr_of(coin)
         return self.leverage_max if mmr <= 0 else min(self.leverage_max, 1.0 / (2.0 * mmr))
 
-    def max_bins_per_side(self) -> int:
-        """The most price bins emitted per coin and side: the documented series bound.
+    def _window_span(self) -> float:
+        """The emitted window's width over the price, at most: ``range_fraction`` around the
+        lattice cell holding the price (``grid.window_span()``)."""
+        return window_span() * (1 + self.range_fraction) - (1 - self.range_fraction)
 
-        The bin step stays within [0.5, 2] x the target while the grid spans 2 x range.
-        """
-        return math.ceil(2 * self.range_fraction / (0.5 * self.bin_fraction)) + 2
+    def _finest_step(self) -> float:
+        """The narrowest step over the price, as a fraction: a zone's step is at least
+        ``bin_fraction`` x its lower edge, and a grid keeps it up to twice that edge plus
+        ``ZONE_MARGIN`` (grid.py)."""
+        return self.bin_fraction / (2 * (1 + ZONE_MARGIN))
+
+    def max_bins_per_side(self) -> int:
+        """The most price bins emitted per coin and side: the documented series bound."""
+        return math.ceil(self._window_span() / self._finest_step()) + 2
 
     def max_map_bins_per_side(self) -> int:
         """The most liquidation-map bins emitted per coin, side and leverage band."""
-        width = 0.5 * self.bin_fraction * self.map_bin_multiple
-        return math.ceil(2 * self.range_fraction / width) + 2
+        width = self._finest_step() * self.map_bin_multiple
+        return math.ceil(self._window_span() / width) + 2
 
 
 def liquidation_factor(

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from exporter.heatmap.grid import label_decimals
+from exporter.heatmap.grid import SUB, cell_of, label_decimals, window_bounds
 from exporter.heatmap.leverage import BAND_COUNT
-from exporter.heatmap.model import LONG, SHORT, SUB, combine_bands
+from exporter.heatmap.model import LONG, SHORT, combine_bands
 
 if TYPE_CHECKING:
     from exporter.events import Side
@@ -33,11 +33,22 @@ class Cluster:
 class _Derived:
     """What a view computes from its coins on first use (a view never changes once built)."""
 
-    __slots__ = ("at_risk", "banded", "clusters", "coins", "cumulative", "map_usd", "top", "usd")
+    __slots__ = (
+        "at_risk",
+        "clusters",
+        "coins",
+        "cumulative",
+        "map_usd",
+        "per_market",
+        "top",
+        "usd",
+        "usd_by_bin",
+    )
 
     def __init__(self) -> None:
-        self.banded: FloatArray | None = None
+        self.per_market: FloatArray | None = None
         self.coins: FloatArray | None = None
+        self.usd_by_bin: FloatArray | None = None
         self.map_usd: FloatArray | None = None
         self.cumulative: FloatArray | None = None
         self.usd: FloatArray | None = None
@@ -48,9 +59,12 @@ class _Derived:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CoinView:
-    """One coin at one instant. ``usd[side, i]``: USD (coins x mark price) of estimated
-    positions whose liquidation price lies in bin ``first_index + i`` of width ``step``.
-    ``at_risk[side, k]``: USD liquidated by a move of ``moves[k]`` against that side.
+    """One coin at one instant. ``usd[side, i]``: USD (each market's coins x that market's
+    mark price) of estimated positions whose liquidation price lies in bin ``first_index + i``
+    of width ``step``. Every USD figure is a sum over markets of what each market alone gives
+    (its own coins, its own price), so replicas holding different markets add up to it.
+    ``at_risk[side, k]``: USD liquidated by a move of ``moves[k]`` against that side (of each
+    market's own mark price).
     ``map_usd[side, band, i]``: the liquidation map, the same USD by leverage band in bins of
     ``map_step`` (``map_multiple`` bins), bin ``map_first + i``; ``cumulative[side, i]``: USD a
     move to that map bin would liquidate (longs: a fall to its lower edge; shorts: a rise to its
@@ -74,6 +88,7 @@ class CoinView:
     cluster_count: int
     state: FloatArray  # [market, side, band, j], stored coins: read only
     scales: FloatArray  # [market, side]
+    prices: FloatArray  # [market]: each market's mark price at its last reading
     base: int
     map_multiple: int
     map_first: int
@@ -82,19 +97,41 @@ class CoinView:
     _derived: _Derived = field(default_factory=_Derived, repr=False)
 
     @property
-    def banded(self) -> FloatArray:
-        """``[side, band, j]``: coins per fine bin and leverage band over all markets."""
+    def usd_scales(self) -> FloatArray:
+        """``[market, side]``: what turns a market's stored coins into USD at its own price."""
+        scaled: FloatArray = self.scales * self.prices[:, None]
+        return scaled
+
+    @property
+    def per_market(self) -> FloatArray:
+        """``[market, side, j]``: stored coins per fine bin over the bands: the one pass over
+        the whole state array that the figures below share."""
         derived = self._derived
-        if derived.banded is None:
-            derived.banded = combine_bands(self.state, self.scales)
-        return derived.banded
+        if derived.per_market is None:
+            derived.per_market = self.state.sum(axis=2)
+        return derived.per_market
 
     @property
     def coins(self) -> FloatArray:
+        """``[side, j]``: coins per fine bin over all markets and bands."""
         derived = self._derived
         if derived.coins is None:
-            derived.coins = self.banded.sum(axis=1)
+            derived.coins = np.einsum("msj,ms->sj", self.per_market, self.scales)
         return derived.coins
+
+    @property
+    def positions(self) -> FloatArray:
+        """``[side]``: coins held by each side's modelled positions over all markets."""
+        totals: FloatArray = (self.per_market.sum(axis=2) * self.scales).sum(axis=0)
+        return totals
+
+    @property
+    def usd_by_bin(self) -> FloatArray:
+        """``[side, j]``: USD per fine bin over all markets and bands."""
+        derived = self._derived
+        if derived.usd_by_bin is None:
+            derived.usd_by_bin = np.einsum("msj,ms->sj", self.per_market, self.usd_scales)
+        return derived.usd_by_bin
 
     @property
     def map_step(self) -> float:
@@ -107,8 +144,9 @@ class CoinView:
             width = SUB * self.map_multiple
             start = self.map_first * width - self.base
             stop = start + self.map_count * width
-            chunks = self.banded[:, :, start:stop].reshape(2, BAND_COUNT, -1, width)
-            derived.map_usd = chunks.sum(axis=3) * self.price
+            # By band: a pass over the map's range of the state array only.
+            banded = combine_bands(self.state[..., start:stop], self.usd_scales)
+            derived.map_usd = banded.reshape(2, BAND_COUNT, -1, width).sum(axis=3)
         return derived.map_usd
 
     @property
@@ -117,12 +155,12 @@ class CoinView:
         if derived.cumulative is None:
             width = SUB * self.map_multiple
             starts = (self.map_first + np.arange(self.map_count)) * width - self.base
-            longs, shorts = self.coins
+            longs, shorts = self.usd_by_bin
             # Longs at or above each bin's lower edge; shorts below each bin's upper edge, over
             # the whole state array (positions beyond the shown range count too).
             above = np.concatenate([np.cumsum(longs[::-1])[::-1], [0.0]])
             below = np.concatenate([[0.0], np.cumsum(shorts)])
-            derived.cumulative = np.stack([above[starts], below[starts + width]]) * self.price
+            derived.cumulative = np.stack([above[starts], below[starts + width]])
         return derived.cumulative
 
     @property
@@ -130,7 +168,7 @@ class CoinView:
         """Each side's modelled coins over the open interest (0 while it is unknown)."""
         if not self.open_interest > 0:
             return (0.0, 0.0)
-        totals = self.coins.sum(axis=1) / self.open_interest
+        totals = self.positions / self.open_interest
         return (float(totals[LONG]), float(totals[SHORT]))
 
     @property
@@ -139,7 +177,7 @@ class CoinView:
         if derived.usd is None:
             start = self.first_index * SUB - self.base
             stop = (self.first_index + self.bin_count) * SUB - self.base
-            derived.usd = self.coins[:, start:stop].reshape(2, -1, SUB).sum(axis=2) * self.price
+            derived.usd = self.usd_by_bin[:, start:stop].reshape(2, -1, SUB).sum(axis=2)
         return derived.usd
 
     @property
@@ -157,10 +195,6 @@ class CoinView:
         if derived.at_risk is None:
             derived.at_risk = _at_risk(self, self.moves)
         return derived.at_risk
-
-    def fine_position(self, price: float) -> float:
-        """``price`` in fine-bin coordinates of ``coins`` (fractional)."""
-        return price / (self.step / SUB) - self.base
 
     def bin_of(self, price: float) -> int | None:
         """Index into ``usd`` of the bin holding ``price``; None outside the grid."""
@@ -190,27 +224,27 @@ class CoinView:
 
 
 def build_view(heatmap: CoinHeatmap, price: float) -> CoinView:
-    """The emitted grid around ``price``: contiguous bins, zeros included."""
+    """The emitted grid around the lattice cell of ``price`` (grid.py), the coin's mark price
+    now: contiguous bins, zeros included; clusters take their sides from ``price`` too."""
     params = heatmap.params
     step = heatmap.step
-    first = math.floor(price * (1 - params.range_fraction) / step)
-    last = math.floor(price * (1 + params.range_fraction) / step)
+    low, high = window_bounds(cell_of(price), params.range_fraction)
+    first = math.floor(low / step)
+    last = math.floor(high / step)
     # Keep the grid inside the state array (it always is unless the range was configured
     # wider than the array holds).
     first = max(first, -(-heatmap.base // SUB))
     last = min(last, (heatmap.base + heatmap.bins) // SUB - 1)
     multiple = params.map_bin_multiple
     map_step = step * multiple
-    map_first = max(
-        math.floor(price * (1 - params.range_fraction) / map_step),
-        -(-heatmap.base // (SUB * multiple)),
-    )
+    map_first = max(math.floor(low / map_step), -(-heatmap.base // (SUB * multiple)))
     map_last = min(
-        math.floor(price * (1 + params.range_fraction) / map_step),
-        (heatmap.base + heatmap.bins) // (SUB * multiple) - 1,
+        math.floor(high / map_step), (heatmap.base + heatmap.bins) // (SUB * multiple) - 1
     )
     open_interest = sum(b.open_interest or 0.0 for b in heatmap.markets.values())
     state, scales = heatmap.share()
+    # A market without a reading yet holds nothing; its price is never used.
+    prices = np.array([b.price or 0.0 for b in heatmap.markets.values()], dtype=np.float64)
     return CoinView(
         coin=heatmap.coin,
         price=price,
@@ -223,6 +257,7 @@ def build_view(heatmap: CoinHeatmap, price: float) -> CoinView:
         cluster_count=params.clusters,
         state=state,
         scales=scales,
+        prices=prices,
         base=heatmap.base,
         map_multiple=multiple,
         map_first=map_first,
@@ -252,29 +287,34 @@ def _clusters(
 
 
 def _at_risk(view: CoinView, moves: tuple[float, ...]) -> FloatArray:
-    """USD liquidated if price moved by each of ``moves`` against each side.
+    """USD liquidated if each market's price moved by each of ``moves`` against each side.
 
-    Within the fine bin where the move ends, positions count in proportion to the part of the
-    bin crossed (uniform within a bin, a quarter of an emitted bin wide).
+    Each market moves from its own mark price, so the figure is a sum over markets. Within the
+    fine bin where the move ends, positions count in proportion to the part of the bin crossed
+    (uniform within a bin, a quarter of an emitted bin wide). Vectorised over markets and moves.
     """
-    coins, price = view.coins, view.price
-    bins = coins.shape[1]
-    cumulative = np.concatenate([np.zeros((2, 1)), np.cumsum(coins, axis=1)], axis=1)
-    longs, shorts = coins
-    long_cumulative, short_cumulative = cumulative
-    long_total = long_cumulative[bins]
-    result = np.zeros((2, len(moves)))
-    for k, move in enumerate(moves):
-        # Longs at or above the fall's end: bins above it, plus part of the bin it ends in.
-        x = min(max(view.fine_position(price * (1 - move)), 0.0), float(bins))
-        j = min(math.floor(x), bins - 1)
-        risk = long_total - long_cumulative[j + 1]
-        result[LONG, k] = risk + (longs[j] * (j + 1 - x) if x < bins else 0.0)
-        # Shorts at or below the rise's end.
-        x = min(max(view.fine_position(price * (1 + move)), 0.0), float(bins))
-        j = min(math.floor(x), bins - 1)
-        if x >= bins:
-            result[SHORT, k] = short_cumulative[bins]
-        else:
-            result[SHORT, k] = short_cumulative[j] + shorts[j] * (x - j)
-    return result * price
+    if view.state.shape[0] == 0:
+        return np.zeros((2, len(moves)))
+    # [market, side, j]: USD per fine bin, and its running sum from bin 0 (a leading zero).
+    usd = view.per_market * view.usd_scales[:, :, None]
+    bins = usd.shape[2]
+    cumulative = np.concatenate([np.zeros((*usd.shape[:2], 1)), np.cumsum(usd, axis=2)], axis=2)
+    rows = np.arange(usd.shape[0])[:, None]  # [market, 1]: broadcast over the moves
+    fine = view.step / SUB
+    factors = np.asarray(moves, dtype=np.float64)[None, :]
+    prices = view.prices[:, None]
+    # Longs at or above each fall's end: bins above it, plus part of the bin it ends in.
+    x = np.clip(prices * (1 - factors) / fine - view.base, 0.0, float(bins))
+    j = np.minimum(np.floor(x).astype(np.intp), bins - 1)
+    longs = cumulative[rows, LONG, bins] - cumulative[rows, LONG, j + 1]
+    longs += np.where(x < bins, usd[rows, LONG, j] * (j + 1 - x), 0.0)
+    # Shorts at or below each rise's end.
+    x = np.clip(prices * (1 + factors) / fine - view.base, 0.0, float(bins))
+    j = np.minimum(np.floor(x).astype(np.intp), bins - 1)
+    shorts = np.where(
+        x >= bins,
+        cumulative[rows, SHORT, bins],
+        cumulative[rows, SHORT, j] + usd[rows, SHORT, j] * (x - j),
+    )
+    result: FloatArray = np.stack([longs.sum(axis=0), shorts.sum(axis=0)])
+    return result
