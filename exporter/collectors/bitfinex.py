@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    EVERY_CONTEXT,
     ContextFields,
     FrameKind,
     NativeFeed,
@@ -203,15 +204,7 @@ class BitfinexVenue(VenueAdapter):
     )
     HISTORY: ClassVar[HistoryLimits | None] = None
     # Every figure of the market context, from the status rows and the 8-hour schedule.
-    CONTEXT: ClassVar[frozenset[str]] = frozenset(
-        {
-            "index_price",
-            "funding_rate",
-            "predicted_funding_rate",
-            "next_funding_ms",
-            "funding_interval_s",
-        }
-    )
+    CONTEXT: ClassVar[frozenset[str]] = EVERY_CONTEXT
     FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_INTERVAL_S
 
     def __init__(self, shard: Shard = WHOLE) -> None:

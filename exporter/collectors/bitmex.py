@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawLiquidation, keyed_entry
 from exporter.collectors.venue import (
+    EVERY_CONTEXT,
     ContextFields,
     FrameKind,
     NativeFeed,
@@ -208,15 +209,7 @@ class BitmexVenue(VenueAdapter):
     SIDES: ClassVar[dict[str, Side]] = {"Buy": "short", "Sell": "long"}
     # A bare coin: BTC is XBTUSD, BitMEX's main market (inverse); other coins the USDT one.
     MAIN_MARKETS: ClassVar[dict[str, str]] = {"BTC": "BTC/USD:BTC"}
-    CONTEXT: ClassVar[frozenset[str]] = frozenset(
-        {
-            "index_price",
-            "funding_rate",
-            "predicted_funding_rate",
-            "next_funding_ms",
-            "funding_interval_s",
-        }
-    )
+    CONTEXT: ClassVar[frozenset[str]] = EVERY_CONTEXT
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:

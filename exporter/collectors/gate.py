@@ -36,6 +36,7 @@ from exporter.collectors.intake import (
     markets_by_id,
 )
 from exporter.collectors.venue import (
+    EVERY_CONTEXT,
     ContextFields,
     FrameKind,
     NativeFeed,
@@ -134,15 +135,7 @@ class GateVenue(VenueAdapter):
         candle_budget=(100, 10.0),
         open_interest_in_contracts=True,
     )
-    CONTEXT: ClassVar[frozenset[str]] = frozenset(
-        {
-            "index_price",
-            "funding_rate",
-            "predicted_funding_rate",
-            "next_funding_ms",
-            "funding_interval_s",
-        }
-    )
+    CONTEXT: ClassVar[frozenset[str]] = EVERY_CONTEXT
 
     @classmethod
     def url_overrides(cls, rest_url: str | None, ws_url: str | None) -> dict[str, Any]:

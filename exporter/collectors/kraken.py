@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from exporter.collectors import fields
 from exporter.collectors.intake import FrameItem, RawEntry, RawLiquidation
 from exporter.collectors.venue import (
+    EVERY_CONTEXT,
     ContextFields,
     FrameKind,
     NativeFeed,
@@ -134,15 +135,7 @@ class KrakenVenue(VenueAdapter):
     SIDES: ClassVar[dict[str, Side]] = {"sell": "long", "buy": "short"}
     HISTORY: ClassVar[HistoryLimits | None] = None
     # Every figure of the market context, from the tickers and the hourly schedule.
-    CONTEXT: ClassVar[frozenset[str]] = frozenset(
-        {
-            "index_price",
-            "funding_rate",
-            "predicted_funding_rate",
-            "next_funding_ms",
-            "funding_interval_s",
-        }
-    )
+    CONTEXT: ClassVar[frozenset[str]] = EVERY_CONTEXT
     FIXED_FUNDING_INTERVAL_S: ClassVar[float | None] = FUNDING_INTERVAL_MS / 1000
 
     @classmethod

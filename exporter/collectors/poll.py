@@ -89,6 +89,12 @@ class RestPoll(ABC):
     async def poll_once(self) -> float:
         """One round: read and record; returns the seconds the venue's budget needs for it."""
 
+    def invalid(self, exc: InvalidEventError, key: str, what: str) -> None:
+        """A reading skipped as invalid: counted under the poll's stream with its reason,
+        and logged at most once a while per ``key`` and reason."""
+        self._health.invalid(self._name, self.STREAM, exc.reason)
+        self._warn.warning(f"{key}:{exc.reason}", "%s: skipped %s: %s", self._name, what, exc)
+
     async def within(self, budget: float, call: Awaitable[T]) -> T:
         """``call``, given three request timeouts plus four times the round's budgeted time (a
         round of one request per market takes its budgeted time, and longer while the backfill
@@ -159,13 +165,8 @@ class OpenInterestPoll(RestPoll):
                 received_ms=reading.received_ms,
             )
         except InvalidEventError as exc:
-            self._health.invalid(self._name, Stream.OPEN_INTEREST, exc.reason)
-            self._warn.warning(
-                f"invalid-context:{exc.reason}",
-                "%s: skipped an invalid funding or index price of %s: %s",
-                self._name,
-                reading.symbol,
-                exc,
+            self.invalid(
+                exc, "invalid-context", f"an invalid funding or index price of {reading.symbol}"
             )
             return
         self._sink.record_market_context(event)
@@ -189,11 +190,5 @@ class OpenInterestPoll(RestPoll):
                 received_ms=received_ms,
             )
         except InvalidEventError as exc:
-            self._health.invalid(self._name, Stream.OPEN_INTEREST, exc.reason)
-            self._warn.warning(
-                f"invalid-oi:{exc.reason}",
-                "%s: skipped an invalid open interest: %s",
-                self._name,
-                exc,
-            )
+            self.invalid(exc, "invalid-oi", "an invalid open interest")
             return None

@@ -64,11 +64,5 @@ class PositioningPoll(RestPoll):
                 received_ms=int(self._clock() * 1000),
             )
         except InvalidEventError as exc:
-            self._health.invalid(self._name, Stream.POSITIONING, exc.reason)
-            self._warn.warning(
-                f"invalid-positioning:{exc.reason}",
-                "%s: skipped an invalid long/short ratio: %s",
-                self._name,
-                exc,
-            )
+            self.invalid(exc, "invalid-positioning", "an invalid long/short ratio")
             return None

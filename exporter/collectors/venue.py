@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import ccxt
 
@@ -54,6 +54,10 @@ class ContextFields:
     predicted_funding_rate: float | None = None
     next_funding_ms: int | None = None
     funding_interval_s: float | None = None
+
+
+# Every figure ``ContextFields`` holds: the ``CONTEXT`` of a venue that publishes them all.
+EVERY_CONTEXT: Final = frozenset(f.name for f in fields(ContextFields))
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,10 +95,6 @@ class CoinHeatmap:
         self.dropped_coins = 0.0  # positions that fell off the state array
         self.version = 0  # bumps on every change: lets readers cache derived views
         self._shared = False  # a reader holds self.coins: copy it before changing it
-        # Prices for which follow_price surely keeps the zone, and the (step, base) they were
-        # derived for: follow_price re-derives them whenever the grid changed.
-        self._step_band = (math.inf, -math.inf)
-        self._bands_for = (math.nan, 0)
 
     # --- grid ---------------------------------------------------------------------------
 
@@ -110,6 +106,12 @@ class CoinHeatmap:
         self.base = zone_array(zone, self.step)
         self.bins = zone_bins(zone, self.step, self.params.range_fraction)
         self._ramp = np.arange(self.bins + 1, dtype=np.float64)  # fine-bin edges, for _open
+        # Prices at which the zone surely holds, a relative 1e-9 inside its margins so that
+        # rounding errs on the safe side: only prices outside take follow_price's exact check.
+        self._zone_band = (
+            math.ldexp(1.0 - ZONE_MARGIN, zone) * (1.0 + 1e-9),
+            math.ldexp(1.0 + ZONE_MARGIN, zone + 1) * (1.0 - 1e-9),
+        )
 
     @property
     def fine(self) -> float:
@@ -143,33 +145,18 @@ class CoinHeatmap:
         book.long_top = int(longs[-1]) if longs.size else -1
         book.short_bottom = int(shorts[0]) if shorts.size else 1 << 62
 
-    def _refresh_bands(self) -> None:
-        """The prices inside which the zone surely holds: a relative margin of 1e-9 keeps
-        rounding on the safe side, and only prices outside it take the exact check of
-        ``follow_price``."""
-        inner, outer = 1.0 + 1e-9, 1.0 - 1e-9
-        self._bands_for = (self.step, self.base)
-        self._step_band = (
-            math.ldexp(1.0 - ZONE_MARGIN, self.zone) * inner,
-            math.ldexp(1.0 + ZONE_MARGIN, self.zone + 1) * outer,
-        )
-
     def follow_price(self, price: float, time_s: float) -> None:
         """Keep the grid fit for ``price`` at ``time_s``: the step and array of its zone at the
         first reading of each hour, or at once when the price left the zone by more than the
         margin (grid.py)."""
-        if self._bands_for != (self.step, self.base):  # a new grid (or one set from outside)
-            self._refresh_bands()
         hour = math.floor(time_s / ZONE_ALIGN_SECONDS)
         if hour != self._aligned_hour:
             self._aligned_hour = hour
             if zone_of(price) != self.zone:
                 self._restep(price)
-                self._refresh_bands()
-        low, high = self._step_band
+        low, high = self._zone_band
         if not low <= price < high and not zone_holds(self.zone, price):
             self._restep(price)
-            self._refresh_bands()
 
     # --- markets ------------------------------------------------------------------------
 
